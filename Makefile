@@ -1,0 +1,35 @@
+# The two commands: `make demo` (the main job) and `make test`.
+# Each creates .venv if missing, installs the project (editable) and Debian's graphviz.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: test demo graphviz clean bench
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+graphviz:
+	@if command -v dot >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's graphviz (the 'dot' binary)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+	else \
+		echo "error: the Graphviz 'dot' binary is missing; install it (e.g. 'sudo apt-get install graphviz')" >&2; exit 1; \
+	fi
+
+test: $(STAMP) graphviz
+	$(PY) -m pytest -q
+
+demo: $(STAMP) graphviz
+	$(PY) examples/demo.py
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

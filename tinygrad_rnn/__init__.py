@@ -1,0 +1,88 @@
+"""tinygrad_rnn: a tape-based tensor autodiff engine on numpy, small enough to read.
+
+>>> import numpy as np, tinygrad_rnn as tg
+>>> W = tg.Tensor(np.eye(2), requires_grad=True)
+>>> loss = (W @ np.ones(2)).tanh().sum()
+>>> loss.backward()
+>>> W.grad.shape
+(2, 2)
+
+Modules, in reading order:
+``tape`` (what is recorded, scopes, no_grad) → ``op`` (how an op declares its rule)
+→ ``tensor`` (the Tensor class) → ``ops`` (every built-in rule) → ``backward``
+(the reverse walk, the one place broadcasting is undone) → ``gradcheck`` →
+``optim`` → ``testing`` (hypothesis strategies for your own gradient tests).
+"""
+
+from . import optim
+from .backward import GradientShapeError
+from .gradcheck import GradcheckError, gradcheck, jacobian, numerical_jacobian
+from .op import Op, defop
+from .ops import (
+    abs,
+    add,
+    broadcast_to,
+    concatenate,
+    cross_entropy,
+    div,
+    dot,
+    exp,
+    log,
+    log_softmax,
+    matmul,
+    max,
+    mean,
+    mul,
+    neg,
+    pow,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    sqrt,
+    stack,
+    sub,
+    sum,
+    tanh,
+    transpose,
+    where,
+)
+from .tape import (
+    AnomalyError,
+    Record,
+    current_scope,
+    detect_anomaly,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    scope,
+    tag,
+    tape_of,
+)
+from .tensor import Tensor
+
+__version__ = "0.1.0"
+
+
+def zeros(*shape: int, requires_grad: bool = False, dtype: object = None) -> Tensor:
+    """A tensor of zeros (float64 unless ``dtype`` says otherwise)."""
+    import numpy as _np
+
+    return Tensor(_np.zeros(shape, dtype=dtype or _np.float64), requires_grad=requires_grad)
+
+
+def ones(*shape: int, requires_grad: bool = False, dtype: object = None) -> Tensor:
+    """A tensor of ones (float64 unless ``dtype`` says otherwise)."""
+    import numpy as _np
+
+    return Tensor(_np.ones(shape, dtype=dtype or _np.float64), requires_grad=requires_grad)
+
+
+__all__ = [
+    "Tensor", "Op", "defop", "Record", "optim",
+    "add", "sub", "mul", "div", "pow", "neg", "tanh", "exp", "log", "sigmoid", "relu", "sqrt", "abs",
+    "sum", "mean", "max", "softmax", "log_softmax", "cross_entropy", "matmul", "dot", "reshape",
+    "transpose", "broadcast_to", "stack", "concatenate", "where", "zeros", "ones",
+    "no_grad", "enable_grad", "is_grad_enabled", "scope", "tag", "current_scope", "detect_anomaly", "tape_of",
+    "gradcheck", "jacobian", "numerical_jacobian", "GradcheckError", "GradientShapeError", "AnomalyError",
+]

@@ -1,0 +1,425 @@
+"""Every built-in op: its forward and its named backward rule, side by side.
+
+Each rule is written as the VJP ``g ↦ g · ∂out/∂input`` (``g`` has the output's
+shape).  Broadcasting is *not* undone here: the engine does it once, for all ops
+(:func:`tinygrad_rnn.backward.fit_gradient`).  Learners adding an op: copy one of
+these and see :mod:`tinygrad_rnn.op` for the contract.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any, Sequence
+
+import numpy as np
+
+from .op import defop
+from .tensor import Tensor
+
+# ============================================================================ elementwise
+def _same(g: Any) -> Any:
+    return g
+
+
+def _negated(g: Any) -> Any:
+    return -g
+
+
+@defop("add")
+def add(a: Any, b: Any) -> Any:
+    """a + b.   ∂/∂a = 1, ∂/∂b = 1."""
+    return np.add(a, b), (_same, _same)
+
+
+@defop("sub")
+def sub(a: Any, b: Any) -> Any:
+    """a − b.   ∂/∂a = 1, ∂/∂b = −1."""
+    return np.subtract(a, b), (_same, _negated)
+
+
+@defop("mul")
+def mul(a: Any, b: Any) -> Any:
+    """a ⊙ b.   ∂/∂a = b, ∂/∂b = a."""
+    return np.multiply(a, b), (lambda g: g * b, lambda g: g * a)
+
+
+@defop("div")
+def div(a: Any, b: Any) -> Any:
+    """a / b.   ∂/∂a = 1/b, ∂/∂b = −a/b²."""
+    out = np.true_divide(a, b)
+    return out, (lambda g: g / b, lambda g: -g * out / b)
+
+
+@defop("pow")
+def pow(a: Any, b: Any) -> Any:  # noqa: A001 (shadows builtin inside this module only)
+    """a ** b.   ∂/∂a = b·a^(b−1), ∂/∂b = a^b · ln a  (real only for a > 0)."""
+    out = np.power(a, b)
+    return out, (lambda g: g * b * np.power(a, b - 1), lambda g: g * out * np.log(a))
+
+
+@defop("neg")
+def neg(x: Any) -> Any:
+    """−x.   ∂/∂x = −1."""
+    return np.negative(x), (_negated,)
+
+
+@defop("tanh")
+def tanh(x: Any) -> Any:
+    """tanh x (Θ_h of eq 1).   ∂/∂x = 1 − tanh² x."""
+    y = np.tanh(x)
+    return y, (lambda g: g * (1.0 - y * y),)
+
+
+@defop("exp")
+def exp(x: Any) -> Any:
+    """eˣ.   ∂/∂x = eˣ."""
+    y = np.exp(x)
+    return y, (lambda g: g * y,)
+
+
+@defop("log")
+def log(x: Any) -> Any:
+    """ln x.   ∂/∂x = 1/x.  Non-positive x gives numpy's usual warning and nan/−inf."""
+    return np.log(x), (lambda g: g / x,)
+
+
+@defop("sigmoid")
+def sigmoid(x: Any) -> Any:
+    """σ(x) = 1/(1+e⁻ˣ), computed as (1 + tanh(x/2))/2 (no overflow).   ∂/∂x = σ(1−σ)."""
+    y = 0.5 * (1.0 + np.tanh(0.5 * x))
+    return y, (lambda g: g * y * (1.0 - y),)
+
+
+@defop("relu")
+def relu(x: Any) -> Any:
+    """max(x, 0).   ∂/∂x = 1 for x > 0, else 0 (we take the subgradient 0 at x = 0)."""
+    return np.maximum(x, 0), (lambda g: g * (x > 0),)
+
+
+@defop("sqrt")
+def sqrt(x: Any) -> Any:
+    """√x.   ∂/∂x = 1/(2√x)."""
+    y = np.sqrt(x)
+    return y, (lambda g: g * 0.5 / y,)
+
+
+@defop("abs")
+def abs(x: Any) -> Any:  # noqa: A001
+    """|x|.   ∂/∂x = sign x (subgradient 0 at x = 0)."""
+    return np.abs(x), (lambda g: g * np.sign(x),)
+
+
+@defop("where")
+def where(cond: Any, a: Any, b: Any) -> Any:
+    """cond ? a : b, elementwise.   ∂/∂a = [cond], ∂/∂b = [¬cond]; no gradient for cond.
+
+    The unused branch gets an exact 0 (never 0·inf), so ``where(mask, scores, -inf)``
+    before a softmax gives exact zeros and a NaN-free backward.
+    """
+    cond = np.asarray(cond)
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where: cond must be boolean, got dtype {cond.dtype}")
+    return np.where(cond, a, b), (None, lambda g: np.where(cond, g, 0), lambda g: np.where(cond, 0, g))
+
+
+# ============================================================================ reductions
+@defop("sum")
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Σ over ``axis``.   ∂/∂x_i = 1: the gradient is ``g`` copied back over the summed axes."""
+    x = np.asarray(x)
+
+    def vjp(g: Any) -> Any:
+        if axis is not None and not keepdims:
+            g = np.expand_dims(g, axis)
+        return np.broadcast_to(g, x.shape)
+
+    return np.sum(x, axis=axis, keepdims=keepdims), (vjp,)
+
+
+@defop("mean")
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Mean over ``axis``.   ∂/∂x_i = 1/n, n = number of averaged elements."""
+    x = np.asarray(x)
+    out = np.mean(x, axis=axis, keepdims=keepdims)
+    n = x.size // builtins.max(np.size(out), 1) if x.size else 1
+
+    def vjp(g: Any) -> Any:
+        if axis is not None and not keepdims:
+            g = np.expand_dims(g, axis)
+        return np.broadcast_to(g / n, x.shape)
+
+    return out, (vjp,)
+
+
+@defop("max")
+def max(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Maximum over ``axis`` (an int or None).
+
+    ∂/∂x_i = 1 at the arg-max, 0 elsewhere.  **Ties:** the whole gradient goes to the
+    *first* maximal element (``np.argmax`` order) — a valid subgradient, deterministic.
+    """
+    x = np.asarray(x)
+    if axis is None:
+        flat = int(np.argmax(x))
+        out = x.reshape(-1)[flat]
+        out = np.reshape(out, (1,) * x.ndim) if keepdims else np.asarray(out)
+
+        def vjp_all(g: Any) -> Any:
+            z = np.zeros_like(x)
+            z.reshape(-1)[flat] = np.reshape(g, ())
+            return z
+
+        return out, (vjp_all,)
+    if not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"max: axis must be an int or None, got {axis!r}")
+    idx = np.argmax(x, axis=axis, keepdims=True)
+    out = np.take_along_axis(x, idx, axis=axis)
+    if not keepdims:
+        out = np.squeeze(out, axis=axis)
+
+    def vjp(g: Any) -> Any:
+        z = np.zeros_like(x)
+        np.put_along_axis(z, idx, g if keepdims else np.expand_dims(g, axis), axis=axis)
+        return z
+
+    return out, (vjp,)
+
+
+# ============================================================================ softmax family
+@defop("softmax")
+def softmax(x: Any, axis: int = -1) -> Any:
+    """ŷ_i = e^{x_i − m} / Σ_k e^{x_k − m}, m = max_k x_k (stable; eqs 3 and 6).
+
+    Jacobian ∂ŷ_i/∂x_j = ŷ_i(δ_ij − ŷ_j)  (the correct form of the seed's eq 8), so
+    the VJP is  g ↦ ŷ ⊙ (g − Σ_j g_j ŷ_j).  Entries equal to −inf get exactly 0.
+    """
+    m = np.max(x, axis=axis, keepdims=True)
+    e = np.exp(x - m)
+    y = e / np.sum(e, axis=axis, keepdims=True)
+    return y, (lambda g: y * (g - np.sum(g * y, axis=axis, keepdims=True)),)
+
+
+@defop("log_softmax")
+def log_softmax(x: Any, axis: int = -1) -> Any:
+    """ln softmax(x)_i = x_i − m − ln Σ_k e^{x_k − m}.
+
+    ∂/∂x_j = δ_ij − softmax_j, so the VJP is  g ↦ g − softmax(x) · Σ_i g_i.
+    """
+    m = np.max(x, axis=axis, keepdims=True)
+    shifted = x - m
+    out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    return out, (lambda g: g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),)
+
+
+@defop("cross_entropy")
+def cross_entropy(logits: Any, targets: Any, axis: int = -1, reduction: str = "sum") -> Any:
+    """L = −Σ_k y_k ln softmax(logits)_k per position (eq 7), then reduced.
+
+    ``targets`` are integer class indices (logits' shape without ``axis``) or
+    one-hot / probability rows (logits' shape).
+    ∂L/∂logits = softmax · Σ_k y_k − y  (= ŷ − y for one-hot or probability rows: eq 9);
+    ∂L/∂y = −ln softmax (probability targets only).
+    ``reduction``: ``"sum"`` | ``"mean"`` (over positions) | ``"none"``.
+    """
+    if reduction not in ("sum", "mean", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'sum', 'mean' or 'none', got {reduction!r}")
+    logits = np.asarray(logits)
+    targets = np.asarray(targets)
+    if logits.ndim == 0:
+        raise ValueError("cross_entropy: logits must have at least one axis (the classes)")
+    ax = axis % logits.ndim
+    n_classes = logits.shape[ax]
+    m = np.max(logits, axis=ax, keepdims=True)
+    lsm = logits - m - np.log(np.sum(np.exp(logits - m), axis=ax, keepdims=True))
+    if targets.dtype.kind in "iu":
+        expected = logits.shape[:ax] + logits.shape[ax + 1:]
+        if targets.shape != expected:
+            raise ValueError(
+                f"cross_entropy: integer targets must have shape {expected} (logits {logits.shape} "
+                f"without axis {axis}), got {targets.shape}"
+            )
+        if targets.size and (targets.min() < 0 or targets.max() >= n_classes):
+            raise ValueError(
+                f"cross_entropy: class index out of range [0, {n_classes}): got values "
+                f"{int(targets.min())}..{int(targets.max())}"
+            )
+        index = np.expand_dims(targets, ax)
+        losses = -np.squeeze(np.take_along_axis(lsm, index, axis=ax), axis=ax)
+
+        def dlogits_raw() -> Any:
+            d = np.exp(lsm)
+            np.put_along_axis(d, index, np.take_along_axis(d, index, axis=ax) - 1.0, axis=ax)
+            return d
+    elif targets.dtype.kind == "f":
+        if targets.shape != logits.shape:
+            raise ValueError(
+                f"cross_entropy: probability / one-hot targets must have the logits' shape {logits.shape}, "
+                f"got {targets.shape}"
+            )
+        with np.errstate(invalid="ignore"):
+            losses = -np.sum(np.where(targets == 0, 0.0, targets * lsm), axis=ax)
+
+        def dlogits_raw() -> Any:
+            return np.exp(lsm) * np.sum(targets, axis=ax, keepdims=True) - targets
+    else:
+        raise TypeError(f"cross_entropy: targets must be integer classes or float rows, got dtype {targets.dtype}")
+
+    n = losses.size
+    out = losses if reduction == "none" else (np.sum(losses) if reduction == "sum" else np.sum(losses) / builtins.max(n, 1))
+
+    def upstream(g: Any) -> Any:  # g broadcast to the per-position losses, with the class axis kept
+        if reduction == "none":
+            return np.expand_dims(g, ax)
+        return g / n if reduction == "mean" else g
+
+    return out, (lambda g: dlogits_raw() * upstream(g), lambda g: -lsm * upstream(g))
+
+
+# ============================================================================ linear algebra
+def _check_inner(name: str, a: Any, b: Any) -> None:
+    sa, sb = np.shape(a), np.shape(b)
+    if len(sa) == 0 or len(sb) == 0:
+        raise ValueError(f"{name}: operands must be at least 1-D, got shapes {sa} and {sb} (use * for scalars)")
+    ka = sa[-1]
+    kb = sb[0] if len(sb) == 1 else sb[-2]
+    if ka != kb:
+        raise ValueError(f"{name}: shapes {sa} and {sb} do not align ({ka} != {kb})")
+
+
+def _matmul_rule(a: Any, b: Any) -> Any:
+    """Shared by matmul and dot.  out = a @ b;  ∂/∂a: g @ bᵀ,  ∂/∂b: aᵀ @ g,
+    with 1-D operands promoted to matrices and the promotion undone afterwards
+    (batch axes are summed by the engine's broadcasting step)."""
+    a = np.asarray(a)
+    b = np.asarray(b)
+    out = np.matmul(a, b)
+
+    def grads(g: Any) -> tuple[Any, Any]:
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = np.asarray(g)
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        return g2, a2, b2
+
+    def vjp_a(g: Any) -> Any:
+        g2, _, b2 = grads(g)
+        ga = np.matmul(g2, np.swapaxes(b2, -1, -2))
+        return ga[..., 0, :] if a.ndim == 1 else ga
+
+    def vjp_b(g: Any) -> Any:
+        g2, a2, _ = grads(g)
+        gb = np.matmul(np.swapaxes(a2, -1, -2), g2)
+        return gb[..., :, 0] if b.ndim == 1 else gb
+
+    return out, (vjp_a, vjp_b)
+
+
+@defop("matmul")
+def matmul(a: Any, b: Any) -> Any:
+    """a @ b with numpy ``matmul`` semantics (1-D operands, batched and broadcast stacks).
+    ∂/∂a = g @ bᵀ, ∂/∂b = aᵀ @ g."""
+    _check_inner("matmul", a, b)
+    return _matmul_rule(a, b)
+
+
+@defop("dot")
+def dot(a: Any, b: Any) -> Any:
+    """numpy ``dot`` for 1-D and 2-D operands (vector·vector, matrix·vector, matrix·matrix).
+    The attention score of eq 2, A_{t,i} = h_i · h_t, is ``dot`` of two vectors."""
+    if np.ndim(a) not in (1, 2) or np.ndim(b) not in (1, 2):
+        raise ValueError(
+            f"dot: only 1-D and 2-D operands are supported, got shapes {np.shape(a)} and {np.shape(b)}; "
+            "use tg.matmul for batched operands"
+        )
+    _check_inner("dot", a, b)
+    return _matmul_rule(a, b)
+
+
+# ============================================================================ shape ops
+@defop("reshape")
+def reshape(x: Any, shape: tuple[int, ...]) -> Any:
+    """Same elements, new shape.   The gradient is reshaped back."""
+    x = np.asarray(x)
+    return np.reshape(x, shape), (lambda g: np.reshape(g, x.shape),)
+
+
+@defop("transpose")
+def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Any:
+    """Permute axes (all reversed if ``axes`` is None).   The gradient is permuted back."""
+    x = np.asarray(x)
+    out = np.transpose(x, axes)
+    inverse = None if axes is None else tuple(np.argsort([a % x.ndim for a in axes]))
+    return out, (lambda g: np.transpose(g, inverse),)
+
+
+@defop("broadcast_to")
+def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
+    """Repeat along broadcast axes.   The gradient is summed back — by the engine's single
+    unbroadcasting step, so this rule is the identity."""
+    return np.broadcast_to(x, shape), (_same,)
+
+
+def _is_advanced(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(p, np.ndarray) and p.dtype != np.bool_ for p in parts)
+
+
+@defop("getitem")
+def getitem(x: Any, index: Any) -> Any:
+    """x[index]: slices, integers, integer arrays, boolean masks.
+
+    ∂/∂x scatters ``g`` back into zeros; with integer-array indices repeated
+    positions **accumulate** (``np.add.at``).
+    """
+    x = np.asarray(x)
+    out = x[index]
+
+    def vjp(g: Any) -> Any:
+        z = np.zeros_like(x)
+        if _is_advanced(index):
+            np.add.at(z, index, g)
+        else:
+            z[index] = g
+        return z
+
+    return np.array(out) if not isinstance(out, np.ndarray) else out, (vjp,)
+
+
+def _slicer(axis: int, ndim: int, piece: Any) -> Any:
+    return (slice(None),) * axis + (piece,) + (slice(None),) * (ndim - axis - 1)
+
+
+@defop("stack")
+def _stack(*xs: Any, axis: int = 0) -> Any:
+    """Stack equal-shaped arrays along a new ``axis``.   Input i's gradient is ``g`` at index i."""
+    out = np.stack(xs, axis=axis)
+    ax = axis % out.ndim
+    return out, tuple((lambda g, i=i: g[_slicer(ax, g.ndim, i)]) for i in range(len(xs)))
+
+
+@defop("concatenate")
+def _concatenate(*xs: Any, axis: int = 0) -> Any:
+    """Join arrays along an existing ``axis``.   Input i's gradient is its slice of ``g``."""
+    out = np.concatenate(xs, axis=axis)
+    ax = axis % out.ndim
+    bounds = np.cumsum([0] + [np.shape(x)[ax] for x in xs])
+    return out, tuple(
+        (lambda g, s=int(s), e=int(e): g[_slicer(ax, g.ndim, slice(s, e))]) for s, e in zip(bounds[:-1], bounds[1:])
+    )
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """``np.stack`` for tensors: join along a new axis."""
+    if len(tensors) == 0:
+        raise ValueError("stack: need at least one tensor")
+    return _stack(*tensors, axis=axis)
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """``np.concatenate`` for tensors: join along an existing axis."""
+    if len(tensors) == 0:
+        raise ValueError("concatenate: need at least one tensor")
+    return _concatenate(*tensors, axis=axis)

@@ -1,0 +1,168 @@
+"""Optimizers: SGD (with momentum), Adam, and global gradient-norm clipping.
+
+Every optimizer updates ``p.data`` in place from ``p.grad`` (parameters whose
+``grad`` is None are skipped) and never records on the tape.  ``state_dict()``
+returns plain numpy arrays and numbers, so a checkpoint can be saved with
+``np.savez`` and loaded with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from .tensor import Tensor
+
+__all__ = ["Optimizer", "SGD", "Adam", "clip_grad_norm"]
+
+
+def _as_list(params: Iterable[Tensor] | Mapping[str, Tensor]) -> list[Tensor]:
+    if isinstance(params, Mapping):
+        params = list(params.values())
+    params = list(params)
+    if not params:
+        raise ValueError("optimizer: got an empty parameter list")
+    for i, p in enumerate(params):
+        if not isinstance(p, Tensor) or not p.requires_grad or not p.is_leaf:
+            raise TypeError(f"optimizer: parameter {i} must be a leaf Tensor with requires_grad=True, got {p!r}")
+    return params
+
+
+class Optimizer:
+    """Base class: holds the parameter list; ``zero_grad()`` sets every ``.grad`` to None."""
+
+    def __init__(self, params: Iterable[Tensor] | Mapping[str, Tensor], lr: float) -> None:
+        if not (lr > 0 and np.isfinite(lr)):
+            raise ValueError(f"optimizer: lr must be a positive finite number, got {lr!r}")
+        self.params = _as_list(params)
+        self.lr = float(lr)
+        self.steps = 0
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Optimizer state as plain arrays keyed by name (for checkpoints)."""
+        return {"steps": np.asarray(self.steps)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.steps = int(np.asarray(state["steps"]))
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with (heavy-ball) momentum:
+
+    v ← μ v + g;   p ← p − lr · v     (μ = 0: plain p ← p − lr · g; same form as PyTorch).
+    """
+
+    def __init__(self, params: Iterable[Tensor] | Mapping[str, Tensor], lr: float, momentum: float = 0.0) -> None:
+        super().__init__(params, lr)
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum!r}")
+        self.momentum = float(momentum)
+        self.velocity = [np.zeros_like(p.data) for p in self.params]
+
+    def step(self) -> None:
+        for p, v in zip(self.params, self.velocity):
+            if p.grad is None:
+                continue
+            if self.momentum:
+                v *= self.momentum
+                v += p.grad
+                p.data -= self.lr * v
+            else:
+                p.data -= self.lr * p.grad
+        self.steps += 1
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        state = super().state_dict()
+        state.update({f"velocity.{i}": v.copy() for i, v in enumerate(self.velocity)})
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        for i, v in enumerate(self.velocity):
+            v[...] = _load(state, f"velocity.{i}", v.shape)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015), bias-corrected:
+
+    m ← β₁m + (1−β₁)g;  s ← β₂s + (1−β₂)g²;  p ← p − lr · m̂ / (√ŝ + ε),
+    m̂ = m/(1−β₁ᵏ), ŝ = s/(1−β₂ᵏ), k = number of steps taken.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Mapping[str, Tensor],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        super().__init__(params, lr)
+        b1, b2 = betas
+        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
+            raise ValueError(f"Adam: betas must be in [0, 1), got {betas!r}")
+        if not eps > 0:
+            raise ValueError(f"Adam: eps must be positive, got {eps!r}")
+        self.betas = (float(b1), float(b2))
+        self.eps = float(eps)
+        self.m = [np.zeros_like(p.data) for p in self.params]
+        self.s = [np.zeros_like(p.data) for p in self.params]
+
+    def step(self) -> None:
+        self.steps += 1
+        b1, b2 = self.betas
+        c1 = 1.0 - b1**self.steps
+        c2 = 1.0 - b2**self.steps
+        for p, m, s in zip(self.params, self.m, self.s):
+            if p.grad is None:
+                continue
+            m *= b1
+            m += (1.0 - b1) * p.grad
+            s *= b2
+            s += (1.0 - b2) * p.grad * p.grad
+            p.data -= self.lr * (m / c1) / (np.sqrt(s / c2) + self.eps)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        state = super().state_dict()
+        state.update({f"m.{i}": m.copy() for i, m in enumerate(self.m)})
+        state.update({f"s.{i}": s.copy() for i, s in enumerate(self.s)})
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        for i, (m, s) in enumerate(zip(self.m, self.s)):
+            m[...] = _load(state, f"m.{i}", m.shape)
+            s[...] = _load(state, f"s.{i}", s.shape)
+
+
+def _load(state: Mapping[str, Any], key: str, shape: tuple[int, ...]) -> np.ndarray:
+    if key not in state:
+        raise KeyError(f"load_state_dict: missing entry {key!r}")
+    arr = np.asarray(state[key])
+    if arr.shape != shape:
+        raise ValueError(f"load_state_dict: {key!r} has shape {arr.shape}, expected {shape}")
+    return arr
+
+
+def clip_grad_norm(params: Iterable[Tensor] | Mapping[str, Tensor], max_norm: float) -> float:
+    """Scale all gradients together so their global L2 norm is at most ``max_norm``.
+
+    ‖g‖ = sqrt(Σ_p Σ_i g_{p,i}²); if ‖g‖ > max_norm every grad is multiplied by
+    max_norm / ‖g‖.  Returns ‖g‖ before clipping (inf/nan are returned, not hidden).
+    """
+    if not max_norm > 0:
+        raise ValueError(f"clip_grad_norm: max_norm must be positive, got {max_norm!r}")
+    grads = [p.grad for p in _as_list(params) if p.grad is not None]
+    total = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads)))
+    if total > max_norm:
+        scale = max_norm / total
+        for g in grads:
+            g *= scale
+    return total

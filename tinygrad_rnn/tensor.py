@@ -1,0 +1,337 @@
+"""`Tensor`: a numpy array plus the information autodiff needs.
+
+Gradient semantics (the same as PyTorch):
+
+- ``x.grad`` of a **leaf** (a tensor you created with ``requires_grad=True``) is a
+  numpy array that **accumulates** over ``backward()`` calls.  Reset it with
+  ``x.zero_grad()`` (sets it to ``None``), ``x.grad = None``, or an optimizer's
+  ``zero_grad()``.
+- Intermediate (non-leaf) tensors keep no ``.grad`` unless ``retain_grad()`` was called.
+- ``backward()`` frees the graph it walks; a second ``backward()`` through the same
+  graph is an error unless the first used ``retain_graph=True``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from .backward import backward as _backward
+from .tape import Record, tape_of
+
+__all__ = ["Tensor"]
+
+_SCALARS = (int, float, np.number, bool, np.bool_)
+
+
+class Tensor:
+    """An n-dimensional array that can record the ops applied to it.
+
+    Parameters
+    ----------
+    data: array-like (numpy array, nested lists, scalar, or another Tensor); copied.
+    requires_grad: record ops on this tensor and give it a ``.grad`` in ``backward``.
+        Only floating-point tensors can require grad.
+    dtype: numpy dtype.  By default floats keep their precision (Python floats and
+        lists of them become float64; float32 arrays stay float32); integers and
+        booleans stay integers and booleans.
+    name: optional label shown by ``repr``, error messages and graph drawings.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "record", "name", "retains_grad", "__weakref__")
+    __array_ufunc__ = None  # make numpy defer: ndarray + Tensor calls Tensor.__radd__
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        try:
+            arr = np.array(data, dtype=dtype, copy=True)
+        except (ValueError, TypeError) as e:
+            raise TypeError(f"Tensor: cannot make an array from {type(data).__name__}: {e}") from e
+        if arr.dtype.kind not in "fiub":
+            raise TypeError(f"Tensor: unsupported dtype {arr.dtype} (use a float, integer or bool dtype)")
+        if requires_grad and arr.dtype.kind != "f":
+            raise TypeError(
+                f"Tensor: only floating-point tensors can require grad, got dtype {arr.dtype}; "
+                "pass dtype=np.float64 (or float data)"
+            )
+        self.data: np.ndarray = arr
+        self.grad: np.ndarray | None = None
+        self.requires_grad: bool = bool(requires_grad)
+        self.record: Record | None = None
+        self.name = name
+        self.retains_grad = False
+
+    @classmethod
+    def _make(cls, data: np.ndarray, requires_grad: bool, record: Record | None) -> "Tensor":
+        """Fast constructor used by ops: no copy, no checks."""
+        t = object.__new__(cls)
+        t.data = data
+        t.grad = None
+        t.requires_grad = requires_grad
+        t.record = record
+        t.name = None
+        t.retains_grad = False
+        return t
+
+    # ------------------------------------------------------------------ basic facts
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not produced by a recorded op."""
+        return self.record is None
+
+    @property
+    def op(self) -> str | None:
+        """Name of the op rule that produced this tensor (``None`` for a leaf)."""
+        return None if self.record is None else self.record.op.name
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array (not a copy)."""
+        return self.data
+
+    def item(self) -> float | int | bool:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted, this one has shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __iter__(self) -> Iterator["Tensor"]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __bool__(self) -> bool:
+        return bool(self.item())
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, precision=4, threshold=12, edgeitems=2, separator=", ",
+                               prefix="Tensor(")
+        parts = [body]
+        if self.dtype != np.float64:
+            parts.append(f"dtype={self.dtype}")
+        if self.name:
+            parts.append(f"name={self.name!r}")
+        if self.record is not None:
+            parts.append(f"op={self.record.op.name!r}")
+        elif self.requires_grad:
+            parts.append("requires_grad=True")
+        return f"Tensor({', '.join(parts)})"
+
+    # ------------------------------------------------------------------ autodiff
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) · grad into every leaf's ``.grad``.
+
+        ``grad`` may be omitted for a one-element output (it is then 1).  The graph is
+        freed as it is walked unless ``retain_graph=True``.
+        """
+        _backward(self, grad, retain_graph)
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient (``.grad = None``)."""
+        self.grad = None
+
+    def retain_grad(self) -> "Tensor":
+        """Keep ``.grad`` on this intermediate tensor during backward (leaves always do)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: this tensor does not require grad")
+        self.retains_grad = True
+        return self
+
+    def detach(self) -> "Tensor":
+        """A new leaf sharing this data, cut off from the graph (``requires_grad=False``)."""
+        t = Tensor._make(self.data, False, None)
+        t.name = self.name
+        return t
+
+    def requires_grad_(self, flag: bool = True) -> "Tensor":
+        """Set ``requires_grad`` in place on a leaf; returns self."""
+        if self.record is not None:
+            raise RuntimeError(f"requires_grad_: only leaves can change requires_grad (this one is from '{self.op}')")
+        if flag and self.dtype.kind != "f":
+            raise TypeError(f"requires_grad_: only floating-point tensors can require grad, got dtype {self.dtype}")
+        self.requires_grad = bool(flag)
+        return self
+
+    def history(self) -> list["Tensor"]:
+        """The non-leaf tensors this one depends on (itself included), in tape order.
+        Each has ``.record`` naming its op rule, inputs, output shape and scope."""
+        return tape_of(self)
+
+    # ------------------------------------------------------------------ operators
+    def __add__(self, other: Any) -> "Tensor":
+        return ops.add(self, other)
+
+    def __radd__(self, other: Any) -> "Tensor":
+        return ops.add(other, self)
+
+    def __sub__(self, other: Any) -> "Tensor":
+        return ops.sub(self, other)
+
+    def __rsub__(self, other: Any) -> "Tensor":
+        return ops.sub(other, self)
+
+    def __mul__(self, other: Any) -> "Tensor":
+        return ops.mul(self, other)
+
+    def __rmul__(self, other: Any) -> "Tensor":
+        return ops.mul(other, self)
+
+    def __truediv__(self, other: Any) -> "Tensor":
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> "Tensor":
+        return ops.div(other, self)
+
+    def __pow__(self, other: Any) -> "Tensor":
+        return ops.pow(self, other)
+
+    def __rpow__(self, other: Any) -> "Tensor":
+        return ops.pow(other, self)
+
+    def __neg__(self) -> "Tensor":
+        return ops.neg(self)
+
+    def __matmul__(self, other: Any) -> "Tensor":
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> "Tensor":
+        return ops.matmul(other, self)
+
+    def __getitem__(self, index: Any) -> "Tensor":
+        return ops.getitem(self, index=_plain_index(index))
+
+    # comparisons give boolean tensors (no gradient); == stays identity so tensors hash
+    def __lt__(self, other: Any) -> "Tensor":
+        return Tensor._make(self.data < _raw(other), False, None)
+
+    def __le__(self, other: Any) -> "Tensor":
+        return Tensor._make(self.data <= _raw(other), False, None)
+
+    def __gt__(self, other: Any) -> "Tensor":
+        return Tensor._make(self.data > _raw(other), False, None)
+
+    def __ge__(self, other: Any) -> "Tensor":
+        return Tensor._make(self.data >= _raw(other), False, None)
+
+    __hash__ = object.__hash__
+
+    # ------------------------------------------------------------------ methods
+    def tanh(self) -> "Tensor":
+        return ops.tanh(self)
+
+    def exp(self) -> "Tensor":
+        return ops.exp(self)
+
+    def log(self) -> "Tensor":
+        return ops.log(self)
+
+    def sigmoid(self) -> "Tensor":
+        return ops.sigmoid(self)
+
+    def relu(self) -> "Tensor":
+        return ops.relu(self)
+
+    def sqrt(self) -> "Tensor":
+        return ops.sqrt(self)
+
+    def abs(self) -> "Tensor":
+        return ops.abs(self)
+
+    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
+        return ops.sum(self, axis=_axis(axis), keepdims=keepdims)
+
+    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
+        return ops.mean(self, axis=_axis(axis), keepdims=keepdims)
+
+    def max(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
+        return ops.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
+        """min(x) = −max(−x); the gradient goes to the first arg-min."""
+        return -ops.max(-self, axis=axis, keepdims=keepdims)
+
+    def softmax(self, axis: int = -1) -> "Tensor":
+        return ops.softmax(self, axis=axis)
+
+    def log_softmax(self, axis: int = -1) -> "Tensor":
+        return ops.log_softmax(self, axis=axis)
+
+    def reshape(self, *shape: Any) -> "Tensor":
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return ops.reshape(self, shape=tuple(int(s) for s in shape))
+
+    def transpose(self, *axes: Any) -> "Tensor":
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return ops.transpose(self, axes=tuple(axes) if axes else None)
+
+    @property
+    def T(self) -> "Tensor":
+        """All axes reversed (numpy ``.T``)."""
+        return ops.transpose(self, axes=None)
+
+    def broadcast_to(self, *shape: Any) -> "Tensor":
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return ops.broadcast_to(self, shape=tuple(int(s) for s in shape))
+
+    def dot(self, other: Any) -> "Tensor":
+        return ops.dot(self, other)
+
+    def matmul(self, other: Any) -> "Tensor":
+        return ops.matmul(self, other)
+
+
+def _raw(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _axis(axis: Any) -> Any:
+    if isinstance(axis, list):
+        return tuple(axis)
+    return axis
+
+
+def _plain_index(index: Any) -> Any:
+    """Replace Tensors and lists inside an index by numpy arrays (hashable-free, static)."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    if isinstance(index, tuple):
+        return tuple(_plain_index(i) for i in index)
+    return index
+
+
+from . import ops  # noqa: E402  (ops.py imports Tensor from this module)
