@@ -298,10 +298,10 @@ def _matmul_rule(a: Any, b: Any) -> Any:
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = np.asarray(g)
+        if b.ndim == 1:  # first: for two vectors g is 0-d and becomes (1, 1)
+            g2 = np.expand_dims(g2, -1)
         if a.ndim == 1:
             g2 = np.expand_dims(g2, -2)
-        if b.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
         return g2, a2, b2
 
     def vjp_a(g: Any) -> Any:
