@@ -95,10 +95,11 @@ def backward(root: "Tensor", grad: Any = None, retain_graph: bool = False) -> No
         return
 
     order = tape_of(root)  # raises before any gradient is touched if the graph was freed
-    pending: dict[int, np.ndarray] = {id(root): g}
+    pending: dict["Tensor", np.ndarray] = {root: g}  # tensors hash by identity
     anomaly = STATE.anomaly
+    ndarray = np.ndarray
     for t in reversed(order):
-        g = pending.pop(id(t), None)
+        g = pending.pop(t, None)
         rec = t.record
         if g is not None:
             if t.retains_grad:
@@ -113,16 +114,21 @@ def backward(root: "Tensor", grad: Any = None, retain_graph: bool = False) -> No
                         f"backward rule {rec.where()} failed for input {i} of shape {x.shape} "
                         f"with upstream gradient of shape {np.shape(g)}: {e}"
                     ) from e
-                gx = fit_gradient(gx, x.shape, x.dtype, rec, i)
+                xd = x.data
+                if type(gx) is not ndarray or gx.shape != xd.shape or gx.dtype != xd.dtype:
+                    gx = fit_gradient(gx, xd.shape, xd.dtype, rec, i)
                 if anomaly and not np.isfinite(gx).all():
                     raise AnomalyError(
                         f"backward rule {rec.where()} produced a non-finite gradient for input {i} of shape {x.shape}"
                     )
                 if x.record is None:
-                    _accumulate_leaf(x, gx, rec)
+                    if x.grad is None or x.grad.shape != xd.shape:
+                        _accumulate_leaf(x, gx, rec)
+                    else:
+                        x.grad += gx
                 else:
-                    prev = pending.get(id(x))
-                    pending[id(x)] = gx if prev is None else prev + gx
+                    prev = pending.get(x)
+                    pending[x] = gx if prev is None else prev + gx
         if not retain_graph:
             rec.vjps = None
             rec.inputs = ()

@@ -73,14 +73,23 @@ class Op:
                 f"{self.name}: output of shape {out.shape} contains NaN "
                 f"(inputs {_shapes(arrays)}, scope '{STATE.scope_name}')"
             )
-        if not (needs_grad and STATE.grad_enabled and out.dtype.kind == "f"):
-            return Tensor._make(out, False, None)
-        if len(vjps) != len(args):
-            raise TypeError(
-                f"op '{self.name}' returned {len(vjps)} VJP rule(s) for {len(args)} positional input(s); "
-                "return exactly one per input (None for inputs without a gradient)"
-            )
-        return Tensor._make(out, True, Record(self, args, kwargs, vjps, out.shape, out.dtype))
+        t = _new_tensor(Tensor)  # Tensor._make, inlined: this is the hottest line of the engine
+        t.data = out
+        t.grad = None
+        t.name = None
+        t.retains_grad = False
+        if needs_grad and STATE.grad_enabled and out.dtype.kind == "f":
+            if len(vjps) != len(args):
+                raise TypeError(
+                    f"op '{self.name}' returned {len(vjps)} VJP rule(s) for {len(args)} positional input(s); "
+                    "return exactly one per input (None for inputs without a gradient)"
+                )
+            t.requires_grad = True
+            t.record = Record(self, args, kwargs, vjps, out.shape, out.dtype)
+        else:
+            t.requires_grad = False
+            t.record = None
+        return t
 
 
 def defop(name: str) -> Callable[[Rule], Op]:
@@ -112,3 +121,5 @@ def _with_context(name: str, err: Exception, arrays: list[Any]) -> Exception:
 
 
 from .tensor import Tensor  # noqa: E402  (tensor.py needs Op defined first)
+
+_new_tensor = object.__new__

@@ -144,7 +144,7 @@ def tape_of(tensor: "Tensor") -> list["Tensor"]:
 
     if tensor.record is None:
         return []
-    seen = {id(tensor)}
+    seen = {tensor}  # tensors hash by identity
     stack = [tensor]
     found = []
     while stack:
@@ -157,8 +157,8 @@ def tape_of(tensor: "Tensor") -> list["Tensor"]:
             )
         found.append(t)
         for x in rec.inputs:
-            if type(x) is Tensor and x.record is not None and id(x) not in seen:
-                seen.add(id(x))
+            if isinstance(x, Tensor) and x.record is not None and x not in seen:
+                seen.add(x)
                 stack.append(x)
     found.sort(key=_seq)
     return found

@@ -230,7 +230,7 @@ class Tensor:
     def __getitem__(self, index: Any) -> "Tensor":
         return ops.getitem(self, index=_plain_index(index))
 
-    # comparisons give boolean tensors (no gradient); == stays identity so tensors hash
+    # comparisons give boolean tensors (no gradient); == is left alone: tensors hash by identity
     def __lt__(self, other: Any) -> "Tensor":
         return Tensor._make(self.data < _raw(other), False, None)
 
@@ -242,8 +242,6 @@ class Tensor:
 
     def __ge__(self, other: Any) -> "Tensor":
         return Tensor._make(self.data >= _raw(other), False, None)
-
-    __hash__ = object.__hash__
 
     # ------------------------------------------------------------------ methods
     def tanh(self) -> "Tensor":
