@@ -104,8 +104,10 @@ def backward(root: "Tensor", grad: Any = None, retain_graph: bool = False) -> No
         if g is not None:
             if t.retains_grad:
                 _accumulate_leaf(t, g, rec)
-            for i, (x, vjp) in enumerate(zip(rec.inputs, rec.vjps)):
-                if vjp is None or not isinstance(x, Tensor) or not x.requires_grad:
+            i = -1
+            for x, vjp in zip(rec.inputs, rec.vjps):
+                i += 1
+                if vjp is None or not (type(x) is Tensor or isinstance(x, Tensor)) or not x.requires_grad:
                     continue
                 try:
                     gx = vjp(g)

@@ -57,13 +57,14 @@ class Op:
         arrays = []
         needs_grad = False
         for a in args:
-            if isinstance(a, Tensor):
+            if type(a) is Tensor or isinstance(a, Tensor):
                 arrays.append(a.data)
-                needs_grad = needs_grad or a.requires_grad
+                if a.requires_grad:
+                    needs_grad = True
             else:
                 arrays.append(a)
         try:
-            out, vjps = self.fn(*arrays, **kwargs)
+            out, vjps = self.fn(*arrays, **kwargs) if kwargs else self.fn(*arrays)  # ** of {} costs
         except (ValueError, IndexError, TypeError) as e:
             raise _with_context(self.name, e, arrays) from e
         if type(out) is not np.ndarray:
