@@ -1,0 +1,19 @@
+"""The README's Python blocks run, in order, and do what they say."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_python_blocks_run(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert len(blocks) >= 4
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "suspect rule: 'my_tanh_wrong'" in out  # the negative control in the README fails as promised
+    assert "tanh((2,)) -> (2,) @t=2 {'eq': 1}" in out
