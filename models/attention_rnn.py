@@ -1,0 +1,246 @@
+"""The seed's attention RNN (eqs 1–7) as a graph of engine ops.
+
+For t = 1..T, with h_0 = 0:
+
+    (1) h_t = tanh(W h_{t−1} + U x_t + b)
+    (2) A_{t,i} = h_i · h_t                       i = 1..t   (i = 0..t with attend_h0)
+    (3) α_{t,i} = exp(A_{t,i}) / Σ_k exp(A_{t,k})  (softmax over the same i)
+    (4) Z_t = Σ_i α_{t,i} h_i
+    (5) Ω_t = V Z_t + c
+    (6) ŷ_t = softmax(Ω_t)
+    (7) L_t = −y_t · ln ŷ_t,      L = Σ_t L_t (and summed over the batch)
+
+**Which i?** The printed eqs 3–4 sum k from 0 while eq 2 defines scores for i = 1..t.
+The seed's own worked examples settle it: at t = 1 it writes softmax(A_{1,1}) =
+e^{h_1·h_1}/e^{h_1·h_1} = 1 and Z_1 = h_1, and at t = 2 the denominators are
+e^{h_1·h_2} + e^{h_2·h_2}, with no h_0 term.  So the default is i = 1..t.
+``attend_h0=True`` is the literal k = 0..t reading: h_0 = 0 joins the softmax with score
+h_0 · h_t = 0, taking weight from the others while adding nothing to Z_t.
+
+Two ways to build the same graph (same loss and gradients to 1e-12):
+
+- ``mode="unrolled"``: literally per time step, one op per symbol of eqs 1–7, each step's
+  ops inside ``tg.scope("t=<t>")`` and tagged ``eq=<n>``: the graph viz draws.
+- ``mode="fused"``: the recurrence step by step (it is sequential), then attention for all
+  t at once with a causal mask (A = H Hᵀ, masked softmax, Z = α H), batched over B.
+
+Row-vector convention in code: a batch of states is (B, H) and ``W h`` is ``h @ Wᵀ``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+import tinygrad_rnn as tg
+
+from .data import as_batch
+
+PARAM_NAMES = ("W", "U", "b", "V", "c")
+MODES = ("fused", "unrolled")
+
+
+@dataclass
+class Forward:
+    """What a learner wants to look at after a forward pass (Tensors; batch axis dropped for
+    an unbatched input).
+
+    hidden:       h_1..h_T, (B, T, H)
+    attention:    α_{t,i} over i = 1..T, (B, T, T), zero above the diagonal
+    attention_h0: α_{t,0}, the weight on h_0, (B, T) — only with ``attend_h0`` (else None)
+    context:      Z_t, (B, T, H)
+    logits:       Ω_t, (B, T, K)
+    probs:        ŷ_t, (B, T, K)
+    """
+
+    hidden: tg.Tensor
+    attention: tg.Tensor
+    attention_h0: tg.Tensor | None
+    context: tg.Tensor
+    logits: tg.Tensor
+    probs: tg.Tensor
+
+
+class AttentionRNN:
+    """The seed's model.  Parameters W (H,H), U (H,D), b (H,), V (K,H), c (K,) are leaf
+    Tensors with ``requires_grad=True``; see the module docstring for the equations."""
+
+    def __init__(
+        self, input_size: int, hidden_size: int, output_size: int, seed: int = 0, attend_h0: bool = False
+    ) -> None:
+        for name, v in (("input_size", input_size), ("hidden_size", hidden_size), ("output_size", output_size)):
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"AttentionRNN: {name} must be a positive integer, got {v!r}")
+        D, H, K = int(input_size), int(hidden_size), int(output_size)
+        rng = np.random.default_rng(seed)
+        params = {  # N(0, 1/fan_in): tanh units start in their linear range
+            "W": rng.standard_normal((H, H)) / np.sqrt(H),
+            "U": rng.standard_normal((H, D)) / np.sqrt(D),
+            "b": np.zeros(H),
+            "V": rng.standard_normal((K, H)) / np.sqrt(H),
+            "c": np.zeros(K),
+        }
+        self._set(params, attend_h0)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], attend_h0: bool = False) -> "AttentionRNN":
+        """Build from numpy arrays ``{"W", "U", "b", "V", "c"}`` (copied, float64)."""
+        missing = [k for k in PARAM_NAMES if k not in params]
+        if missing:
+            raise ValueError(f"AttentionRNN.from_params: missing parameter(s) {missing}")
+        arrays = {k: np.array(np.asarray(params[k].data if isinstance(params[k], tg.Tensor) else params[k]),
+                              dtype=np.float64) for k in PARAM_NAMES}
+        W, U, b, V, c = (arrays[k] for k in PARAM_NAMES)
+        if W.ndim != 2 or W.shape[0] != W.shape[1]:
+            raise ValueError(f"AttentionRNN.from_params: W must be (H, H), got {W.shape}")
+        H = W.shape[0]
+        expected = {"U": (H, U.shape[-1] if U.ndim == 2 else -1), "b": (H,), "V": (V.shape[0] if V.ndim == 2 else -1, H)}
+        for k, shape in expected.items():
+            if arrays[k].shape != shape or -1 in shape:
+                raise ValueError(f"AttentionRNN.from_params: {k} must have shape {_fmt(k, H)}, got {arrays[k].shape}")
+        if c.shape != (V.shape[0],):
+            raise ValueError(f"AttentionRNN.from_params: c must have shape (K,) = ({V.shape[0]},), got {c.shape}")
+        model = cls.__new__(cls)
+        model._set(arrays, attend_h0)
+        return model
+
+    def _set(self, params: Mapping[str, np.ndarray], attend_h0: bool) -> None:
+        self.W, self.U, self.b, self.V, self.c = (
+            tg.Tensor(params[k], requires_grad=True, name=k) for k in PARAM_NAMES
+        )
+        self.attend_h0 = bool(attend_h0)
+        self.hidden_size = self.W.shape[0]
+        self.input_size = self.U.shape[1]
+        self.output_size = self.V.shape[0]
+
+    def parameters(self) -> dict[str, tg.Tensor]:
+        """``{"W", "U", "b", "V", "c"}`` → the leaf Tensors (shared with the optimizer)."""
+        return {"W": self.W, "U": self.U, "b": self.b, "V": self.V, "c": self.c}
+
+    def numpy_params(self) -> dict[str, np.ndarray]:
+        """Copies of the parameter values, for the closed forms and checkpoints."""
+        return {k: t.data.copy() for k, t in self.parameters().items()}
+
+    def __repr__(self) -> str:
+        return (f"AttentionRNN(input_size={self.input_size}, hidden_size={self.hidden_size}, "
+                f"output_size={self.output_size}, attend_h0={self.attend_h0})")
+
+    # ------------------------------------------------------------------ public
+    def forward(self, xs: Any, mode: str = "fused") -> Forward:
+        """Run eqs 1–6 and return the intermediates (see :class:`Forward`)."""
+        X, _, batched = as_batch(xs, None, self.input_size, self.output_size)
+        fwd = self._run(X, _check_mode(mode))
+        if batched:
+            return fwd
+        return Forward(*(None if v is None else v[0] for v in (fwd.hidden, fwd.attention, fwd.attention_h0,
+                                                                 fwd.context, fwd.logits, fwd.probs)))
+
+    def loss(self, xs: Any, ys: Any, mode: str = "fused", reduction: str = "sum") -> tg.Tensor:
+        """L = Σ_{b,t} L_t (eq 7) as a scalar Tensor; ``reduction="mean"`` divides by the
+        number of positions B·T; ``"none"`` returns the per-step losses (B, T) or (T,)."""
+        if reduction not in ("sum", "mean", "none"):
+            raise ValueError(f"loss: reduction must be 'sum', 'mean' or 'none', got {reduction!r}")
+        X, Y, batched = as_batch(xs, ys, self.input_size, self.output_size)
+        mode = _check_mode(mode)
+        if mode == "fused":
+            fwd = self._run(X, mode)
+            per_step = tg.cross_entropy(fwd.logits, Y, axis=-1, reduction="none")  # eqs 6-7, fused and stable
+        else:
+            per_step = self._unrolled(X, Y)[1]
+        if reduction == "none":
+            return per_step if batched else per_step[0]
+        total = per_step.sum()
+        return total if reduction == "sum" else total / float(per_step.size)
+
+    # ------------------------------------------------------------------ fused
+    def _run(self, X: np.ndarray, mode: str) -> Forward:
+        if mode == "unrolled":
+            return self._unrolled(X, None)[0]
+        B, T, _ = X.shape
+        W, U, b, V, c = self.W, self.U, self.b, self.V, self.c
+        inputs = X @ U.T + b  # U x_t + b for every t at once, (B, T, H)
+        h = tg.zeros(B, self.hidden_size)  # h_0 = 0
+        hs = []
+        for t in range(T):  # eq 1: sequential
+            h = (h @ W.T + inputs[:, t]).tanh()
+            hs.append(h)
+        Hs = tg.stack(hs, axis=1)  # (B, T, H)
+        scores = Hs @ Hs.transpose(0, 2, 1)  # eq 2 for all (t, i): A[t, i] = h_t · h_i
+        causal = np.tril(np.ones((T, T), dtype=bool))
+        masked = tg.where(causal, scores, -np.inf)  # only i <= t
+        alpha_h0 = None
+        if self.attend_h0:  # score of h_0 is h_0 · h_t = 0, always allowed
+            weights = tg.concatenate([tg.zeros(B, T, 1), masked], axis=-1).softmax(axis=-1)  # eq 3
+            alpha_h0, alpha = weights[:, :, 0], weights[:, :, 1:]
+        else:
+            alpha = masked.softmax(axis=-1)  # eq 3
+        Z = alpha @ Hs  # eq 4 (h_0 = 0 adds nothing)
+        logits = Z @ V.T + c  # eq 5
+        return Forward(Hs, alpha, alpha_h0, Z, logits, logits.softmax(axis=-1))  # eq 6
+
+    # ------------------------------------------------------------------ unrolled
+    def _unrolled(self, X: np.ndarray, Y: np.ndarray | None) -> tuple[Forward, tg.Tensor | None]:
+        """Eqs 1–7 literally, one op per symbol, scope ``t=<t>`` and tag ``eq=<n>`` per op."""
+        B, T, _ = X.shape
+        W, U, b, V, c = self.W, self.U, self.b, self.V, self.c
+        h0 = tg.Tensor(np.zeros((B, self.hidden_size)), name="h_0")
+        hs: list[tg.Tensor] = []
+        rows = {k: [] for k in ("alpha", "alpha_h0", "Z", "logits", "probs", "L")}
+        h_prev = h0
+        for t in range(1, T + 1):
+            with tg.scope(f"t={t}"):
+                x_t = X[:, t - 1]
+                with tg.tag(eq=1):
+                    h_t = (h_prev @ W.T + x_t @ U.T + b).tanh()
+                hs.append(h_t)
+                keys = ([h0] if self.attend_h0 else []) + hs
+                with tg.tag(eq=2):
+                    scores = [(h_i * h_t).sum(axis=-1) for h_i in keys]
+                with tg.tag(eq=3):
+                    alpha_t = tg.stack(scores, axis=-1).softmax(axis=-1)
+                with tg.tag(eq=4):
+                    terms = [alpha_t[:, i:i + 1] * h_i for i, h_i in enumerate(keys)]
+                    Z_t = terms[0]
+                    for term in terms[1:]:
+                        Z_t = Z_t + term
+                with tg.tag(eq=5):
+                    logits_t = Z_t @ V.T + c
+                with tg.tag(eq=6):
+                    probs_t = logits_t.softmax(axis=-1)
+                if Y is not None:
+                    with tg.tag(eq=7):
+                        rows["L"].append(-(Y[:, t - 1] * probs_t.log()).sum(axis=-1))
+                if self.attend_h0:
+                    rows["alpha_h0"].append(alpha_t[:, 0])
+                    alpha_t = alpha_t[:, 1:]
+                rows["alpha"].append(alpha_t)
+                rows["Z"].append(Z_t)
+                rows["logits"].append(logits_t)
+                rows["probs"].append(probs_t)
+            h_prev = h_t
+        with tg.no_grad():  # a (B, T, T) view for the learner; not part of the graph
+            alpha = np.zeros((B, T, T))
+            for t, a in enumerate(rows["alpha"]):
+                alpha[:, t, : t + 1] = a.data
+        fwd = Forward(
+            hidden=tg.stack(hs, axis=1),
+            attention=tg.Tensor(alpha),
+            attention_h0=tg.stack(rows["alpha_h0"], axis=1) if self.attend_h0 else None,
+            context=tg.stack(rows["Z"], axis=1),
+            logits=tg.stack(rows["logits"], axis=1),
+            probs=tg.stack(rows["probs"], axis=1),
+        )
+        losses = tg.stack(rows["L"], axis=1) if Y is not None else None
+        return fwd, losses
+
+
+def _check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    return mode
+
+
+def _fmt(k: str, H: int) -> str:
+    return {"U": f"({H}, D)", "b": f"({H},)", "V": f"(K, {H})"}[k]
