@@ -26,7 +26,7 @@ test: $(STAMP) graphviz
 	$(PY) -m pytest -q
 
 demo: $(STAMP) graphviz
-	$(PY) examples/demo.py
+	$(PY) -m examples.demo
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

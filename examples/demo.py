@@ -3,7 +3,9 @@
 1. record a small RNN-like computation inside scopes and print the tape;
 2. backward, and compare with float64 finite differences (gradcheck);
 3. show that gradcheck catches a deliberately wrong rule (negative control);
-4. fit a tiny model with Adam.
+4. fit a tiny model with Adam;
+5. the seed's attention RNN: engine gradients (both modes) against the closed forms, and how far
+   the seed's printed equations are from them (docs/ERRATA.md).
 """
 
 from __future__ import annotations
@@ -11,6 +13,34 @@ from __future__ import annotations
 import numpy as np
 
 import tinygrad_rnn as tg
+from models import closed_form as cf
+from models.attention_rnn import AttentionRNN
+
+
+def max_relative_error(got: dict, want: dict) -> float:
+    """max over parameters of max|got − want| / max|want|."""
+    return max(float(np.abs(got[k] - want[k]).max() / max(np.abs(want[k]).max(), 1e-300)) for k in want)
+
+
+def model_gradient_check() -> None:
+    print("\n== 5. the seed's attention RNN (eqs 1-7): gradients against the closed form (eqs 9-17)")
+    rng = np.random.default_rng(1)
+    model = AttentionRNN(input_size=3, hidden_size=5, output_size=4, seed=1)
+    xs, ys = rng.standard_normal((2, 6, 3)), rng.integers(0, 4, (2, 6))
+    params = model.numpy_params()
+    reference = cf.bptt(params, xs, ys)
+    for mode in ("fused", "unrolled"):
+        model.loss(xs, ys, mode=mode).backward()
+        grads = {k: p.grad for k, p in model.parameters().items()}
+        print(f"   engine ({mode:8s}) vs closed-form bptt: max relative error {max_relative_error(grads, reference):.2e}")
+        for p in model.parameters().values():
+            p.zero_grad()
+    print(f"   nested sums (eqs 12/14/16, corrected) vs bptt: max relative error "
+          f"{max_relative_error(cf.nested_sums(params, xs, ys), reference):.2e}")
+    printed = cf.as_printed(params, xs, ys)
+    for k, eq in (("V", 10), ("W", 13), ("U", 15), ("b", 17)):
+        err = np.linalg.norm(printed[k] - reference[k]) / np.linalg.norm(reference[k])
+        print(f"   eq {eq} as printed (dL/d{k}): relative error {err:.2f}  -> see docs/ERRATA.md")
 
 
 def main() -> None:
@@ -65,6 +95,8 @@ def main() -> None:
         opt.step()
         if step in (1, 100, 500):
             print(f"   step {step:3d}  mse {mse.item():.5f}")
+
+    model_gradient_check()
 
 
 if __name__ == "__main__":
