@@ -67,6 +67,17 @@ class AttentionRNN:
     """The seed's model.  Parameters W (H,H), U (H,D), b (H,), V (K,H), c (K,) are leaf
     Tensors with ``requires_grad=True``; see the module docstring for the equations."""
 
+    #: what the ``eq`` tags of the unrolled graph stand for (graph legends show it)
+    EQUATIONS = {
+        1: "h_t = tanh(W h_{t-1} + U x_t + b)",
+        2: "A_{t,i} = h_i · h_t",
+        3: "α_t = softmax_i(A_{t,i})",
+        4: "Z_t = Σ_i α_{t,i} h_i",
+        5: "Ω_t = V Z_t + c",
+        6: "ŷ_t = softmax(Ω_t)",
+        7: "L_t = −y_t · ln ŷ_t",
+    }
+
     def __init__(
         self, input_size: int, hidden_size: int, output_size: int, seed: int = 0, attend_h0: bool = False
     ) -> None:
@@ -184,34 +195,37 @@ class AttentionRNN:
     def _unrolled(self, X: np.ndarray, Y: np.ndarray | None) -> tuple[Forward, tg.Tensor | None]:
         """Eqs 1–7 literally, one op per symbol, scope ``t=<t>`` and tag ``eq=<n>`` per op."""
         B, T, _ = X.shape
-        W, U, b, V, c = self.W, self.U, self.b, self.V, self.c
+        b, c = self.b, self.c
+        Wt, Ut, Vt = self.W.T, self.U.T, self.V.T  # once, shared by every step (row-vector convention)
         h0 = tg.Tensor(np.zeros((B, self.hidden_size)), name="h_0")
         hs: list[tg.Tensor] = []
-        rows = {k: [] for k in ("alpha", "alpha_h0", "Z", "logits", "probs", "L")}
+        rows: dict[str, list[tg.Tensor]] = {k: [] for k in ("alpha", "alpha_h0", "Z", "logits", "probs", "L")}
         h_prev = h0
         for t in range(1, T + 1):
             with tg.scope(f"t={t}"):
-                x_t = X[:, t - 1]
+                x_t = tg.Tensor(X[:, t - 1], name=f"x_{t}")
                 with tg.tag(eq=1):
-                    h_t = (h_prev @ W.T + x_t @ U.T + b).tanh()
+                    h_t = _named((h_prev @ Wt + x_t @ Ut + b).tanh(), f"h_{t}")
                 hs.append(h_t)
                 keys = ([h0] if self.attend_h0 else []) + hs
                 with tg.tag(eq=2):
                     scores = [(h_i * h_t).sum(axis=-1) for h_i in keys]
                 with tg.tag(eq=3):
-                    alpha_t = tg.stack(scores, axis=-1).softmax(axis=-1)
+                    alpha_t = _named(tg.stack(scores, axis=-1).softmax(axis=-1), f"α_{t}")
                 with tg.tag(eq=4):
                     terms = [alpha_t[:, i:i + 1] * h_i for i, h_i in enumerate(keys)]
                     Z_t = terms[0]
                     for term in terms[1:]:
                         Z_t = Z_t + term
+                    _named(Z_t, f"Z_{t}")
                 with tg.tag(eq=5):
-                    logits_t = Z_t @ V.T + c
+                    logits_t = _named(Z_t @ Vt + c, f"Ω_{t}")
                 with tg.tag(eq=6):
-                    probs_t = logits_t.softmax(axis=-1)
+                    probs_t = _named(logits_t.softmax(axis=-1), f"ŷ_{t}")
                 if Y is not None:
                     with tg.tag(eq=7):
-                        rows["L"].append(-(Y[:, t - 1] * probs_t.log()).sum(axis=-1))
+                        y_t = tg.Tensor(Y[:, t - 1], name=f"y_{t}")
+                        rows["L"].append(_named(-(y_t * probs_t.log()).sum(axis=-1), f"L_{t}"))
                 if self.attend_h0:
                     rows["alpha_h0"].append(alpha_t[:, 0])
                     alpha_t = alpha_t[:, 1:]
@@ -232,8 +246,13 @@ class AttentionRNN:
             logits=tg.stack(rows["logits"], axis=1),
             probs=tg.stack(rows["probs"], axis=1),
         )
-        losses = tg.stack(rows["L"], axis=1) if Y is not None else None
+        losses = _named(tg.stack(rows["L"], axis=1), "L_t") if Y is not None else None
         return fwd, losses
+
+
+def _named(t: tg.Tensor, name: str) -> tg.Tensor:
+    t.name = name
+    return t
 
 
 def _check_mode(mode: str) -> str:
