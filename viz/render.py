@@ -24,6 +24,24 @@ def dot_binary() -> str | None:
     return shutil.which("dot")
 
 
+def _pipe(graph: graphviz.Digraph, fmt: str) -> bytes:
+    """Run dot.  dot's ranking with clusters has a long-standing bug ("trouble in init_rank",
+    e.g. Graphviz 2.43 on large cluster graphs with newrank=true); on that error we lay the graph
+    out once more without newrank, which avoids it at the cost of a less tidy cluster order."""
+    try:
+        return graph.pipe(format=fmt, quiet=True)
+    except graphviz.ExecutableNotFound as e:  # pragma: no cover - raced with the check in render()
+        raise VizError("viz: the Graphviz 'dot' program is missing; " + INSTALL_HINT) from e
+    except graphviz.CalledProcessError as e:
+        stderr = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else str(e.stderr or "")
+        if "trouble in init_rank" in stderr and graph.graph_attr.get("newrank") == "true":
+            retry = graph.copy()
+            retry.graph_attr = {k: v for k, v in graph.graph_attr.items() if k != "newrank"}  # any value enables it
+            return _pipe(retry, fmt)
+        first = stderr.strip().splitlines()[0] if stderr.strip() else str(e)
+        raise VizError(f"viz: 'dot' failed: {first[:300]}") from None
+
+
 def render(graph: graphviz.Digraph, path: str | os.PathLike[str]) -> Path:
     """Write ``graph`` to ``path``; the format comes from the extension (.svg .png .pdf .dot).
 
@@ -42,12 +60,7 @@ def render(graph: graphviz.Digraph, path: str | os.PathLike[str]) -> Path:
         if dot_binary() is None:
             raise VizError(f"viz: rendering {path.suffix} needs the Graphviz 'dot' program, which is not on PATH; "
                            + INSTALL_HINT)
-        try:
-            data = graph.pipe(format=fmt)
-        except graphviz.ExecutableNotFound as e:  # pragma: no cover - raced with the check above
-            raise VizError("viz: the Graphviz 'dot' program is missing; " + INSTALL_HINT) from e
-        except graphviz.CalledProcessError as e:
-            raise VizError(f"viz: 'dot' failed: {e.stderr.decode(errors='replace')[:500] if e.stderr else e}") from e
+        data = _pipe(graph, fmt)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:

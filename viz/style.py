@@ -34,7 +34,7 @@ def esc(text: Any) -> str:
 def html_label(title: str, *lines: str, bold: bool = True) -> str:
     """``<title / small grey lines>`` as a Graphviz HTML-like label (inputs are escaped here)."""
     head = f"<B>{esc(title)}</B>" if bold and title else esc(title)
-    rest = "".join(f'<BR/><FONT POINT-SIZE="9" COLOR="#555555">{esc(line)}</FONT>' for line in lines if line)
+    rest = "".join(f'<BR/><FONT POINT-SIZE="9">{esc(line)}</FONT>' for line in lines if line)
     return f"<{head}{rest}>"
 
 
@@ -87,7 +87,7 @@ class LogScale:
         """(colour, text) rows from low to high, one per ramp colour."""
         rows = []
         for i, c in enumerate(RAMP):
-            a = self.lo + (self.hi - self.lo) * i / len(RAMP)
-            b = self.lo + (self.hi - self.lo) * (i + 1) / len(RAMP)
-            rows.append((c, f"‖∇‖ in [1e{a:.1f}, 1e{b:.1f})"))
+            a = 10 ** (self.lo + (self.hi - self.lo) * i / len(RAMP))
+            b = 10 ** (self.lo + (self.hi - self.lo) * (i + 1) / len(RAMP))
+            rows.append((c, f"{fmt_number(a)} ≤ ‖∇‖ < {fmt_number(b)}"))
         return rows
