@@ -10,7 +10,7 @@ Run from the checkout; this package is not installed.
 """
 
 from .graph import DEFAULT_MAX_NODES, GraphTooLargeError, VizError, draw, retain_grads
-from .render import dot_binary, render
+from .rendering import dot_binary, render
 from .unrolled import draw_unrolled, step_blocks
 
 __all__ = ["draw", "draw_unrolled", "render", "retain_grads", "dot_binary", "step_blocks", "VizError",

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from .graph import DEFAULT_MAX_NODES, VizError
-from .render import FORMATS, render
+from .rendering import FORMATS, render
 from .unrolled import draw_unrolled
 
 
@@ -51,7 +51,7 @@ def parser() -> argparse.ArgumentParser:
                    help="'grad': colour values by gradient norm on a log scale, with a legend")
     u.add_argument("--collapse", action="store_true",
                    help="one node per block of time steps (for long sequences)")
-    u.add_argument("--max-blocks", type=_positive, default=40, help="blocks in the collapsed view (default 40)")
+    u.add_argument("--max-blocks", type=_positive, default=16, help="blocks in the collapsed view (default 16; dot slows sharply beyond ~20)")
     u.add_argument("--full", action="store_true", help="draw every intermediate value as its own node")
     u.add_argument("--max-nodes", type=_positive, default=DEFAULT_MAX_NODES,
                    help=f"refuse drawings with more nodes than this (default {DEFAULT_MAX_NODES})")

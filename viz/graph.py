@@ -127,8 +127,10 @@ def _plan(
     show_grads: bool,
     fold: Iterable[str],
     compact: bool = False,
+    hidden: Callable[[str], bool] = lambda scope: False,
 ) -> _Plan:
-    """Turn the tape into nodes and edges (no DOT yet)."""
+    """Turn the tape into nodes and edges (no DOT yet).  Nodes in scopes for which ``hidden``
+    is true get no label (they are about to be collapsed into a block)."""
     fold = set(fold)
     plan = _Plan()
     node_of: dict[tg.Tensor, str] = {}  # tensors hash by identity
@@ -165,7 +167,8 @@ def _plan(
             continue
         op_id, out_id = f"op{k}", f"v{k}"
         eq = rec.tags.get("eq") if rec.tags else None
-        op_node = _Node(op_id, _op_label(rec), {
+        quiet = bool(rec.scope) and hidden(rec.scope)
+        op_node = _Node(op_id, "" if quiet else _op_label(rec), {
             "shape": "box", "style": "rounded,filled", "fillcolor": style.EQ_COLOURS.get(eq, style.OP_DEFAULT),
         }, rec.scope)
         plan.nodes.append(op_node)
@@ -182,6 +185,12 @@ def _plan(
                 continue  # Python scalars are shown in the op's label
             plan.edges.append((src, op_id, _edge_style(src, scope_of.get(src, ""), rec)))
         title = t.name or ""
+        if quiet:  # about to be collapsed: no label work
+            plan.nodes.append(_Node(out_id, "", {}, rec.scope))
+            plan.norms[out_id] = style.grad_norm(t.grad)
+            plan.edges.append((op_id, out_id, {}))
+            node_of[t] = out_id
+            continue
         if compact and not title and t is not tensor:  # the op node stands for its unnamed output
             node_of[t] = op_id
             scope_of[op_id] = rec.scope
@@ -308,9 +317,10 @@ def draw(
         raise ValueError(f"draw: color_by must be None or 'grad', got {color_by!r}")
     if not isinstance(tensor, tg.Tensor):
         raise TypeError(f"draw: expected a tinygrad_rnn Tensor, got {type(tensor).__name__}")
-    plan = _plan(tensor, show_values, show_grads, fold, compact)
-    if collapse:
-        group = collapse if callable(collapse) else (lambda scope: scope.split("/")[0])
+    group = (collapse if callable(collapse) else (lambda scope: scope.split("/")[0])) if collapse else None
+    plan = _plan(tensor, show_values, show_grads, fold, compact,
+                 hidden=(lambda scope: group(scope) is not None) if group else (lambda scope: False))
+    if group is not None:
         plan = _collapse(plan, group)
     if len(plan.nodes) > max_nodes:
         raise GraphTooLargeError(

@@ -19,7 +19,7 @@ from .graph import DEFAULT_MAX_NODES, draw, retain_grads
 _STEP = re.compile(r"^t=(\d+)$")
 
 
-def step_blocks(steps: int, max_blocks: int = 40) -> tuple[int, Any]:
+def step_blocks(steps: int, max_blocks: int = 16) -> tuple[int, Any]:
     """(block size, group function) putting scopes t=1..T into at most ``max_blocks`` blocks."""
     size = max(1, math.ceil(steps / max_blocks))
 
@@ -44,7 +44,7 @@ def draw_unrolled(
     backward: bool = True,
     color_by: str | None = None,
     collapse: bool = False,
-    max_blocks: int = 40,
+    max_blocks: int = 16,
     show_values: bool = True,
     show_grads: bool = True,
     max_nodes: int = DEFAULT_MAX_NODES,
