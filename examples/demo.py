@@ -5,16 +5,22 @@
 3. show that gradcheck catches a deliberately wrong rule (negative control);
 4. fit a tiny model with Adam;
 5. the seed's attention RNN: engine gradients (both modes) against the closed forms, and how far
-   the seed's printed equations are from them (docs/ERRATA.md).
+   the seed's printed equations are from them (docs/ERRATA.md);
+6. the unrolled graph of that model after backward, rendered with Graphviz (out/).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 import tinygrad_rnn as tg
+import viz
 from models import closed_form as cf
 from models.attention_rnn import AttentionRNN
+
+OUT = Path("out")
 
 
 def max_relative_error(got: dict, want: dict) -> float:
@@ -41,6 +47,21 @@ def model_gradient_check() -> None:
     for k, eq in (("V", 10), ("W", 13), ("U", 15), ("b", 17)):
         err = np.linalg.norm(printed[k] - reference[k]) / np.linalg.norm(reference[k])
         print(f"   eq {eq} as printed (dL/d{k}): relative error {err:.2f}  -> see docs/ERRATA.md")
+
+
+def render_unrolled() -> None:
+    print("\n== 6. the unrolled graph (T=4) after backward, coloured by gradient norm")
+    OUT.mkdir(exist_ok=True)
+    rng = np.random.default_rng(2)
+    model = AttentionRNN(input_size=2, hidden_size=3, output_size=3, seed=0)
+    xs, ys = rng.standard_normal((4, 2)), rng.integers(0, 3, 4)
+    for name, kwargs in (("unrolled_T4.svg", {}), ("unrolled_T4_grad.svg", {"color_by": "grad"}),
+                         ("unrolled_T4.dot", {})):
+        path = viz.render(viz.draw_unrolled(model, xs, ys, **kwargs), OUT / name)
+        print(f"   wrote {path}")
+    path = viz.render(viz.draw_unrolled(model, rng.standard_normal((120, 2)), rng.integers(0, 3, 120),
+                                        collapse=True, color_by="grad"), OUT / "unrolled_T120_collapsed.svg")
+    print(f"   wrote {path} (T=120, one node per block of 8 steps)")
 
 
 def main() -> None:
@@ -97,6 +118,7 @@ def main() -> None:
             print(f"   step {step:3d}  mse {mse.item():.5f}")
 
     model_gradient_check()
+    render_unrolled()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,12 @@ INSTALL_HINT = (
 )
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def dot_binary() -> str | None:
     """Path of the ``dot`` executable, or None."""
     return shutil.which("dot")
@@ -65,6 +71,7 @@ def render(graph: graphviz.Digraph, path: str | os.PathLike[str]) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
