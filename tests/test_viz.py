@@ -90,10 +90,10 @@ def test_dot_is_deterministic_within_and_across_processes(tmp_path):
     assert not re.search(rb"\d{9,}", outs[0])  # no id()-like numbers anywhere
 
 
-@settings(max_examples=30)
-@given(name=st.text(st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from('<>"{}|\\\n&;'),
-                    min_size=1, max_size=12))
-def test_names_are_escaped(name):
+NASTY = ["/", "//", "a/", "\n", "<B>", "</TD>", "&amp;", "\\", "\\\"", '"', "{|}", "t=1/<x>", "\\N"]
+
+
+def assert_drawable(name: str) -> None:
     x = tg.Tensor(np.ones(2), requires_grad=True, name=name)
     with tg.scope(name):
         y = (x * 2.0).tanh()
@@ -101,6 +101,18 @@ def test_names_are_escaped(name):
     src = viz.draw(y).source
     svg = graphviz.Source(src).pipe(format="svg", quiet=True).decode()  # dot must accept it
     assert "<svg" in svg
+
+
+@pytest.mark.parametrize("name", NASTY)
+def test_nasty_names_are_escaped(name):
+    assert_drawable(name)
+
+
+@settings(max_examples=30)
+@given(name=st.text(st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from('<>"{}|\\\n&;/'),
+                    min_size=1, max_size=12))
+def test_names_are_escaped(name):
+    assert_drawable(name)
 
 
 def test_render_svg_and_png_with_the_real_dot(tmp_path):

@@ -380,7 +380,7 @@ def _emit(dot: graphviz.Digraph, plan: _Plan, cluster: bool) -> None:
 
     def build(path: str) -> graphviz.Digraph:
         sub = graphviz.Digraph(cluster_id[path])
-        sub.attr(label=f"<<B>{style.esc(path.rpartition('/')[2])}</B>>", style="rounded,filled",
+        sub.attr(label=style.html_label(path.rpartition("/")[2]), style="rounded,filled",
                  fillcolor="#fafafa", color="#999999", fontname="Helvetica")
         for n in by_scope.get(path, []):
             sub.node(n.id, n.label, **n.attrs)
