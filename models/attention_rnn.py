@@ -48,19 +48,23 @@ class Forward:
     an unbatched input).
 
     hidden:       h_1..h_T, (B, T, H)
-    attention:    α_{t,i} over i = 1..T, (B, T, T), zero above the diagonal
+    attention:    α_{t,i} over i = 1..T, (B, T, T), zero above the diagonal (None for the
+                  ``attention=False`` baseline, where Z_t = h_t)
     attention_h0: α_{t,0}, the weight on h_0, (B, T) — only with ``attend_h0`` (else None)
     context:      Z_t, (B, T, H)
     logits:       Ω_t, (B, T, K)
     probs:        ŷ_t, (B, T, K)
+    steps:        the T tensors h_1..h_T as the recurrence made them, (B, H) each; call
+                  ``retain_grad()`` on them before backward to read the total ∂L/∂h_t
     """
 
     hidden: tg.Tensor
-    attention: tg.Tensor
+    attention: tg.Tensor | None
     attention_h0: tg.Tensor | None
     context: tg.Tensor
     logits: tg.Tensor
     probs: tg.Tensor
+    steps: list[tg.Tensor] | None = None
 
 
 class AttentionRNN:
@@ -79,7 +83,13 @@ class AttentionRNN:
     }
 
     def __init__(
-        self, input_size: int, hidden_size: int, output_size: int, seed: int = 0, attend_h0: bool = False
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        seed: int = 0,
+        attend_h0: bool = False,
+        attention: bool = True,
     ) -> None:
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size), ("output_size", output_size)):
             if not isinstance(v, (int, np.integer)) or v < 1:
@@ -93,10 +103,10 @@ class AttentionRNN:
             "V": rng.standard_normal((K, H)) / np.sqrt(H),
             "c": np.zeros(K),
         }
-        self._set(params, attend_h0)
+        self._set(params, attend_h0, attention)
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any], attend_h0: bool = False) -> "AttentionRNN":
+    def from_params(cls, params: Mapping[str, Any], attend_h0: bool = False, attention: bool = True) -> "AttentionRNN":
         """Build from numpy arrays ``{"W", "U", "b", "V", "c"}`` (copied, float64)."""
         missing = [k for k in PARAM_NAMES if k not in params]
         if missing:
@@ -114,14 +124,15 @@ class AttentionRNN:
         if c.shape != (V.shape[0],):
             raise ValueError(f"AttentionRNN.from_params: c must have shape (K,) = ({V.shape[0]},), got {c.shape}")
         model = cls.__new__(cls)
-        model._set(arrays, attend_h0)
+        model._set(arrays, attend_h0, attention)
         return model
 
-    def _set(self, params: Mapping[str, np.ndarray], attend_h0: bool) -> None:
+    def _set(self, params: Mapping[str, np.ndarray], attend_h0: bool, attention: bool = True) -> None:
         self.W, self.U, self.b, self.V, self.c = (
             tg.Tensor(params[k], requires_grad=True, name=k) for k in PARAM_NAMES
         )
         self.attend_h0 = bool(attend_h0)
+        self.attention = bool(attention)
         self.hidden_size = self.W.shape[0]
         self.input_size = self.U.shape[1]
         self.output_size = self.V.shape[0]
@@ -136,7 +147,7 @@ class AttentionRNN:
 
     def __repr__(self) -> str:
         return (f"AttentionRNN(input_size={self.input_size}, hidden_size={self.hidden_size}, "
-                f"output_size={self.output_size}, attend_h0={self.attend_h0})")
+                f"output_size={self.output_size}, attend_h0={self.attend_h0}, attention={self.attention})")
 
     # ------------------------------------------------------------------ public
     def forward(self, xs: Any, mode: str = "fused") -> Forward:
@@ -146,7 +157,8 @@ class AttentionRNN:
         if batched:
             return fwd
         return Forward(*(None if v is None else v[0] for v in (fwd.hidden, fwd.attention, fwd.attention_h0,
-                                                                 fwd.context, fwd.logits, fwd.probs)))
+                                                                 fwd.context, fwd.logits, fwd.probs)),
+                       steps=[h[0] for h in fwd.steps] if fwd.steps is not None else None)
 
     def loss(self, xs: Any, ys: Any, mode: str = "fused", reduction: str = "sum") -> tg.Tensor:
         """L = Σ_{b,t} L_t (eq 7) as a scalar Tensor; ``reduction="mean"`` divides by the
@@ -178,6 +190,9 @@ class AttentionRNN:
             h = (h @ W.T + inputs[:, t]).tanh()
             hs.append(h)
         Hs = tg.stack(hs, axis=1)  # (B, T, H)
+        if not self.attention:  # the baseline: Ω_t = V h_t + c
+            logits = Hs @ V.T + c
+            return Forward(Hs, None, None, Hs, logits, logits.softmax(axis=-1), hs)
         scores = Hs @ Hs.transpose(0, 2, 1)  # eq 2 for all (t, i): A[t, i] = h_t · h_i
         causal = np.tril(np.ones((T, T), dtype=bool))
         masked = tg.where(causal, scores, -np.inf)  # only i <= t
@@ -189,7 +204,7 @@ class AttentionRNN:
             alpha = masked.softmax(axis=-1)  # eq 3
         Z = alpha @ Hs  # eq 4 (h_0 = 0 adds nothing)
         logits = Z @ V.T + c  # eq 5
-        return Forward(Hs, alpha, alpha_h0, Z, logits, logits.softmax(axis=-1))  # eq 6
+        return Forward(Hs, alpha, alpha_h0, Z, logits, logits.softmax(axis=-1), hs)  # eq 6
 
     # ------------------------------------------------------------------ unrolled
     def _unrolled(self, X: np.ndarray, Y: np.ndarray | None) -> tuple[Forward, tg.Tensor | None]:
@@ -208,6 +223,8 @@ class AttentionRNN:
                     h_t = _named((h_prev @ Wt + x_t @ Ut + b).tanh(), f"h_{t}")
                 hs.append(h_t)
                 keys = ([h0] if self.attend_h0 else []) + hs
+                if not self.attention:  # the baseline reads h_t directly: Z_t = h_t
+                    keys = [h_t]
                 with tg.tag(eq=2):
                     scores = [(h_i * h_t).sum(axis=-1) for h_i in keys]
                 with tg.tag(eq=3):
@@ -240,11 +257,12 @@ class AttentionRNN:
                 alpha[:, t, : t + 1] = a.data
         fwd = Forward(
             hidden=tg.stack(hs, axis=1),
-            attention=tg.Tensor(alpha),
+            attention=tg.Tensor(alpha) if self.attention else None,
             attention_h0=tg.stack(rows["alpha_h0"], axis=1) if self.attend_h0 else None,
             context=tg.stack(rows["Z"], axis=1),
             logits=tg.stack(rows["logits"], axis=1),
             probs=tg.stack(rows["probs"], axis=1),
+            steps=hs,
         )
         losses = _named(tg.stack(rows["L"], axis=1), "L_t") if Y is not None else None
         return fwd, losses
