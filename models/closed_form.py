@@ -71,7 +71,7 @@ def forward(params: Params, xs: Any, ys: Any = None, attend_h0: bool = False) ->
     for t in range(1, T + 1):  # eq 1
         hs[:, t] = np.tanh(hs[:, t - 1] @ W.T + X[:, t - 1] @ U.T + b)
     keys = hs if attend_h0 else hs[:, 1:]
-    scores = np.einsum("bth,bsh->bts", hs[:, 1:], keys)  # eq 2: A[t, i] = h_t · h_i
+    scores = hs[:, 1:] @ keys.transpose(0, 2, 1)  # eq 2: A[t, i] = h_t · h_i
     allowed = np.tril(np.ones((T, keys.shape[1]), dtype=bool), k=1 if attend_h0 else 0)
     alpha = _softmax(np.where(allowed, scores, -np.inf))  # eq 3
     Z = alpha @ keys  # eq 4
@@ -97,31 +97,35 @@ def bptt(params: Params, xs: Any, ys: Any, attend_h0: bool = False) -> Grads:
     f = forward(params, xs, ys, attend_h0)
     B, T, _ = f.X.shape
     delta = output_error(f)  # eq 9: ∂L_t/∂Ω_t, (B, T, K)
+    K, H = V.shape
     grads: Grads = {
-        "V": np.einsum("btk,bth->kh", delta, f.Z),  # eq 10 corrected: Σ_t δ_t Z_tᵀ (printed: h_tᵀ)
+        "V": delta.reshape(-1, K).T @ f.Z.reshape(-1, H),  # eq 10 corrected: Σ_t δ_t Z_tᵀ (printed: h_tᵀ)
         "c": delta.sum(axis=(0, 1)),  # eq 11
     }
     zeta = delta @ V  # ∂L/∂Z_t = Vᵀ δ_t  (the Vᵀ factor of eq 12), (B, T, H)
     keys, queries = f.keys, f.hs[:, 1:]
     # eq 4, Z_t = Σ_i α_{t,i} h_i:   ∂L/∂α_{t,i} = ζ_t · h_i   and h_i receives α_{t,i} ζ_t
-    d_alpha = np.einsum("bth,bsh->bts", zeta, keys)
-    g_keys = np.einsum("bts,bth->bsh", f.alpha, zeta)
+    d_alpha = zeta @ keys.transpose(0, 2, 1)
+    g_keys = f.alpha.transpose(0, 2, 1) @ zeta
     # eq 3, softmax over i (the corrected eq 8):  ∂L/∂A_{t,i} = α_{t,i} (∂L/∂α_{t,i} − Σ_j α_{t,j} ∂L/∂α_{t,j})
     d_scores = f.alpha * (d_alpha - np.sum(f.alpha * d_alpha, axis=-1, keepdims=True))
     # eq 2, A_{t,i} = h_i · h_t:  h_i receives ∂L/∂A_{t,i} h_t,  h_t receives Σ_i ∂L/∂A_{t,i} h_i
-    g_keys += np.einsum("bts,bth->bsh", d_scores, queries)
-    g_h = np.einsum("bts,bsh->bth", d_scores, keys)  # as queries, for h_1..h_T
+    g_keys += d_scores.transpose(0, 2, 1) @ queries
+    g_h = d_scores @ keys  # as queries, for h_1..h_T
     g_h += g_keys[:, 1:] if attend_h0 else g_keys  # h_0 is a constant: its gradient is dropped
     # eq 1 backwards in time: ∂L/∂h_t = (direct) + Wᵀ [(1 − h_{t+1}²) ⊙ ∂L/∂h_{t+1}]
-    dW, dU, db = np.zeros_like(W), np.zeros_like(U), np.zeros_like(b)
-    carry = np.zeros((B, W.shape[0]))
-    for t in range(T, 0, -1):
-        da = (g_h[:, t - 1] + carry) * (1.0 - f.hs[:, t] ** 2)  # ∂L/∂(W h_{t−1} + U x_t + b)
-        dW += da.T @ f.hs[:, t - 1]  # ∂⁺h_t/∂W = (1 − h_t²) h_{t−1}ᵀ   (eq 13's last factor)
-        dU += da.T @ f.X[:, t - 1]  # ∂⁺h_t/∂U = (1 − h_t²) x_tᵀ       (eq 15's last factor)
-        db += da.sum(axis=0)  # ∂⁺h_t/∂b = (1 − h_t²)               (eq 17's last factor)
-        carry = da @ W  # Wᵀ (1 − h_t²) ⊙ ·   (∂h_t/∂h_{t−1}, transposed)
-    grads.update({"W": dW, "U": dU, "b": db})
+    Hn, D = W.shape[0], U.shape[1]
+    da = np.empty((B, T, Hn))  # ∂L/∂(W h_{t−1} + U x_t + b) for every t
+    carry = np.zeros((B, Hn))
+    for t in range(T, 0, -1):  # the only sequential part
+        da[:, t - 1] = (g_h[:, t - 1] + carry) * (1.0 - f.hs[:, t] ** 2)
+        carry = da[:, t - 1] @ W  # Wᵀ (1 − h_t²) ⊙ ·   (∂h_t/∂h_{t−1}, transposed)
+    flat = da.reshape(-1, Hn).T
+    grads.update({
+        "W": flat @ f.hs[:, :-1].reshape(-1, Hn),  # Σ_t (1 − h_t²) ⊙ g_t h_{t−1}ᵀ   (eq 13's last factor)
+        "U": flat @ f.X.reshape(-1, D),  # Σ_t (1 − h_t²) ⊙ g_t x_tᵀ       (eq 15's last factor)
+        "b": da.sum(axis=(0, 1)),  # Σ_t (1 − h_t²) ⊙ g_t            (eq 17's last factor)
+    })
     return {k: grads[k] for k in ("W", "U", "b", "V", "c")}
 
 

@@ -9,7 +9,7 @@ import weakref
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
@@ -270,3 +270,69 @@ def test_comparisons_give_boolean_tensors_without_grad():
     assert m.dtype == np.bool_ and not m.requires_grad
     assert (x <= 0).tolist() == [True, True, False] and (x < 0).tolist() == [True, False, False]
     assert (x >= 2).tolist() == [False, False, True]
+
+
+@st.composite
+def random_programs(draw):
+    """A small random DAG over x with heavy reuse of intermediates (fan-out), slices and sums."""
+    steps = []
+    n = draw(st.integers(2, 10))
+    for k in range(n):
+        op = draw(st.sampled_from(["add", "mul", "tanh", "slice_add", "identity_add", "sum_bcast"]))
+        i = draw(st.integers(0, k))  # operands: any earlier value (0 is x itself)
+        j = draw(st.integers(0, k))
+        steps.append((op, i, j))
+    # only some values feed the loss directly, so gradients also arrive first through shared
+    # upstream arrays (the case that in-place accumulation could corrupt)
+    used = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    used[-1] = True
+    return steps, used
+
+
+def run_program(x, program):
+    steps, used = program
+    vals = [x]
+    for op, i, j in steps:
+        a, b = vals[i], vals[j]
+        if op == "add":
+            v = a + b
+        elif op == "mul":
+            v = a * b * 0.5
+        elif op == "tanh":
+            v = a.tanh()
+        elif op == "slice_add":  # getitem gradients (SparseGrad) added into a pending gradient
+            v = a + b[::-1] * 0.3 + a[1:2].sum()
+        elif op == "identity_add":  # add returns the upstream array itself for both inputs
+            v = a + a
+        else:
+            v = a * b.sum() * 0.1
+        vals.append(v)
+    return sum((v * (k + 1.0)).sum() for k, v in enumerate(vals[1:]) if used[k])
+
+
+@settings(max_examples=150)
+@given(program=random_programs(), x=arrays((4,), min_value=-1.0, max_value=1.0))
+def test_gradient_accumulation_on_random_programs(program, x):
+    """In-place accumulation of pending gradients never corrupts a shared array."""
+    from tinygrad_rnn.testing import assert_grad_close
+
+    assert_grad_close(lambda t: run_program(t, program), [x])
+
+
+def test_a_gradient_shared_by_two_inputs_is_never_modified_in_place():
+    """add hands the same upstream array to both inputs; a later in-place accumulation into one
+    of them must not leak into the other (regression test for the walk's ownership tracking)."""
+    c = np.array([1.0, -2.0, 0.5, 3.0])
+
+    def f(x):
+        b = x * 2.0
+        a = x.tanh()
+        u = a * a  # recorded between a and v: its gradient reaches a after v has shared G
+        v = a + b
+        return (v * c).sum() + u.sum()
+
+    x = np.array([0.1, 0.2, 0.3, 0.4])
+    t = tg.Tensor(x, requires_grad=True)
+    f(t).backward()
+    a = np.tanh(x)
+    np.testing.assert_allclose(t.grad, c * (1 - a**2) + 2 * c + 2 * a * (1 - a**2), rtol=1e-14)

@@ -15,7 +15,7 @@ Modules, in reading order:
 """
 
 from . import optim
-from .backward import GradientShapeError
+from .backward import GradientShapeError, SparseGrad
 from .gradcheck import GradcheckError, gradcheck, jacobian, numerical_jacobian
 from .op import Op, defop
 from .ops import (
@@ -85,4 +85,5 @@ __all__ = [
     "transpose", "broadcast_to", "stack", "concatenate", "where", "zeros", "ones",
     "no_grad", "enable_grad", "is_grad_enabled", "scope", "tag", "current_scope", "detect_anomaly", "tape_of",
     "gradcheck", "jacobian", "numerical_jacobian", "GradcheckError", "GradientShapeError", "AnomalyError",
+    "SparseGrad",
 ]

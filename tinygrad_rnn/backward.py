@@ -24,11 +24,42 @@ from .tape import STATE, AnomalyError, Record, tape_of
 if TYPE_CHECKING:  # pragma: no cover
     from .tensor import Tensor
 
-__all__ = ["backward", "fit_gradient", "GradientShapeError"]
+__all__ = ["backward", "fit_gradient", "GradientShapeError", "SparseGrad"]
 
 
 class GradientShapeError(RuntimeError):
     """A backward rule produced a gradient that cannot belong to its input."""
+
+
+class SparseGrad:
+    """A gradient that is zero except at ``index`` (``values`` there).
+
+    Indexing rules return one instead of ``zeros(shape)`` with the values scattered in, so the
+    walk can add it into an existing gradient in place: slicing x[:, t] for every t of a
+    (B, T, H) tensor then costs O(B·H) per step instead of O(B·T·H).  Integer-array indices
+    (``advanced=True``) accumulate repeated positions (``np.add.at``).
+    """
+
+    __slots__ = ("index", "values", "shape", "dtype", "advanced")
+
+    def __init__(self, index: Any, values: Any, shape: tuple[int, ...], dtype: Any, advanced: bool) -> None:
+        self.index = index
+        self.values = values
+        self.shape = shape
+        self.dtype = dtype
+        self.advanced = advanced
+
+    def add_into(self, arr: np.ndarray) -> None:
+        """arr[index] += values (repeated integer indices accumulate)."""
+        if self.advanced:
+            np.add.at(arr, self.index, self.values)
+        else:
+            arr[self.index] += self.values
+
+    def dense(self) -> np.ndarray:
+        out = np.zeros(self.shape, dtype=self.dtype)
+        self.add_into(out)
+        return out
 
 
 def fit_gradient(g: Any, shape: tuple[int, ...], dtype: Any, rec: Record, i: int) -> np.ndarray:
@@ -39,6 +70,8 @@ def fit_gradient(g: Any, shape: tuple[int, ...], dtype: Any, rec: Record, i: int
     added, and axes where ``shape`` has size 1.  Anything else is a bug in the rule,
     reported with the rule's name and both shapes.
     """
+    if isinstance(g, SparseGrad):
+        g = g.dense()
     g = np.asarray(g)
     if g.shape != shape:
         extra = g.ndim - len(shape)
@@ -96,10 +129,12 @@ def backward(root: "Tensor", grad: Any = None, retain_graph: bool = False) -> No
 
     order = tape_of(root)  # raises before any gradient is touched if the graph was freed
     pending: dict["Tensor", np.ndarray] = {root: g}  # tensors hash by identity
+    owned: set["Tensor"] = set()  # whose pending array the walk allocated itself (safe to add into in place)
     anomaly = STATE.anomaly
     ndarray = np.ndarray
     for t in reversed(order):
         g = pending.pop(t, None)
+        owned.discard(t)
         rec = t.record
         if g is not None:
             if t.retains_grad:
@@ -117,12 +152,13 @@ def backward(root: "Tensor", grad: Any = None, retain_graph: bool = False) -> No
                         f"with upstream gradient of shape {np.shape(g)}: {e}"
                     ) from e
                 xd = x.data
+                if type(gx) is SparseGrad:
+                    _add_sparse(x, gx, pending, owned, rec, i, anomaly)
+                    continue
                 if type(gx) is not ndarray or gx.shape != xd.shape or gx.dtype != xd.dtype:
                     gx = fit_gradient(gx, xd.shape, xd.dtype, rec, i)
-                if anomaly and not np.isfinite(gx).all():
-                    raise AnomalyError(
-                        f"backward rule {rec.where()} produced a non-finite gradient for input {i} of shape {x.shape}"
-                    )
+                if anomaly:
+                    _check_finite(gx, rec, i, x)
                 if x.record is None:
                     if x.grad is None or x.grad.shape != xd.shape:
                         _accumulate_leaf(x, gx, rec)
@@ -130,7 +166,45 @@ def backward(root: "Tensor", grad: Any = None, retain_graph: bool = False) -> No
                         x.grad += gx
                 else:
                     prev = pending.get(x)
-                    pending[x] = gx if prev is None else prev + gx
+                    if prev is None:
+                        pending[x] = gx  # may alias g or a view: not ours to modify
+                    elif x in owned:
+                        prev += gx  # an ndarray we made (even 0-d), so this is truly in place
+                    else:
+                        total = prev + gx  # 0-d + 0-d gives a numpy scalar: keep an ndarray
+                        pending[x] = total if type(total) is ndarray else np.asarray(total)
+                        owned.add(x)
         if not retain_graph:
             rec.vjps = None
             rec.inputs = ()
+
+
+def _check_finite(g: np.ndarray, rec: Record, i: int, x: "Tensor") -> None:
+    if not np.isfinite(g).all():
+        raise AnomalyError(
+            f"backward rule {rec.where()} produced a non-finite gradient for input {i} of shape {x.shape}"
+        )
+
+
+def _add_sparse(x: "Tensor", gx: SparseGrad, pending: dict, owned: set, rec: Record, i: int, anomaly: bool) -> None:
+    """Add an indexing rule's gradient into x's gradient without materialising zeros."""
+    if gx.shape != x.shape:
+        raise GradientShapeError(
+            f"backward rule {rec.where()} returned a sparse gradient for shape {gx.shape} for input {i} of shape {x.shape}"
+        )
+    if anomaly:
+        _check_finite(np.asarray(gx.values), rec, i, x)
+    if x.record is None:
+        if x.grad is None or x.grad.shape != x.shape:
+            _accumulate_leaf(x, gx.dense(), rec)
+        else:
+            gx.add_into(x.grad)
+        return
+    prev = pending.get(x)
+    if prev is None:
+        pending[x] = gx.dense()
+    else:
+        if x not in owned:
+            prev = pending[x] = prev.copy()
+        gx.add_into(prev)
+    owned.add(x)

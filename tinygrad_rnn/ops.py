@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .backward import SparseGrad
 from .op import defop
 from .tensor import Tensor
 
@@ -372,20 +373,15 @@ def getitem(x: Any, index: Any) -> Any:
     """x[index]: slices, integers, integer arrays, boolean masks.
 
     ∂/∂x scatters ``g`` back into zeros; with integer-array indices repeated
-    positions **accumulate** (``np.add.at``).
+    positions **accumulate** (``np.add.at``).  The rule returns a :class:`SparseGrad`, which
+    the walk adds into x's gradient in place instead of allocating zeros of x's shape.
     """
     x = np.asarray(x)
     out = x[index]
 
-    def vjp(g: Any) -> Any:
-        z = np.zeros_like(x)
-        if _is_advanced(index):
-            np.add.at(z, index, g)
-        else:
-            z[index] = g
-        return z
-
-    return np.array(out) if not isinstance(out, np.ndarray) else out, (vjp,)
+    advanced = _is_advanced(index)
+    return np.array(out) if not isinstance(out, np.ndarray) else out, (
+        lambda g: SparseGrad(index, g, x.shape, x.dtype, advanced),)
 
 
 def _slicer(axis: int, ndim: int, piece: Any) -> Any:
