@@ -53,7 +53,7 @@ class Forward:
     attention_h0: α_{t,0}, the weight on h_0, (B, T) — only with ``attend_h0`` (else None)
     context:      Z_t, (B, T, H)
     logits:       Ω_t, (B, T, K)
-    probs:        ŷ_t, (B, T, K)
+    probs:        ŷ_t, (B, T, K) (eq 6)
     steps:        the T tensors h_1..h_T as the recurrence made them, (B, H) each; call
                   ``retain_grad()`` on them before backward to read the total ∂L/∂h_t
     """
@@ -63,7 +63,7 @@ class Forward:
     attention_h0: tg.Tensor | None
     context: tg.Tensor
     logits: tg.Tensor
-    probs: tg.Tensor
+    probs: tg.Tensor | None
     steps: list[tg.Tensor] | None = None
 
 
@@ -168,7 +168,7 @@ class AttentionRNN:
         X, Y, batched = as_batch(xs, ys, self.input_size, self.output_size)
         mode = _check_mode(mode)
         if mode == "fused":
-            fwd = self._run(X, mode)
+            fwd = self._run(X, mode, probs=False)  # cross_entropy computes its own softmax
             per_step = tg.cross_entropy(fwd.logits, Y, axis=-1, reduction="none")  # eqs 6-7, fused and stable
         else:
             per_step = self._unrolled(X, Y)[1]
@@ -178,7 +178,7 @@ class AttentionRNN:
         return total if reduction == "sum" else total / float(per_step.size)
 
     # ------------------------------------------------------------------ fused
-    def _run(self, X: np.ndarray, mode: str) -> Forward:
+    def _run(self, X: np.ndarray, mode: str, probs: bool = True) -> Forward:
         if mode == "unrolled":
             return self._unrolled(X, None)[0]
         B, T, _ = X.shape
@@ -192,7 +192,7 @@ class AttentionRNN:
         Hs = tg.stack(hs, axis=1)  # (B, T, H)
         if not self.attention:  # the baseline: Ω_t = V h_t + c
             logits = Hs @ V.T + c
-            return Forward(Hs, None, None, Hs, logits, logits.softmax(axis=-1), hs)
+            return Forward(Hs, None, None, Hs, logits, logits.softmax(axis=-1) if probs else None, hs)
         scores = Hs @ Hs.transpose(0, 2, 1)  # eq 2 for all (t, i): A[t, i] = h_t · h_i
         causal = np.tril(np.ones((T, T), dtype=bool))
         masked = tg.where(causal, scores, -np.inf)  # only i <= t
@@ -204,7 +204,7 @@ class AttentionRNN:
             alpha = masked.softmax(axis=-1)  # eq 3
         Z = alpha @ Hs  # eq 4 (h_0 = 0 adds nothing)
         logits = Z @ V.T + c  # eq 5
-        return Forward(Hs, alpha, alpha_h0, Z, logits, logits.softmax(axis=-1), hs)  # eq 6
+        return Forward(Hs, alpha, alpha_h0, Z, logits, logits.softmax(axis=-1) if probs else None, hs)  # eq 6
 
     # ------------------------------------------------------------------ unrolled
     def _unrolled(self, X: np.ndarray, Y: np.ndarray | None) -> tuple[Forward, tg.Tensor | None]:

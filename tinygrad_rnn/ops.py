@@ -194,10 +194,17 @@ def softmax(x: Any, axis: int = -1) -> Any:
     Jacobian ∂ŷ_i/∂x_j = ŷ_i(δ_ij − ŷ_j)  (the correct form of the seed's eq 8), so
     the VJP is  g ↦ ŷ ⊙ (g − Σ_j g_j ŷ_j).  Entries equal to −inf get exactly 0.
     """
-    m = np.max(x, axis=axis, keepdims=True)
-    e = np.exp(x - m)
-    y = e / np.sum(e, axis=axis, keepdims=True)
-    return y, (lambda g: y * (g - np.sum(g * y, axis=axis, keepdims=True)),)
+    y = np.subtract(x, np.max(x, axis=axis, keepdims=True))  # one buffer, reused in place below
+    np.exp(y, out=y)
+    y /= np.sum(y, axis=axis, keepdims=True)
+
+    def vjp(g: Any) -> Any:
+        out = g * y
+        inner = np.sum(out, axis=axis, keepdims=True)
+        out -= y * inner  # y ⊙ g − y ⊙ Σ_j g_j y_j
+        return out
+
+    return y, (vjp,)
 
 
 @defop("log_softmax")
@@ -206,9 +213,8 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
 
     ∂/∂x_j = δ_ij − softmax_j, so the VJP is  g ↦ g − softmax(x) · Σ_i g_i.
     """
-    m = np.max(x, axis=axis, keepdims=True)
-    shifted = x - m
-    out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    out = np.subtract(x, np.max(x, axis=axis, keepdims=True))
+    out -= np.log(np.sum(np.exp(out), axis=axis, keepdims=True))
     return out, (lambda g: g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),)
 
 
@@ -230,8 +236,8 @@ def cross_entropy(logits: Any, targets: Any, axis: int = -1, reduction: str = "s
         raise ValueError("cross_entropy: logits must have at least one axis (the classes)")
     ax = axis % logits.ndim
     n_classes = logits.shape[ax]
-    m = np.max(logits, axis=ax, keepdims=True)
-    lsm = logits - m - np.log(np.sum(np.exp(logits - m), axis=ax, keepdims=True))
+    lsm = np.subtract(logits, np.max(logits, axis=ax, keepdims=True))
+    lsm -= np.log(np.sum(np.exp(lsm), axis=ax, keepdims=True))  # log_softmax, in one buffer
     if targets.dtype.kind in "iu":
         expected = logits.shape[:ax] + logits.shape[ax + 1:]
         if targets.shape != expected:
@@ -257,11 +263,18 @@ def cross_entropy(logits: Any, targets: Any, axis: int = -1, reduction: str = "s
                 f"cross_entropy: probability / one-hot targets must have the logits' shape {logits.shape}, "
                 f"got {targets.shape}"
             )
-        with np.errstate(invalid="ignore"):
-            losses = -np.sum(np.where(targets == 0, 0.0, targets * lsm), axis=ax)
+        prod = targets * lsm
+        if np.isinf(lsm).any():  # masked (−inf) logits: 0 · (−inf) must count as 0, not NaN
+            with np.errstate(invalid="ignore"):
+                prod[targets == 0] = 0.0
+        losses = -np.sum(prod, axis=ax)
+        del prod
 
         def dlogits_raw() -> Any:
-            return np.exp(lsm) * np.sum(targets, axis=ax, keepdims=True) - targets
+            d = np.exp(lsm)
+            d *= np.sum(targets, axis=ax, keepdims=True)
+            d -= targets
+            return d
     else:
         raise TypeError(f"cross_entropy: targets must be integer classes or float rows, got dtype {targets.dtype}")
 
@@ -273,7 +286,12 @@ def cross_entropy(logits: Any, targets: Any, axis: int = -1, reduction: str = "s
             return np.expand_dims(g, ax)
         return g / n if reduction == "mean" else g
 
-    return out, (lambda g: dlogits_raw() * upstream(g), lambda g: -lsm * upstream(g))
+    def vjp_logits(g: Any) -> Any:
+        d = dlogits_raw()
+        d *= upstream(g)
+        return d
+
+    return out, (vjp_logits, lambda g: -lsm * upstream(g))
 
 
 # ============================================================================ linear algebra
