@@ -20,6 +20,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+import tinygrad_rnn as tg  # noqa: E402
 from benchmarks import memory, overhead, train_step  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
@@ -68,15 +69,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         args.configs, args.reps = ["tiny"], 1
     sections = [f"# Benchmark results\n\n{versions()}\n\nCommand: `python -m benchmarks {' '.join(argv or sys.argv[1:])}`"]
-    results = []
-    for name in args.configs:
-        res = train_step.time_config(name, reps=args.reps, unrolled=not args.no_unrolled)
-        results.append(res)
-        print(f"{name}: " + ", ".join(f"{k} {fmt_ms(v['median'])} ms" for k, v in res["times"].items()), flush=True)
-    agree = max(e for r in results for e in r["errors"].values())
-    sections.append("## Train step (forward + backward, all five gradients)\n\n"
-                    f"All implementations agree with the closed form to {agree:.1e} (max relative error) "
-                    "before timing.\n\n" + train_table(results))
+    phases = [("glibc malloc defaults", None)]
+    if not args.smoke:
+        phases.append(("freed memory reused (tg.reuse_freed_memory(), for every implementation)", "reuse"))
+    for label, tuning in phases:
+        if tuning == "reuse" and not tg.reuse_freed_memory():
+            sections.append("(not glibc: the allocator could not be tuned)")
+            break
+        results = []
+        for name in args.configs:
+            res = train_step.time_config(name, reps=args.reps, unrolled=not args.no_unrolled)
+            results.append(res)
+            print(f"[{tuning or 'default'}] {name}: " +
+                  ", ".join(f"{k} {fmt_ms(v['median'])} ms" for k, v in res["times"].items()), flush=True)
+        agree = max(e for r in results for e in r["errors"].values())
+        sections.append(f"## Train step (forward + backward, all five gradients): {label}\n\n"
+                        f"All implementations agree with the closed form to {agree:.1e} (max relative error) "
+                        "before timing.\n\n" + train_table(results))
     if not args.smoke:
         oh = overhead.measure()
         sections.append("## Per-op overhead (forward + backward, 8-element tensors, chain of 300 ops)\n\n"

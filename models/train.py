@@ -351,6 +351,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    tg.reuse_freed_memory()  # keep freed buffers for reuse: ~2x faster steps on VMs (tinygrad_rnn/memory.py)
     try:
         cfg = config_from_args(args)
         result = run(cfg, resume=args.resume, force=args.force)

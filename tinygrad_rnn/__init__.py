@@ -15,6 +15,7 @@ Modules, in reading order:
 """
 
 from . import optim
+from .memory import reuse_freed_memory
 from .backward import GradientShapeError, SparseGrad
 from .gradcheck import GradcheckError, gradcheck, jacobian, numerical_jacobian
 from .op import Op, defop
@@ -85,5 +86,5 @@ __all__ = [
     "transpose", "broadcast_to", "stack", "concatenate", "where", "zeros", "ones",
     "no_grad", "enable_grad", "is_grad_enabled", "scope", "tag", "current_scope", "detect_anomaly", "tape_of",
     "gradcheck", "jacobian", "numerical_jacobian", "GradcheckError", "GradientShapeError", "AnomalyError",
-    "SparseGrad",
+    "SparseGrad", "reuse_freed_memory",
 ]
