@@ -124,32 +124,39 @@ def where(cond: Any, a: Any, b: Any) -> Any:
 
 
 # ============================================================================ reductions
+def _keepdims_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
+    """``shape`` with the reduced axes kept as 1 (what keepdims=True would give)."""
+    if axis is None:
+        return (1,) * len(shape)
+    axes = {a % len(shape) for a in (axis if isinstance(axis, tuple) else (axis,))}
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _spread(g: Any, x: np.ndarray, keep: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
+    """g (reduced to shape ``keep``) copied back over the reduced axes: a fresh array of x's
+    shape (faster than np.expand_dims + np.broadcast_to, and writable)."""
+    out = np.empty(x.shape, dtype=x.dtype)
+    kept = np.reshape(g, keep)
+    out[...] = kept if scale == 1.0 else kept * scale
+    return out
+
+
 @defop("sum")
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Σ over ``axis``.   ∂/∂x_i = 1: the gradient is ``g`` copied back over the summed axes."""
     x = np.asarray(x)
-
-    def vjp(g: Any) -> Any:
-        if axis is not None and not keepdims:
-            g = np.expand_dims(g, axis)
-        return np.broadcast_to(g, x.shape)
-
-    return np.sum(x, axis=axis, keepdims=keepdims), (vjp,)
+    keep = _keepdims_shape(x.shape, axis)
+    return x.sum(axis=axis, keepdims=keepdims), (lambda g: _spread(g, x, keep),)
 
 
 @defop("mean")
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Mean over ``axis``.   ∂/∂x_i = 1/n, n = number of averaged elements."""
     x = np.asarray(x)
-    out = np.mean(x, axis=axis, keepdims=keepdims)
+    out = x.mean(axis=axis, keepdims=keepdims)
     n = x.size // builtins.max(np.size(out), 1) if x.size else 1
-
-    def vjp(g: Any) -> Any:
-        if axis is not None and not keepdims:
-            g = np.expand_dims(g, axis)
-        return np.broadcast_to(g / n, x.shape)
-
-    return out, (vjp,)
+    keep = _keepdims_shape(x.shape, axis)
+    return out, (lambda g: _spread(g, x, keep, 1.0 / n),)
 
 
 @defop("max")
@@ -194,13 +201,14 @@ def softmax(x: Any, axis: int = -1) -> Any:
     Jacobian ∂ŷ_i/∂x_j = ŷ_i(δ_ij − ŷ_j)  (the correct form of the seed's eq 8), so
     the VJP is  g ↦ ŷ ⊙ (g − Σ_j g_j ŷ_j).  Entries equal to −inf get exactly 0.
     """
-    y = np.subtract(x, np.max(x, axis=axis, keepdims=True))  # one buffer, reused in place below
+    x = np.asarray(x)
+    y = x - x.max(axis=axis, keepdims=True)  # one buffer, reused in place below
     np.exp(y, out=y)
-    y /= np.sum(y, axis=axis, keepdims=True)
+    y /= y.sum(axis=axis, keepdims=True)
 
     def vjp(g: Any) -> Any:
         out = g * y
-        inner = np.sum(out, axis=axis, keepdims=True)
+        inner = out.sum(axis=axis, keepdims=True)
         out -= y * inner  # y ⊙ g − y ⊙ Σ_j g_j y_j
         return out
 
@@ -213,9 +221,10 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
 
     ∂/∂x_j = δ_ij − softmax_j, so the VJP is  g ↦ g − softmax(x) · Σ_i g_i.
     """
-    out = np.subtract(x, np.max(x, axis=axis, keepdims=True))
-    out -= np.log(np.sum(np.exp(out), axis=axis, keepdims=True))
-    return out, (lambda g: g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),)
+    x = np.asarray(x)
+    out = x - x.max(axis=axis, keepdims=True)
+    out -= np.log(np.exp(out).sum(axis=axis, keepdims=True))
+    return out, (lambda g: g - np.exp(out) * np.asarray(g).sum(axis=axis, keepdims=True),)
 
 
 @defop("cross_entropy")
@@ -236,8 +245,8 @@ def cross_entropy(logits: Any, targets: Any, axis: int = -1, reduction: str = "s
         raise ValueError("cross_entropy: logits must have at least one axis (the classes)")
     ax = axis % logits.ndim
     n_classes = logits.shape[ax]
-    lsm = np.subtract(logits, np.max(logits, axis=ax, keepdims=True))
-    lsm -= np.log(np.sum(np.exp(lsm), axis=ax, keepdims=True))  # log_softmax, in one buffer
+    lsm = logits - logits.max(axis=ax, keepdims=True)
+    lsm -= np.log(np.exp(lsm).sum(axis=ax, keepdims=True))  # log_softmax, in one buffer
     if targets.dtype.kind in "iu":
         expected = logits.shape[:ax] + logits.shape[ax + 1:]
         if targets.shape != expected:
@@ -382,8 +391,13 @@ def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
 
 
 def _is_advanced(index: Any) -> bool:
-    parts = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(p, np.ndarray) and p.dtype != np.bool_ for p in parts)
+    """Integer-array indexing (repeated positions must accumulate)?"""
+    if type(index) is tuple:
+        for p in index:
+            if type(p) is np.ndarray and p.dtype != np.bool_:
+                return True
+        return False
+    return type(index) is np.ndarray and index.dtype != np.bool_
 
 
 @defop("getitem")

@@ -321,8 +321,16 @@ def _axis(axis: Any) -> Any:
     return axis
 
 
+_BASIC = (int, slice, type(None), type(Ellipsis))
+
+
 def _plain_index(index: Any) -> Any:
     """Replace Tensors and lists inside an index by numpy arrays (hashable-free, static)."""
+    if type(index) is tuple:
+        for p in index:
+            if type(p) not in _BASIC:
+                return tuple(_plain_index(i) for i in index)
+        return index  # the common case: slices and ints
     if isinstance(index, Tensor):
         return index.data
     if isinstance(index, list):
