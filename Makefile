@@ -5,12 +5,15 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo graphviz clean bench
+.PHONY: test demo graphviz clean bench sweep
+
+sweep: $(STAMP)
+	$(PY) -m models.sweep
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,plot]'
 	touch $(STAMP)
 
 graphviz:
@@ -29,6 +32,7 @@ demo: $(STAMP) graphviz
 	$(PY) -m examples.demo
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench,plot]'
 	$(PY) -m benchmarks
 
 clean:

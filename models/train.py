@@ -32,6 +32,7 @@ import tinygrad_rnn as tg
 
 from . import tasks
 from .attention_rnn import PARAM_NAMES, AttentionRNN
+from .cli import OneLineParser, positive_float, positive_int
 
 # settings that define the model and the data: a checkpoint must agree on all of them
 ARCHITECTURE = ("task", "seq_len", "pairs", "symbols", "delay", "hidden_size", "attention", "attend_h0",
@@ -282,51 +283,26 @@ def sample_text(model: AttentionRNN, cfg: Config, n: int, temperature: float = 0
 
 
 # ----------------------------------------------------------------------------- CLI
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage dump
-        self.exit(2, f"error: {message} (see python -m models.train --help)\n")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
-
-
 def parser() -> argparse.ArgumentParser:
     d = Config()
-    p = _Parser(prog="python -m models.train", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m models.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--task", choices=tasks.TASKS, default=d.task, help="which task (default recall)")
-    p.add_argument("--steps", type=_positive, default=d.steps, help="train until this step (default 1000)")
-    p.add_argument("--batch-size", type=_positive, default=d.batch_size)
-    p.add_argument("--seq-len", type=_positive, default=d.seq_len, help="T for first/copy/text (recall: 2·pairs+2)")
-    p.add_argument("--pairs", type=_positive, default=d.pairs, help="key-value pairs for recall (default 3)")
-    p.add_argument("--symbols", type=_positive, default=d.symbols, help="alphabet size for recall/first/copy")
-    p.add_argument("--delay", type=_positive, default=d.delay, help="delay for copy (default 3)")
-    p.add_argument("--hidden-size", type=_positive, default=d.hidden_size)
-    p.add_argument("--lr", type=_positive_float, default=d.lr)
+    p.add_argument("--steps", type=positive_int, default=d.steps, help="train until this step (default 1000)")
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
+    p.add_argument("--seq-len", type=positive_int, default=d.seq_len, help="T for first/copy/text (recall: 2·pairs+2)")
+    p.add_argument("--pairs", type=positive_int, default=d.pairs, help="key-value pairs for recall (default 3)")
+    p.add_argument("--symbols", type=positive_int, default=d.symbols, help="alphabet size for recall/first/copy")
+    p.add_argument("--delay", type=positive_int, default=d.delay, help="delay for copy (default 3)")
+    p.add_argument("--hidden-size", type=positive_int, default=d.hidden_size)
+    p.add_argument("--lr", type=positive_float, default=d.lr)
     p.add_argument("--optimizer", choices=["sgd", "adam"], default=d.optimizer)
     p.add_argument("--momentum", type=float, default=d.momentum, help="for sgd (default 0.9)")
     p.add_argument("--clip", type=float, default=d.clip, help="global grad-norm clipping; 0 turns it off (default 1)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--no-attention", action="store_true", help="the baseline: Ω_t = V h_t + c")
     p.add_argument("--attend-h0", action="store_true", help="the literal k = 0..t reading of eqs 3-4")
-    p.add_argument("--eval-every", type=_positive, default=d.eval_every, help="evaluate and checkpoint every N steps")
-    p.add_argument("--eval-size", type=_positive, default=d.eval_size, help="held-out sequences (default 256)")
+    p.add_argument("--eval-every", type=positive_int, default=d.eval_every, help="evaluate and checkpoint every N steps")
+    p.add_argument("--eval-size", type=positive_int, default=d.eval_size, help="held-out sequences (default 256)")
     p.add_argument("--out", default=d.out, help="output directory (its parent must exist)")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
     p.add_argument("--force", action="store_true", help="start over even if DIR has a checkpoint")

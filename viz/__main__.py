@@ -12,23 +12,15 @@ import time
 
 import numpy as np
 
+from models.cli import OneLineParser, positive_int
+
 from .graph import DEFAULT_MAX_NODES, VizError
 from .rendering import FORMATS, render
 from .unrolled import draw_unrolled
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m viz", description="Graphviz drawings of tinygrad_rnn graphs.")
+    p = OneLineParser(prog="python -m viz", description="Graphviz drawings of tinygrad_rnn graphs.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     u = sub.add_parser(
         "unrolled",
@@ -37,10 +29,10 @@ def parser() -> argparse.ArgumentParser:
                     "per time step, parameters drawn once with an edge into every step, attention edges from every "
                     "h_i into step t, and (after backward) each value's gradient norm.",
     )
-    u.add_argument("--steps", "-T", type=_positive, default=4, help="sequence length T (default 4)")
-    u.add_argument("--input-size", "-D", type=_positive, default=2, help="input size D (default 2)")
-    u.add_argument("--hidden-size", "-H", type=_positive, default=3, help="hidden size H (default 3)")
-    u.add_argument("--output-size", "-K", type=_positive, default=3, help="number of classes K (default 3)")
+    u.add_argument("--steps", "-T", type=positive_int, default=4, help="sequence length T (default 4)")
+    u.add_argument("--input-size", "-D", type=positive_int, default=2, help="input size D (default 2)")
+    u.add_argument("--hidden-size", "-H", type=positive_int, default=3, help="hidden size H (default 3)")
+    u.add_argument("--output-size", "-K", type=positive_int, default=3, help="number of classes K (default 3)")
     u.add_argument("--seed", type=int, default=0, help="seed for the parameters and the random sequence (default 0)")
     u.add_argument("--attend-h0", action="store_true", help="the literal k = 0..t reading of eqs 3-4")
     u.add_argument("-o", "--output", required=True,
@@ -51,9 +43,9 @@ def parser() -> argparse.ArgumentParser:
                    help="'grad': colour values by gradient norm on a log scale, with a legend")
     u.add_argument("--collapse", action="store_true",
                    help="one node per block of time steps (for long sequences)")
-    u.add_argument("--max-blocks", type=_positive, default=16, help="blocks in the collapsed view (default 16; dot slows sharply beyond ~20)")
+    u.add_argument("--max-blocks", type=positive_int, default=16, help="blocks in the collapsed view (default 16; dot slows sharply beyond ~20)")
     u.add_argument("--full", action="store_true", help="draw every intermediate value as its own node")
-    u.add_argument("--max-nodes", type=_positive, default=DEFAULT_MAX_NODES,
+    u.add_argument("--max-nodes", type=positive_int, default=DEFAULT_MAX_NODES,
                    help=f"refuse drawings with more nodes than this (default {DEFAULT_MAX_NODES})")
     return p
 
