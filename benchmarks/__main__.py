@@ -91,13 +91,15 @@ def main(argv: list[str] | None = None) -> int:
         sections.append("## Per-op overhead (forward + backward, 8-element tensors, chain of 300 ops)\n\n"
                         "| implementation | µs per op, median [IQR] |\n|---|---|\n" +
                         "\n".join(f"| {k} | {m:.2f} [{lo:.2f}–{hi:.2f}] |" for k, (m, lo, hi) in oh.items()))
-        rows = [memory.peak_step(T) for T in (64, 256, 1024, 4096)]
+        rows = [(f"T={T} (1, {T}, 16, 32, 16)", memory.peak_step(T)) for T in (64, 256, 1024, 4096)]
+        B, T, D, H, K = train_step.CONFIGS["long"]
+        rows.append((f"long {train_step.CONFIGS['long']}", memory.peak_step(T, B=B, D=D, H=H, K=K)))
         sections.append(
-            "## Memory of one train step (B=1, D=16, H=32, K=16; tracemalloc)\n\n"
-            "| T | engine fused peak (MB) | closed form peak (MB) | ratio | engine memory still held after backward (MB) |\n"
+            "## Memory of one train step (tracemalloc)\n\n"
+            "| run (B, T, D, H, K) | engine fused peak (MB) | closed form peak (MB) | ratio | engine memory still held after backward (MB) |\n"
             "|---|---|---|---|---|\n" + "\n".join(
-                f"| {r['T']} | {r['engine_peak'] / 1e6:.2f} | {r['closed_peak'] / 1e6:.2f} | "
-                f"{r['engine_peak'] / r['closed_peak']:.2f} | {r['engine_after'] / 1e6:.3f} |" for r in rows))
+                f"| {label} | {r['engine_peak'] / 1e6:.2f} | {r['closed_peak'] / 1e6:.2f} | "
+                f"{r['engine_peak'] / r['closed_peak']:.2f} | {r['engine_after'] / 1e6:.3f} |" for label, r in rows))
         d = memory.depth(10_000)
         sections.append(
             "## Depth (T = 10 000, B=1, D=4, H=8, K=4)\n\n| run | ops on the tape | seconds | finite gradients |\n"
