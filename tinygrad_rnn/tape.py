@@ -20,6 +20,7 @@ The module also holds the recording state that context managers change:
 from __future__ import annotations
 
 import itertools
+import operator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
@@ -160,12 +161,11 @@ def tape_of(tensor: "Tensor") -> list["Tensor"]:
             if isinstance(x, Tensor) and x.record is not None and x not in seen:
                 seen.add(x)
                 stack.append(x)
-    found.sort(key=_seq)
+    found.sort(key=_SEQ)
     return found
 
 
-def _seq(t: "Tensor") -> int:
-    return t.record.seq
+_SEQ = operator.attrgetter("record.seq")  # C-level key: sorting 100 000 records stays cheap
 
 
 # ----------------------------------------------------------------------------- contexts
