@@ -171,7 +171,7 @@ class AttentionRNN:
             fwd = self._run(X, mode, probs=False)  # cross_entropy computes its own softmax
             per_step = tg.cross_entropy(fwd.logits, Y, axis=-1, reduction="none")  # eqs 6-7, fused and stable
         else:
-            per_step = self._unrolled(X, Y)[1]
+            per_step = self._unrolled(X, Y, want_forward=False)[1]
         if reduction == "none":
             return per_step if batched else per_step[0]
         total = per_step.sum()
@@ -207,8 +207,11 @@ class AttentionRNN:
         return Forward(Hs, alpha, alpha_h0, Z, logits, logits.softmax(axis=-1) if probs else None, hs)  # eq 6
 
     # ------------------------------------------------------------------ unrolled
-    def _unrolled(self, X: np.ndarray, Y: np.ndarray | None) -> tuple[Forward, tg.Tensor | None]:
-        """Eqs 1–7 literally, one op per symbol, scope ``t=<t>`` and tag ``eq=<n>`` per op."""
+    def _unrolled(
+        self, X: np.ndarray, Y: np.ndarray | None, want_forward: bool = True
+    ) -> tuple[Forward | None, tg.Tensor | None]:
+        """Eqs 1–7 literally, one op per symbol, scope ``t=<t>`` and tag ``eq=<n>`` per op.
+        ``want_forward=False`` (the loss) skips stacking the intermediates for :class:`Forward`."""
         B, T, _ = X.shape
         b, c = self.b, self.c
         Wt, Ut, Vt = self.W.T, self.U.T, self.V.T  # once, shared by every step (row-vector convention)
@@ -251,6 +254,9 @@ class AttentionRNN:
                 rows["logits"].append(logits_t)
                 rows["probs"].append(probs_t)
             h_prev = h_t
+        losses = _named(tg.stack(rows["L"], axis=1), "L_t") if Y is not None else None
+        if not want_forward:
+            return None, losses
         with tg.no_grad():  # a (B, T, T) view for the learner; not part of the graph
             alpha = np.zeros((B, T, T))
             for t, a in enumerate(rows["alpha"]):
@@ -264,7 +270,6 @@ class AttentionRNN:
             probs=tg.stack(rows["probs"], axis=1),
             steps=hs,
         )
-        losses = _named(tg.stack(rows["L"], axis=1), "L_t") if Y is not None else None
         return fwd, losses
 
 

@@ -71,10 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     except VizError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    nodes = graph.source.count("\n\t") - graph.source.count(" -> ")
     print(f"wrote {path} (T={args.steps}; {graph.source.count(' -> ')} edges; graph built in {built:.2f} s, "
           f"written in {total - built:.2f} s)")
-    del nodes
     return 0
 
 
