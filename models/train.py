@@ -319,7 +319,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     values["clip"] = args.clip if args.clip and args.clip > 0 else None
     cfg = Config(**values)
     try:
-        cfg.spec  # validates task-specific settings
+        _ = cfg.spec  # computing the spec validates the task-specific settings
     except ValueError as e:
         raise TrainError(str(e)) from None
     return cfg
