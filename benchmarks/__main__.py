@@ -26,8 +26,23 @@ from benchmarks import memory, overhead, train_step  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results.md"
 
 
+def commit() -> str:
+    """The checkout's commit (and whether it has uncommitted changes), or 'unknown'."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return rev + (" (with uncommitted changes)" if dirty else "")
+
+
 def versions() -> str:
-    parts = [f"Python {platform.python_version()}", f"numpy {np.__version__}"]
+    parts = [f"commit {commit()}", f"Python {platform.python_version()}", f"numpy {np.__version__}"]
     try:
         import torch
 

@@ -184,10 +184,11 @@ class AttentionRNN:
         B, T, _ = X.shape
         W, U, b, V, c = self.W, self.U, self.b, self.V, self.c
         inputs = X @ U.T + b  # U x_t + b for every t at once, (B, T, H)
+        Wt = W.T  # once: every step shares it, and its gradient is accumulated in place
         h = tg.zeros(B, self.hidden_size)  # h_0 = 0
         hs = []
         for t in range(T):  # eq 1: sequential
-            h = (h @ W.T + inputs[:, t]).tanh()
+            h = (h @ Wt + inputs[:, t]).tanh()
             hs.append(h)
         Hs = tg.stack(hs, axis=1)  # (B, T, H)
         if not self.attention:  # the baseline: Ω_t = V h_t + c
