@@ -155,7 +155,7 @@ def backward(root: "Tensor", grad: Any = None, retain_graph: bool = False) -> No
                 if type(gx) is SparseGrad:
                     _add_sparse(x, gx, pending, owned, rec, i, anomaly)
                     continue
-                if type(gx) is not ndarray or gx.shape != xd.shape or gx.dtype != xd.dtype:
+                if type(gx) is not ndarray or gx.dtype is not xd.dtype or gx.shape != xd.shape:  # fast path
                     gx = fit_gradient(gx, xd.shape, xd.dtype, rec, i)
                 if anomaly:
                     _check_finite(gx, rec, i, x)
