@@ -285,3 +285,11 @@ def test_where_minus_inf_mask_gives_exact_zeros_and_finite_backward():
     assert np.isfinite(scores.grad).all() and (scores.grad[~causal] == 0.0).all()
     assert_grad_close(lambda s: tg.where(causal, s, -np.inf).softmax(axis=-1) * np.arange(9.0).reshape(3, 3),
                       [scores])
+
+
+def test_softmax_family_accepts_integer_inputs():
+    ints = tg.Tensor([[1, 2, 3], [0, 0, 5]])
+    e = np.exp(np.array([[1.0, 2, 3], [0, 0, 5]]))
+    np.testing.assert_allclose(ints.softmax().data, e / e.sum(axis=1, keepdims=True), rtol=1e-15)
+    np.testing.assert_allclose(ints.log_softmax().data, np.log(e / e.sum(axis=1, keepdims=True)), rtol=1e-14)
+    assert tg.cross_entropy(ints, np.array([2, 2])).item() > 0

@@ -194,6 +194,12 @@ def max(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:  # noqa
 
 
 # ============================================================================ softmax family
+def _floating(x: Any) -> np.ndarray:
+    """x as an array of a floating dtype (integers become float64), so rules may work in place."""
+    x = np.asarray(x)
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
+
+
 @defop("softmax")
 def softmax(x: Any, axis: int = -1) -> Any:
     """ŷ_i = e^{x_i − m} / Σ_k e^{x_k − m}, m = max_k x_k (stable; eqs 3 and 6).
@@ -201,7 +207,7 @@ def softmax(x: Any, axis: int = -1) -> Any:
     Jacobian ∂ŷ_i/∂x_j = ŷ_i(δ_ij − ŷ_j)  (the correct form of the seed's eq 8), so
     the VJP is  g ↦ ŷ ⊙ (g − Σ_j g_j ŷ_j).  Entries equal to −inf get exactly 0.
     """
-    x = np.asarray(x)
+    x = _floating(x)
     y = x - x.max(axis=axis, keepdims=True)  # one buffer, reused in place below
     np.exp(y, out=y)
     y /= y.sum(axis=axis, keepdims=True)
@@ -221,7 +227,7 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
 
     ∂/∂x_j = δ_ij − softmax_j, so the VJP is  g ↦ g − softmax(x) · Σ_i g_i.
     """
-    x = np.asarray(x)
+    x = _floating(x)
     out = x - x.max(axis=axis, keepdims=True)
     out -= np.log(np.exp(out).sum(axis=axis, keepdims=True))
     return out, (lambda g: g - np.exp(out) * np.asarray(g).sum(axis=axis, keepdims=True),)
@@ -239,7 +245,7 @@ def cross_entropy(logits: Any, targets: Any, axis: int = -1, reduction: str = "s
     """
     if reduction not in ("sum", "mean", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'sum', 'mean' or 'none', got {reduction!r}")
-    logits = np.asarray(logits)
+    logits = _floating(logits)
     targets = np.asarray(targets)
     if logits.ndim == 0:
         raise ValueError("cross_entropy: logits must have at least one axis (the classes)")
