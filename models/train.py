@@ -156,6 +156,9 @@ def save_checkpoint(path: Path, model: AttentionRNN, opt: tg.optim.Optimizer, st
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp creates 0600; a checkpoint gets the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -221,3 +221,14 @@ def test_baseline_gradients(seed, T, onehot):
     f = base.forward(xs)
     assert f.attention is None
     np.testing.assert_array_equal(f.context.data, f.hidden.data)
+
+
+def test_inspect_run_reports_attention_and_gradient_peaks(tmp_path, capsys):
+    from models import inspect_run
+
+    assert train.main(cfg(tmp_path)) == 0
+    capsys.readouterr()
+    assert inspect_run.main([str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "held-out accuracy" in out and "attention at t=T on i:" in out and "largest ‖∂L/∂h_t‖ at t:" in out
+    assert inspect_run.main([str(tmp_path / "nothing")]) == 1

@@ -1,0 +1,59 @@
+"""``python -m models.inspect_run DIR [DIR ...]``: where a trained run attends, and where its
+gradient reaches.
+
+Loads ``DIR/checkpoint.npz`` with ``DIR/config.json``, runs 64 held-out sequences and prints, for
+the last step t = T: the positions i with the largest mean attention weight α_{T,i}, and the steps t
+with the largest mean ‖∂L/∂h_t‖.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import train
+
+
+def inspect(run: Path, top: int = 6) -> str:
+    try:
+        cfg = train.Config(**json.loads((run / "config.json").read_text()))
+    except FileNotFoundError:
+        raise train.TrainError(f"{run} has no config.json: not a training run directory") from None
+    except (json.JSONDecodeError, TypeError) as e:
+        raise train.TrainError(f"{run}/config.json is not a training configuration ({e})") from None
+    model = train.make_model(cfg)
+    opt = train.make_optimizer(cfg, model)
+    step = train.load_checkpoint(run / "checkpoint.npz", cfg, model, opt)
+    batch = train.eval_batch(cfg)
+    ev = train.evaluate(model, batch)
+    g = np.asarray(ev["grad_h"])
+    lines = [f"{run}: {cfg.task}, step {step}, held-out accuracy {ev['eval_acc']:.3f}"]
+    fwd = model.forward(batch.xs[:64])
+    if fwd.attention is not None:
+        a = fwd.attention.data[:, -1, :].mean(axis=0)
+        order = np.argsort(a)[::-1][:top]
+        lines.append("  attention at t=T on i: " + ", ".join(f"{i + 1} ({a[i]:.2f})" for i in order))
+    order = np.argsort(g)[::-1][:top]
+    lines.append("  largest ‖∂L/∂h_t‖ at t: " + ", ".join(f"{t + 1} ({g[t]:.1e})" for t in order))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print(__doc__.strip().splitlines()[0], file=sys.stderr)
+        return 2
+    try:
+        for run in args:
+            print(inspect(Path(run)))
+    except train.TrainError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
