@@ -86,7 +86,7 @@ class Op:
                     "return exactly one per input (None for inputs without a gradient)"
                 )
             t.requires_grad = True
-            t.record = Record(self, args, kwargs, vjps, out.shape, out.dtype)
+            t.record = Record(self, args, kwargs, vjps, out.shape)
         else:
             t.requires_grad = False
             t.record = None

@@ -74,13 +74,13 @@ class Record:
     kwargs:  the static keyword arguments (``axis=...`` and the like).
     vjps:    one vector-Jacobian-product function per input (``None`` for inputs that
              get no gradient); dropped when a backward pass frees the record.
-    shape, dtype: of the output.
+    shape:   of the output.
     scope:   the ``/``-joined scope names active when the op ran ('' if none).
     tags:    labels from :func:`tag` active when the op ran.
     seq:     position on the tape (strictly increasing in execution order).
     """
 
-    __slots__ = ("op", "inputs", "kwargs", "vjps", "shape", "dtype", "scope", "tags", "seq", "__weakref__")
+    __slots__ = ("op", "inputs", "kwargs", "vjps", "shape", "scope", "tags", "seq", "__weakref__")
 
     def __init__(
         self,
@@ -89,14 +89,12 @@ class Record:
         kwargs: dict[str, Any],
         vjps: tuple[Callable[[Any], Any] | None, ...],
         shape: tuple[int, ...],
-        dtype: Any,
     ) -> None:
         self.op = op
         self.inputs = inputs
         self.kwargs = kwargs
         self.vjps: tuple[Callable[[Any], Any] | None, ...] | None = vjps
         self.shape = shape
-        self.dtype = dtype
         self.scope = STATE.scope_name
         self.tags = STATE.tags
         self.seq = next(STATE.counter)
