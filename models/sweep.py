@@ -102,7 +102,8 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 if not sel:
                     continue
                 acc = np.array([r["eval_acc"] for r in sel])
-                line[name] = {"acc_mean": float(acc.mean()), "acc_min": float(acc.min()), "acc_max": float(acc.max()),
+                line[name] = {"accs": [float(a) for a in acc],
+                              "acc_mean": float(acc.mean()), "acc_min": float(acc.min()), "acc_max": float(acc.max()),
                               "acc_sd": float(acc.std()), "n": len(sel), "lr": sel[0]["lr"],
                               "grad_h1": float(np.mean([r["grad_h1"] for r in sel])),
                               "grad_h1_init": float(np.mean([r["grad_h1_init"] for r in sel]))}
@@ -155,7 +156,10 @@ def plot(summary: list[dict[str, Any]], path: Path) -> Path | None:
             xs = list(values)[: len(rows)]
             mean = np.array([r["acc_mean"] for r in rows])
             ax.plot(xs, mean, "o-", color=colour, label=label)
-            ax.fill_between(xs, [r["acc_min"] for r in rows], [r["acc_max"] for r in rows], color=colour, alpha=0.2)
+            ax.fill_between(xs, [r["acc_min"] for r in rows], [r["acc_max"] for r in rows], color=colour, alpha=0.15)
+            offset = 0.012 * (max(values) - min(values)) * (-1 if name == "attn" else 1)
+            for x, r in zip(xs, rows):  # every run, so a bimodal outcome shows as two clusters
+                ax.plot([x + offset] * len(r["accs"]), r["accs"], ".", color=colour, alpha=0.6, ms=5)
         ax.axhline(1 / 8, color="grey", lw=0.8, ls=":", label="chance")
         ax.set_xlabel("sequence length T" if param == "seq_len" else "key-value pairs")
         ax.set_ylabel("held-out accuracy")
@@ -163,7 +167,7 @@ def plot(summary: list[dict[str, Any]], path: Path) -> Path | None:
         ax.set_ylim(0, 1.02)
         ax.set_xticks(list(values))
     axes[0].legend(fontsize=8)
-    fig.suptitle("mean and [min, max] over seeds", fontsize=9)
+    fig.suptitle("mean (line), [min, max] (band) and every run (dots) over seeds", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -174,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m models.sweep", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="results", help="results directory (default results/)")
     p.add_argument("--steps", type=int, default=3000, help="training steps per run (default 3000)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per configuration (default 3)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per configuration (default 3; results/ has 5)")
     p.add_argument("--workers", type=int, default=2, help="parallel runs (default 2: one per core)")
     args = p.parse_args(argv)
     out = Path(args.out)
