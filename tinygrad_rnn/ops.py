@@ -200,6 +200,13 @@ def _floating(x: Any) -> np.ndarray:
     return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
+def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """x − m − ln Σ_k e^{x_k − m} (m = max, for stability), computed in one output buffer."""
+    out = x - x.max(axis=axis, keepdims=True)
+    out -= np.log(np.exp(out).sum(axis=axis, keepdims=True))
+    return out
+
+
 @defop("softmax")
 def softmax(x: Any, axis: int = -1) -> Any:
     """ŷ_i = e^{x_i − m} / Σ_k e^{x_k − m}, m = max_k x_k (stable; eqs 3 and 6).
@@ -227,9 +234,7 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
 
     ∂/∂x_j = δ_ij − softmax_j, so the VJP is  g ↦ g − softmax(x) · Σ_i g_i.
     """
-    x = _floating(x)
-    out = x - x.max(axis=axis, keepdims=True)
-    out -= np.log(np.exp(out).sum(axis=axis, keepdims=True))
+    out = _log_softmax(_floating(x), axis)
     return out, (lambda g: g - np.exp(out) * np.asarray(g).sum(axis=axis, keepdims=True),)
 
 
@@ -251,8 +256,7 @@ def cross_entropy(logits: Any, targets: Any, axis: int = -1, reduction: str = "s
         raise ValueError("cross_entropy: logits must have at least one axis (the classes)")
     ax = axis % logits.ndim
     n_classes = logits.shape[ax]
-    lsm = logits - logits.max(axis=ax, keepdims=True)
-    lsm -= np.log(np.exp(lsm).sum(axis=ax, keepdims=True))  # log_softmax, in one buffer
+    lsm = _log_softmax(logits, ax)
     if targets.dtype.kind in "iu":
         expected = logits.shape[:ax] + logits.shape[ax + 1:]
         if targets.shape != expected:
