@@ -18,7 +18,7 @@ from . import optim
 from .memory import reuse_freed_memory
 from .backward import GradientShapeError, SparseGrad
 from .gradcheck import GradcheckError, gradcheck, jacobian, numerical_jacobian
-from .op import Op, defop
+from .op import Op, OpDefinitionError, defop
 from .ops import (
     abs,
     add,
@@ -33,6 +33,7 @@ from .ops import (
     matmul,
     max,
     mean,
+    min,
     mul,
     neg,
     pow,
@@ -52,8 +53,10 @@ from .tape import (
     AnomalyError,
     Record,
     current_scope,
+    describe_saved,
     detect_anomaly,
     enable_grad,
+    is_anomaly_enabled,
     is_grad_enabled,
     no_grad,
     scope,
@@ -82,9 +85,9 @@ def ones(*shape: int, requires_grad: bool = False, dtype: object = None) -> Tens
 __all__ = [
     "Tensor", "Op", "defop", "Record", "optim",
     "add", "sub", "mul", "div", "pow", "neg", "tanh", "exp", "log", "sigmoid", "relu", "sqrt", "abs",
-    "sum", "mean", "max", "softmax", "log_softmax", "cross_entropy", "matmul", "dot", "reshape",
+    "sum", "mean", "max", "min", "softmax", "log_softmax", "cross_entropy", "matmul", "dot", "reshape",
     "transpose", "broadcast_to", "stack", "concatenate", "where", "zeros", "ones",
-    "no_grad", "enable_grad", "is_grad_enabled", "scope", "tag", "current_scope", "detect_anomaly", "tape_of",
+    "no_grad", "enable_grad", "is_grad_enabled", "scope", "tag", "current_scope", "detect_anomaly", "is_anomaly_enabled", "describe_saved", "tape_of",
     "gradcheck", "jacobian", "numerical_jacobian", "GradcheckError", "GradientShapeError", "AnomalyError",
-    "SparseGrad", "reuse_freed_memory",
+    "SparseGrad", "reuse_freed_memory", "OpDefinitionError",
 ]

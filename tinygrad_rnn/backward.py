@@ -6,25 +6,29 @@ contracted with ``grad`` (a vector-Jacobian product), and **adds** it to ``x.gra
 1. ``tape_of(root)`` gives root's history in tape order (no recursion).
 2. Walk it in reverse.  Each record's output gradient is complete when its turn
    comes, because every consumer of that output was recorded later.
-3. Apply the record's VJP rule for each input that requires grad, pass the result
-   through :func:`fit_gradient` (undo broadcasting, check the shape), and add it
-   to that input's pending gradient (or to ``.grad`` for a leaf).
+3. Apply the record's VJP rule for each parent (input that requires grad) and hand the
+   result to :class:`Gradients`, which undoes broadcasting (:func:`fit_gradient`),
+   checks the shape and adds it to that parent's pending gradient (or ``.grad`` for a leaf).
 4. Unless ``retain_graph=True``, free the record as soon as it is used: its saved
-   values and its input links are dropped, so memory returns during the walk.
+   values and its input links are dropped (and its saved arrays become writable again),
+   so memory returns during the walk.
+
+The walk is :func:`backward`'s loop, a dozen lines; everything about *how* gradients are
+added up (three cases: a leaf's ``.grad``, a pending dense array the walk may or may not
+own, a sparse gradient from indexing) lives in :meth:`Gradients.add`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .tape import STATE, AnomalyError, Record, tape_of
+from .tape import AnomalyError, Record, state, tape_of
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .tensor import Tensor
+__all__ = ["backward", "fit_gradient", "Gradients", "GradientShapeError", "SparseGrad"]
 
-__all__ = ["backward", "fit_gradient", "GradientShapeError", "SparseGrad"]
+_ndarray = np.ndarray
 
 
 class GradientShapeError(RuntimeError):
@@ -72,7 +76,17 @@ def fit_gradient(g: Any, shape: tuple[int, ...], dtype: Any, rec: Record, i: int
     """
     if isinstance(g, SparseGrad):
         g = g.dense()
+    if g is None or isinstance(g, (str, bytes)) or not hasattr(g, "__array__") and not isinstance(g, (int, float)):
+        raise GradientShapeError(
+            f"backward rule {rec.where()} returned {type(g).__name__} for input {i} of shape {shape}; "
+            "a rule must return an array (use None in the rules tuple for inputs without a gradient)"
+        )
     g = np.asarray(g)
+    if g.dtype.kind not in "fiub":
+        raise GradientShapeError(
+            f"backward rule {rec.where()} returned a gradient of dtype {g.dtype} for input {i} of shape {shape}; "
+            "expected a real floating-point array"
+        )
     if g.shape != shape:
         extra = g.ndim - len(shape)
         reduced = g.sum(axis=tuple(range(extra))) if extra > 0 else g
@@ -85,28 +99,130 @@ def fit_gradient(g: Any, shape: tuple[int, ...], dtype: Any, rec: Record, i: int
                 f"backward rule {rec.where()} returned a gradient of shape {g.shape} "
                 f"for input {i} of shape {shape}; they are not broadcast-compatible"
             )
-        g = reduced
+        g = reduced if type(reduced) is _ndarray else np.asarray(reduced)  # a full sum gives a numpy scalar
     if g.dtype != dtype:
         g = g.astype(dtype)
     return g
 
 
-def _accumulate_leaf(x: "Tensor", g: np.ndarray, rec: Record | None) -> None:
+def backward(root: Any, grad: Any = None, retain_graph: bool = False) -> None:
+    """Back-propagate from ``root``; see the module docstring."""
+    g = _seed(root, grad)
+    grads = Gradients(state().anomaly)
+    if root.record is None:  # a leaf: d root / d root = identity
+        grads.add(root, g, None, 0)
+        return
+    order = tape_of(root)  # raises before any gradient is touched if the graph was freed
+    grads.pending[id(root.record)] = g
+    for t in reversed(order):
+        rec = t.record
+        g = grads.pop(rec)
+        if g is not None:
+            if t.retains_grad:
+                _add_to_grad(t, g, rec)
+            g.flags.writeable = False  # rules must not write into g (it may be shared)
+            for i, x in rec.parents:
+                vjp = rec.vjps[i]
+                if vjp is not None:
+                    grads.add(x, _apply(vjp, g, rec, i, x), rec, i)
+        if not retain_graph:
+            rec.free()
+
+
+class Gradients:
+    """The walk's bookkeeping: gradients waiting for their record's turn, and how to add one.
+
+    ``pending`` maps a record (by identity) to the gradient of its output so far.  The walk may
+    add into a pending array in place only if it allocated that array itself (``owned``): an array
+    a rule returned may alias the upstream gradient of another input (``add`` hands the same ``g``
+    to both) or a saved value, so the first sum with it makes a fresh array instead.
+    """
+
+    __slots__ = ("pending", "owned", "anomaly")
+
+    def __init__(self, anomaly: bool) -> None:
+        self.pending: dict[int, np.ndarray] = {}
+        self.owned: set[int] = set()
+        self.anomaly = anomaly
+
+    def pop(self, rec: Record) -> np.ndarray | None:
+        self.owned.discard(id(rec))
+        return self.pending.pop(id(rec), None)
+
+    def add(self, x: Any, gx: Any, rec: Record | None, i: int) -> None:
+        """Add ``gx`` (dense, broadcast or :class:`SparseGrad`) to input ``x``'s gradient."""
+        xd = x.data
+        sparse = type(gx) is SparseGrad
+        if sparse:
+            if gx.shape != xd.shape:
+                raise GradientShapeError(
+                    f"backward rule {_where(rec)} returned a sparse gradient for shape {gx.shape} "
+                    f"for input {i} of shape {xd.shape}"
+                )
+        elif type(gx) is not _ndarray or gx.dtype is not xd.dtype or gx.shape != xd.shape:  # fast path
+            gx = fit_gradient(gx, xd.shape, xd.dtype, rec, i)
+        if self.anomaly:
+            _check_finite(gx.values if sparse else gx, rec, i, x)
+        if x.record is None:  # a leaf: add to .grad
+            _add_to_grad(x, gx, rec)
+            return
+        key = id(x.record)
+        prev = self.pending.get(key)
+        if prev is None:
+            if sparse:
+                self.pending[key] = gx.dense()
+                self.owned.add(key)
+            else:
+                self.pending[key] = gx  # may alias g, another pending array or a saved value: not ours
+        elif key in self.owned:
+            if sparse:
+                gx.add_into(prev)
+            else:
+                prev += gx  # an ndarray we made (even 0-d), so this is truly in place
+        else:
+            if sparse:
+                total = prev.copy()  # copy-on-write: prev may be shared with another input
+                gx.add_into(total)
+            else:
+                total = prev + gx  # 0-d + 0-d gives a numpy scalar: keep an ndarray
+                if type(total) is not _ndarray:
+                    total = np.asarray(total)
+            self.pending[key] = total
+            self.owned.add(key)
+
+
+def _add_to_grad(x: Any, g: Any, rec: Record | None) -> None:
+    """x.grad += g (x.grad is created as a fresh copy the first time)."""
     if x.grad is None:
-        x.grad = np.array(g, dtype=x.dtype, copy=True)
+        x.grad = g.dense() if type(g) is SparseGrad else np.array(g, dtype=x.dtype, copy=True)
     elif np.shape(x.grad) != x.shape:
-        where = rec.where() if rec is not None else "backward"
         raise GradientShapeError(
-            f"{where}: existing .grad of shape {np.shape(x.grad)} does not match its tensor of shape {x.shape}"
+            f"{_where(rec)}: existing .grad of shape {np.shape(x.grad)} does not match its tensor of shape {x.shape}"
         )
+    elif type(g) is SparseGrad:
+        g.add_into(x.grad)
     else:
         x.grad += g
 
 
-def backward(root: "Tensor", grad: Any = None, retain_graph: bool = False) -> None:
-    """Back-propagate from ``root``; see the module docstring."""
-    from .tensor import Tensor
+def _apply(vjp: Any, g: np.ndarray, rec: Record, i: int, x: Any) -> Any:
+    """Call one rule, turning any failure into an error that names it."""
+    try:
+        return vjp(g)
+    except Exception as e:  # a bug or bad value inside a rule: say which rule
+        if isinstance(e, ValueError) and "read-only" in str(e):
+            raise RuntimeError(
+                f"backward rule {rec.where()} tried to write in place into its upstream gradient g or a saved "
+                f"value (input {i} of shape {x.shape}); rules must return new arrays: {e}"
+            ) from e
+        raise RuntimeError(
+            f"backward rule {rec.where()} failed for input {i} of shape {x.shape} "
+            f"with upstream gradient of shape {np.shape(g)}: {e}"
+        ) from e
 
+
+def _seed(root: Any, grad: Any) -> np.ndarray:
+    """The gradient the walk starts from: ones for a one-element root, else a checked copy of ``grad``."""
     if not root.requires_grad:
         raise RuntimeError(
             "backward: this tensor does not require grad and has no recorded history "
@@ -118,93 +234,24 @@ def backward(root: "Tensor", grad: Any = None, retain_graph: bool = False) -> No
                 f"backward: a gradient can only be implied for a scalar output; this output has shape "
                 f"{root.shape}. Call backward(grad) with an array of shape {root.shape}, or reduce first (e.g. .sum())"
             )
-        g = np.ones_like(root.data)
-    else:
-        g = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=root.dtype)
-        if g.shape != root.shape:
-            raise ValueError(f"backward: grad has shape {g.shape} but the output has shape {root.shape}")
-    if root.record is None:  # a leaf: d root / d root = identity
-        _accumulate_leaf(root, g, None)
-        return
-
-    order = tape_of(root)  # raises before any gradient is touched if the graph was freed
-    pending: dict["Tensor", np.ndarray] = {root: g}  # tensors hash by identity
-    owned: set["Tensor"] = set()  # whose pending array the walk allocated itself (safe to add into in place)
-    anomaly = STATE.anomaly
-    ndarray = np.ndarray
-    for t in reversed(order):
-        g = pending.pop(t, None)
-        owned.discard(t)
-        rec = t.record
-        if g is not None:
-            if t.retains_grad:
-                _accumulate_leaf(t, g, rec)
-            i = -1
-            for x, vjp in zip(rec.inputs, rec.vjps):
-                i += 1
-                if vjp is None or not (type(x) is Tensor or isinstance(x, Tensor)) or not x.requires_grad:
-                    continue
-                try:
-                    gx = vjp(g)
-                except Exception as e:  # a bug or bad value inside a rule: say which rule
-                    raise RuntimeError(
-                        f"backward rule {rec.where()} failed for input {i} of shape {x.shape} "
-                        f"with upstream gradient of shape {np.shape(g)}: {e}"
-                    ) from e
-                xd = x.data
-                if type(gx) is SparseGrad:
-                    _add_sparse(x, gx, pending, owned, rec, i, anomaly)
-                    continue
-                if type(gx) is not ndarray or gx.dtype is not xd.dtype or gx.shape != xd.shape:  # fast path
-                    gx = fit_gradient(gx, xd.shape, xd.dtype, rec, i)
-                if anomaly:
-                    _check_finite(gx, rec, i, x)
-                if x.record is None:
-                    if x.grad is None or x.grad.shape != xd.shape:
-                        _accumulate_leaf(x, gx, rec)
-                    else:
-                        x.grad += gx
-                else:
-                    prev = pending.get(x)
-                    if prev is None:
-                        pending[x] = gx  # may alias g or a view: not ours to modify
-                    elif x in owned:
-                        prev += gx  # an ndarray we made (even 0-d), so this is truly in place
-                    else:
-                        total = prev + gx  # 0-d + 0-d gives a numpy scalar: keep an ndarray
-                        pending[x] = total if type(total) is ndarray else np.asarray(total)
-                        owned.add(x)
-        if not retain_graph:
-            rec.vjps = None
-            rec.inputs = ()
+        return np.ones_like(root.data)
+    arr = np.asarray(grad)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(
+            f"backward: grad must be a real numeric array of shape {root.shape}, got dtype {arr.dtype}"
+            + (" (a None or non-number inside it?)" if arr.dtype.kind == "O" else "")
+        )
+    if arr.shape != root.shape:
+        raise ValueError(f"backward: grad has shape {arr.shape} but the output has shape {root.shape}")
+    return np.array(arr, dtype=root.dtype, copy=True)
 
 
-def _check_finite(g: np.ndarray, rec: Record, i: int, x: "Tensor") -> None:
+def _where(rec: Record | None) -> str:
+    return rec.where() if rec is not None else "backward"
+
+
+def _check_finite(g: Any, rec: Record | None, i: int, x: Any) -> None:
     if not np.isfinite(g).all():
         raise AnomalyError(
-            f"backward rule {rec.where()} produced a non-finite gradient for input {i} of shape {x.shape}"
+            f"backward rule {_where(rec)} produced a non-finite gradient for input {i} of shape {x.shape}"
         )
-
-
-def _add_sparse(x: "Tensor", gx: SparseGrad, pending: dict, owned: set, rec: Record, i: int, anomaly: bool) -> None:
-    """Add an indexing rule's gradient into x's gradient without materialising zeros."""
-    if gx.shape != x.shape:
-        raise GradientShapeError(
-            f"backward rule {rec.where()} returned a sparse gradient for shape {gx.shape} for input {i} of shape {x.shape}"
-        )
-    if anomaly:
-        _check_finite(np.asarray(gx.values), rec, i, x)
-    if x.record is None:
-        if x.grad is None or x.grad.shape != x.shape:
-            _accumulate_leaf(x, gx.dense(), rec)
-        else:
-            gx.add_into(x.grad)
-        return
-    prev = pending.get(x)
-    if prev is None:
-        pending[x] = gx.dense()
-    else:
-        if x not in owned:
-            prev = pending[x] = prev.copy()
-        gx.add_into(prev)
-    owned.add(x)

@@ -12,7 +12,9 @@ Two modes (chosen automatically by size, or forced with ``fast_mode``):
   ``⟨v, J u⟩`` from one backward pass (``⟨Jᵀv, u⟩``) against the finite difference
   along ``u``, per input and per direction.  Cheap for large inputs.
 
-An entry passes when ``|analytic − numeric| ≤ atol + rtol·|numeric|``.  In fast mode
+An entry passes when ``|analytic − numeric| ≤ atol + rtol·|numeric|`` and both are finite:
+a NaN or ±inf on either side is a failure that says which side and where (a point on a pole
+or kink of ``fn`` cannot be checked; move it).  In fast mode
 the scale is ``Σ|∂ ⊙ u|`` instead of ``|numeric|`` so that cancelling terms do not
 make the test stricter than the full one.
 
@@ -97,20 +99,49 @@ def _analytic_jacobians(out: Tensor, ts: list[Tensor]) -> list[np.ndarray]:
     return jac
 
 
+def _with_input(ts: list[Tensor], i: int, data: np.ndarray) -> list[Tensor]:
+    """The inputs with input i replaced by a tensor over ``data`` (a private work array: the
+    recorded graph of the analytic pass saved the originals, which are read-only)."""
+    out = list(ts)
+    out[i] = Tensor._make(data, ts[i].requires_grad, None)
+    return out
+
+
 def _numeric_jacobian(fn: Fn, ts: list[Tensor], i: int, eps: float, n_out: int) -> np.ndarray:
     """Input i's Jacobian as an (n_out, n_in) matrix by central differences."""
-    x = ts[i].data
-    flat = x.reshape(-1)  # a view: ts are fresh contiguous copies
-    jac = np.zeros((n_out, x.size))
-    for j in range(x.size):
+    work = np.array(ts[i].data, dtype=np.float64, copy=True)
+    flat = work.reshape(-1)  # a view of the fresh contiguous copy
+    args = _with_input(ts, i, work)
+    jac = np.zeros((n_out, work.size))
+    for j in range(work.size):
         old = flat[j]
         flat[j] = old + eps
-        plus = _value(fn, ts).reshape(-1)
+        plus = _value(fn, args).reshape(-1)
         flat[j] = old - eps
-        minus = _value(fn, ts).reshape(-1)
+        minus = _value(fn, args).reshape(-1)
         flat[j] = old
         jac[:, j] = (plus - minus) / (2 * eps)
     return jac
+
+
+def _nonfinite(analytic: np.ndarray, numeric: np.ndarray, where: str, out_shape: tuple, in_shape: tuple) -> str | None:
+    """A message if either Jacobian (each (n_out, n_in), or scalars) holds a NaN or ±inf."""
+    for label, arr in (("analytic (engine)", analytic), ("numeric (finite-difference)", numeric)):
+        arr = np.asarray(arr, dtype=np.float64)
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            k = np.unravel_index(int(np.argmax(bad)), arr.shape)
+            at = ""
+            if arr.ndim == 2:
+                oi = np.unravel_index(k[0], out_shape) if out_shape else ()
+                ii = np.unravel_index(k[1], in_shape) if in_shape else ()
+                at = f" at d out{tuple(int(q) for q in oi)} / d in{tuple(int(q) for q in ii)}"
+            return (
+                f"gradcheck failed for {where}: the {label} gradient is non-finite ({arr[k]}){at}, "
+                f"{int(bad.sum())} of {bad.size} entries; a NaN or inf cannot be checked: move the point away "
+                "from poles and kinks (e.g. log or sqrt at 0, division by 0), or fix the rule"
+            )
+    return None
 
 
 # ---------------------------------------------------------------------------- public
@@ -177,9 +208,12 @@ def _check_full(fn: Fn, ts: list[Tensor], out: Tensor, eps: float, atol: float, 
         if not t.requires_grad:
             continue
         numeric = _numeric_jacobian(fn, ts, i, eps, out.size)
+        problem = _nonfinite(analytic[i], numeric, _name(ts, i), out.shape, t.shape)
+        if problem:
+            return problem
         diff = np.abs(analytic[i] - numeric)
         tol = atol + rtol * np.abs(numeric)
-        bad = diff > tol
+        bad = ~(diff <= tol)
         if bad.any():
             k, j = np.unravel_index(np.argmax(diff / tol), diff.shape)
             out_idx = np.unravel_index(k, out.shape) if out.shape else ()
@@ -205,16 +239,18 @@ def _check_fast(
                 continue
             u = rng.standard_normal(t.shape)
             analytic = float(np.sum(grads[i] * u))
-            old = t.data.copy()
-            t.data[...] = old + eps * u
-            plus = _value(fn, ts)
-            t.data[...] = old - eps * u
-            minus = _value(fn, ts)
-            t.data[...] = old
+            old = np.asarray(t.data, dtype=np.float64)
+            plus = _value(fn, _with_input(ts, i, old + eps * u))
+            minus = _value(fn, _with_input(ts, i, old - eps * u))
             numeric = float(np.sum(v * (plus - minus)) / (2 * eps))
+            where = f"{_name(ts, i)} in random direction {d} (seed {seed}, fast mode)"
+            problem = _nonfinite(grads[i], numeric, where, out.shape, t.shape) or _nonfinite(
+                analytic, numeric, where, out.shape, t.shape)
+            if problem:
+                return problem
             scale = float(np.sum(np.abs(grads[i] * u)))
             tol = atol + rtol * scale
-            if abs(analytic - numeric) > tol:
+            if not abs(analytic - numeric) <= tol:
                 return (
                     f"gradcheck (fast mode) failed for {_name(ts, i)} in random direction {d} (seed {seed}): "
                     f"<v, J u> analytic {analytic:.12g}, numeric {numeric:.12g}, "
@@ -234,8 +270,9 @@ def _find_bad_rule(fn: Fn, ts: list[Tensor], eps: float, atol: float, rtol: floa
     for t in order:
         rec = t.record
         raw = [x.data if isinstance(x, Tensor) else x for x in rec.inputs]
-        for i, (x, vjp) in enumerate(zip(rec.inputs, rec.vjps)):
-            if vjp is None or not isinstance(x, Tensor) or not x.requires_grad or x.dtype != np.float64:
+        for i, x in rec.parents:
+            vjp = rec.vjps[i]
+            if vjp is None or x.dtype != np.float64:
                 continue
             v = rng.standard_normal(rec.shape)
             u = rng.standard_normal(x.shape)
@@ -247,7 +284,7 @@ def _find_bad_rule(fn: Fn, ts: list[Tensor], eps: float, atol: float, rtol: floa
             args[i] = x.data - eps * u
             minus = np.asarray(rec.op.fn(*args, **rec.kwargs)[0])
             numeric = float(np.sum(v * (plus - minus)) / (2 * eps))
-            if abs(analytic - numeric) > atol + rtol * float(np.sum(np.abs(grad * u))):
+            if not abs(analytic - numeric) <= atol + rtol * float(np.sum(np.abs(grad * u))):
                 return (
                     f"  suspect rule: {rec.where()}, input {i}: its VJP gives {analytic:.12g} where finite "
                     f"differences give {numeric:.12g} on the recorded inputs.\n  op path to the output: "
@@ -263,8 +300,8 @@ def _path(order: Sequence[Tensor], start: Tensor) -> str:
     for t in order:
         if t.record.seq <= start.record.seq:
             continue
-        for x in t.record.inputs:
-            if isinstance(x, Tensor) and id(x) in reach:
+        for _, x in t.record.parents:
+            if id(x) in reach:
                 reach.add(id(t))
                 parent[id(t)] = x
                 break

@@ -17,26 +17,49 @@ Example, the whole ``tanh`` op (d/dx tanh x = 1 − tanh² x)::
 
 The engine does the rest: it records the op on the tape under its name (``"tanh"``),
 routes gradients during backward, undoes numpy broadcasting (in exactly one place,
-:func:`tinygrad_rnn.backward.fit_gradient`) and checks every gradient's shape.  Rules
-may return a gradient in the *broadcast* shape; they must not modify ``g`` in place.
+:func:`tinygrad_rnn.backward.fit_gradient`) and checks every gradient's shape.
 
-Keyword arguments are static (``axis=...``): they are stored on the record and are
-never differentiated.  Only positional :class:`Tensor` arguments that require grad
-get gradients; raw positional values (Python scalars, numpy arrays) are constants.
+**The contract for rules** (checked, so a mistake is an error, never a wrong number):
+
+- return a new array (or ``g`` itself); never write into ``g``: the walk hands rules a
+  read-only ``g``, so an in-place write raises an error naming the rule;
+- never write into the saved inputs or output: they are read-only while the graph lives;
+- the gradient may have the *broadcast* shape; anything else is a ``GradientShapeError``.
+
+**Inputs and static arguments.**  The function's parameters without a default value are
+its *inputs* (Tensors, arrays or scalars; a ``*args`` parameter takes any number of
+them); parameters with a default value, and keyword-only ones, are *static* (``axis``,
+``shape``, ...): never differentiated, stored on the record.  Static arguments may be
+passed by keyword or positionally after the inputs (``tg.sum(x, 0)``).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any, Callable
 
 import numpy as np
 
-from .tape import STATE, AnomalyError, Record
+from .tape import AnomalyError, Record, state
 
-__all__ = ["Op", "defop"]
+__all__ = ["Op", "defop", "OpDefinitionError"]
 
 Rule = Callable[..., "tuple[Any, tuple[Callable[[Any], Any] | None, ...]]"]
+
+_TENSOR: Any = None  # the Tensor class, registered by tensor.py (this module does not import it)
+_new = object.__new__
+_ndarray = np.ndarray
+
+
+class OpDefinitionError(TypeError):
+    """An op's forward function broke the ``defop`` contract (see the module docstring)."""
+
+
+def register_tensor_type(cls: type) -> None:
+    """Called once by :mod:`tinygrad_rnn.tensor`: the class ops receive and return."""
+    global _TENSOR
+    _TENSOR = cls
 
 
 class Op:
@@ -49,48 +72,87 @@ class Op:
         self.name = name
         self.fn = fn
         functools.update_wrapper(self, fn)
+        n_inputs: int | None = 0
+        static: list[str] = []
+        for p in inspect.signature(fn).parameters.values():
+            if p.kind is p.VAR_POSITIONAL:
+                n_inputs = None
+            elif p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty and n_inputs is not None and not static:
+                n_inputs += 1
+            elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                static.append(p.name)
+        self.n_inputs = n_inputs  # None: any number (a *args forward)
+        self.static = tuple(static)
 
     def __repr__(self) -> str:
         return f"<op {self.name!r}>"
 
-    def __call__(self, *args: Any, **kwargs: Any) -> "Tensor":
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        n = self.n_inputs
+        if n is not None and len(args) > n:
+            args, kwargs = self._split_static(args, kwargs)
+        Tensor = _TENSOR
         arrays = []
-        needs_grad = False
+        parents = []
+        i = 0
         for a in args:
             if type(a) is Tensor or isinstance(a, Tensor):
                 arrays.append(a.data)
                 if a.requires_grad:
-                    needs_grad = True
+                    parents.append((i, a))
             else:
                 arrays.append(a)
+            i += 1
         try:
-            out, vjps = self.fn(*arrays, **kwargs) if kwargs else self.fn(*arrays)  # ** of {} costs
+            result = self.fn(*arrays, **kwargs) if kwargs else self.fn(*arrays)  # ** of {} costs
         except (ValueError, IndexError, TypeError) as e:
+            if isinstance(e, OpDefinitionError):
+                raise
             raise _with_context(self.name, e, arrays) from e
-        if type(out) is not np.ndarray:
+        if type(result) is not tuple or len(result) != 2 or type(result[1]) is not tuple:
+            raise OpDefinitionError(_bad_result(self.name, result))
+        out, vjps = result
+        if type(out) is not _ndarray:
             out = np.asarray(out)
-        if STATE.anomaly and out.dtype.kind == "f" and np.isnan(out).any():
+        st = state()
+        if st.anomaly and out.dtype.kind == "f" and np.isnan(out).any():
             raise AnomalyError(
                 f"{self.name}: output of shape {out.shape} contains NaN "
-                f"(inputs {_shapes(arrays)}, scope '{STATE.scope_name}')"
+                f"(inputs {_shapes(arrays)}, scope '{st.scope_name}')"
             )
-        t = _new_tensor(Tensor)  # Tensor._make, inlined: this is the hottest line of the engine
+        t = _new(Tensor)  # Tensor._make, inlined: this is the hottest line of the engine
         t.data = out
         t.grad = None
         t.name = None
         t.retains_grad = False
-        if needs_grad and STATE.grad_enabled and out.dtype.kind == "f":
+        if parents and st.grad_enabled and out.dtype.kind == "f":
             if len(vjps) != len(args):
-                raise TypeError(
+                raise OpDefinitionError(
                     f"op '{self.name}' returned {len(vjps)} VJP rule(s) for {len(args)} positional input(s); "
                     "return exactly one per input (None for inputs without a gradient)"
                 )
             t.requires_grad = True
-            t.record = Record(self, args, kwargs, vjps, out.shape)
+            t.record = Record(self, args, tuple(parents), kwargs, vjps, out, st)
         else:
             t.requires_grad = False
             t.record = None
         return t
+
+    def _split_static(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``op(x, 0)`` → ``op(x, axis=0)``: positional arguments after the inputs are static ones."""
+        n = self.n_inputs or 0
+        extra = args[n:]
+        if len(extra) > len(self.static):
+            raise TypeError(
+                f"{self.name}: takes {n} input(s) and at most {len(self.static)} static argument(s) "
+                f"{self.static}, got {len(args)} positional arguments"
+            )
+        kwargs = dict(kwargs)
+        for name, value in zip(self.static, extra):
+            if name in kwargs:
+                raise TypeError(f"{self.name}: got '{name}' both positionally and by keyword")
+            kwargs[name] = value
+        return args[:n], kwargs
 
 
 def defop(name: str) -> Callable[[Rule], Op]:
@@ -106,6 +168,19 @@ def defop(name: str) -> Callable[[Rule], Op]:
     return wrap
 
 
+def _bad_result(name: str, result: Any) -> str:
+    if type(result) is tuple and len(result) == 2:
+        got = f"a {type(result[1]).__name__} as the rules"
+    elif type(result) is tuple:
+        got = f"a tuple of {len(result)} items"
+    else:
+        got = f"a {type(result).__name__}"
+    return (
+        f"op '{name}': the forward must return (output, vjps) with vjps a tuple of one rule per input, "
+        f"e.g. `return y, (lambda g: g * dy_dx,)`; got {got}"
+    )
+
+
 def _shapes(arrays: list[Any]) -> str:
     return ", ".join(str(np.shape(a)) if not callable(a) else "?" for a in arrays)
 
@@ -119,8 +194,3 @@ def _with_context(name: str, err: Exception, arrays: list[Any]) -> Exception:
         return type(err)(msg)
     except Exception:  # exception types with unusual constructors
         return ValueError(msg)
-
-
-from .tensor import Tensor  # noqa: E402  (tensor.py needs Op defined first)
-
-_new_tensor = object.__new__

@@ -15,7 +15,6 @@ import numpy as np
 
 from .backward import SparseGrad
 from .op import defop
-from .tensor import Tensor
 
 # ============================================================================ elementwise
 def _same(g: Any) -> Any:
@@ -53,9 +52,24 @@ def div(a: Any, b: Any) -> Any:
 
 @defop("pow")
 def pow(a: Any, b: Any) -> Any:  # noqa: A001 (shadows builtin inside this module only)
-    """a ** b.   ∂/∂a = b·a^(b−1), ∂/∂b = a^b · ln a  (real only for a > 0)."""
+    """a ** b.   ∂/∂a = b·a^(b−1), ∂/∂b = a^b · ln a  (real only for a > 0).
+
+    Limits taken as PyTorch does: ∂/∂a = 0 where b = 0 (x⁰ = 1 for every x, even at 0),
+    and ∂/∂b = 0 where a = 0 and b ≥ 0 (0^b is constant there), instead of 0·∞ = NaN.
+    """
     out = np.power(a, b)
-    return out, (lambda g: g * b * np.power(a, b - 1), lambda g: g * out * np.log(a))
+
+    def vjp_a(g: Any) -> Any:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = b * np.power(a, b - 1)
+        return g * np.where(np.equal(b, 0), 0.0, d)
+
+    def vjp_b(g: Any) -> Any:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = out * np.log(a)
+        return g * np.where(np.logical_and(np.equal(a, 0), np.greater_equal(b, 0)), 0.0, d)
+
+    return out, (vjp_a, vjp_b)
 
 
 @defop("neg")
@@ -86,8 +100,14 @@ def log(x: Any) -> Any:
 
 @defop("sigmoid")
 def sigmoid(x: Any) -> Any:
-    """σ(x) = 1/(1+e⁻ˣ), computed as (1 + tanh(x/2))/2 (no overflow).   ∂/∂x = σ(1−σ)."""
-    y = 0.5 * (1.0 + np.tanh(0.5 * x))
+    """σ(x) = 1/(1+e⁻ˣ).   ∂/∂x = σ(1−σ).
+
+    Computed as 1/(1+e⁻ˣ) for x ≥ 0 and eˣ/(1+eˣ) for x < 0: no overflow, and full relative
+    precision for large negative x (σ(−40) ≈ 4.2e−18, not 0), so ln σ stays finite.
+    """
+    x = np.asarray(x)
+    e = np.exp(-np.abs(x))  # ≤ 1: never overflows
+    y = np.where(x >= 0, 1.0, e) / (1.0 + e)
     return y, (lambda g: g * y * (1.0 - y),)
 
 
@@ -126,6 +146,8 @@ def where(cond: Any, a: Any, b: Any) -> Any:
 # ============================================================================ reductions
 def _keepdims_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
     """``shape`` with the reduced axes kept as 1 (what keepdims=True would give)."""
+    if not shape:  # 0-d: numpy accepts axis 0 / -1 and returns the value itself
+        return ()
     if axis is None:
         return (1,) * len(shape)
     axes = {a % len(shape) for a in (axis if isinstance(axis, tuple) else (axis,))}
@@ -145,8 +167,9 @@ def _spread(g: Any, x: np.ndarray, keep: tuple[int, ...], scale: float = 1.0) ->
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Σ over ``axis``.   ∂/∂x_i = 1: the gradient is ``g`` copied back over the summed axes."""
     x = np.asarray(x)
+    out = x.sum(axis=axis, keepdims=keepdims)  # first: numpy reports a bad axis
     keep = _keepdims_shape(x.shape, axis)
-    return x.sum(axis=axis, keepdims=keepdims), (lambda g: _spread(g, x, keep),)
+    return out, (lambda g: _spread(g, x, keep),)
 
 
 @defop("mean")
@@ -159,28 +182,27 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return out, (lambda g: _spread(g, x, keep, 1.0 / n),)
 
 
-@defop("max")
-def max(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:  # noqa: A001
-    """Maximum over ``axis`` (an int or None).
-
-    ∂/∂x_i = 1 at the arg-max, 0 elsewhere.  **Ties:** the whole gradient goes to the
-    *first* maximal element (``np.argmax`` order) — a valid subgradient, deterministic.
-    """
+def _extreme(x: Any, axis: Any, keepdims: bool, arg: Any, name: str) -> Any:
+    """Shared by max and min: the value at the first arg-max (arg-min) and its rule."""
     x = np.asarray(x)
-    if axis is None:
-        flat = int(np.argmax(x))
-        out = x.reshape(-1)[flat]
+    if axis is not None and not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{name}: axis must be an int or None, got {axis!r}")
+    if x.size == 0:
+        raise ValueError(f"{name}: a reduction over a zero-size array has no identity (shape {x.shape})")
+    if axis is None or x.ndim == 0:
+        if axis is not None and axis not in (0, -1):
+            np.sum(x, axis=axis)  # raises numpy's AxisError
+        where = np.unravel_index(int(arg(x)), x.shape)  # works for any memory layout (e.g. x.T)
+        out = x[where]
         out = np.reshape(out, (1,) * x.ndim) if keepdims else np.asarray(out)
 
         def vjp_all(g: Any) -> Any:
-            z = np.zeros_like(x)
-            z.reshape(-1)[flat] = np.reshape(g, ())
+            z = np.zeros(x.shape, dtype=np.result_type(x.dtype, np.float64) if x.dtype.kind != "f" else x.dtype)
+            z[where] = np.reshape(g, ())
             return z
 
         return out, (vjp_all,)
-    if not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"max: axis must be an int or None, got {axis!r}")
-    idx = np.argmax(x, axis=axis, keepdims=True)
+    idx = arg(x, axis=axis, keepdims=True)
     out = np.take_along_axis(x, idx, axis=axis)
     if not keepdims:
         out = np.squeeze(out, axis=axis)
@@ -191,6 +213,24 @@ def max(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:  # noqa
         return z
 
     return out, (vjp,)
+
+
+@defop("max")
+def max(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Maximum over ``axis`` (an int or None).
+
+    ∂/∂x_i = 1 at the arg-max, 0 elsewhere.  **Ties:** the whole gradient goes to the
+    *first* maximal element (``np.argmax`` order, C order of the logical array) — a valid
+    subgradient, deterministic.  (PyTorch splits it evenly among tied elements for a full
+    reduction.)
+    """
+    return _extreme(x, axis, keepdims, np.argmax, "max")
+
+
+@defop("min")
+def min(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Minimum over ``axis`` (an int or None).   ∂/∂x_i = 1 at the *first* arg-min, 0 elsewhere."""
+    return _extreme(x, axis, keepdims, np.argmin, "min")
 
 
 # ============================================================================ softmax family
@@ -215,6 +255,11 @@ def softmax(x: Any, axis: int = -1) -> Any:
     the VJP is  g ↦ ŷ ⊙ (g − Σ_j g_j ŷ_j).  Entries equal to −inf get exactly 0.
     """
     x = _floating(x)
+    if x.ndim == 0:  # a single element: softmax is 1, its gradient 0
+        np.empty(0).sum(axis=axis)  # raises numpy's AxisError for an axis other than 0 / -1
+        return np.ones_like(x), (lambda g: np.zeros_like(x),)
+    if x.shape[axis] == 0:  # nothing to normalise: the empty result, as numpy/PyTorch give
+        return x.copy(), (lambda g: np.zeros_like(x),)
     y = x - x.max(axis=axis, keepdims=True)  # one buffer, reused in place below
     np.exp(y, out=y)
     y /= y.sum(axis=axis, keepdims=True)
@@ -234,7 +279,13 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
 
     ∂/∂x_j = δ_ij − softmax_j, so the VJP is  g ↦ g − softmax(x) · Σ_i g_i.
     """
-    out = _log_softmax(_floating(x), axis)
+    x = _floating(x)
+    if x.ndim == 0:
+        np.empty(0).sum(axis=axis)  # raises numpy's AxisError for an axis other than 0 / -1
+        return np.zeros_like(x), (lambda g: np.zeros_like(x),)
+    if x.shape[axis] == 0:
+        return x.copy(), (lambda g: np.zeros_like(x),)
+    out = _log_softmax(x, axis)
     return out, (lambda g: g - np.exp(out) * np.asarray(g).sum(axis=axis, keepdims=True),)
 
 
@@ -378,7 +429,7 @@ def dot(a: Any, b: Any) -> Any:
 
 # ============================================================================ shape ops
 @defop("reshape")
-def reshape(x: Any, shape: tuple[int, ...]) -> Any:
+def reshape(x: Any, *, shape: tuple[int, ...]) -> Any:
     """Same elements, new shape.   The gradient is reshaped back."""
     x = np.asarray(x)
     return np.reshape(x, shape), (lambda g: np.reshape(g, x.shape),)
@@ -394,24 +445,26 @@ def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Any:
 
 
 @defop("broadcast_to")
-def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
+def broadcast_to(x: Any, *, shape: tuple[int, ...]) -> Any:
     """Repeat along broadcast axes.   The gradient is summed back — by the engine's single
     unbroadcasting step, so this rule is the identity."""
     return np.broadcast_to(x, shape), (_same,)
 
 
 def _is_advanced(index: Any) -> bool:
-    """Integer-array indexing (repeated positions must accumulate)?"""
-    if type(index) is tuple:
-        for p in index:
-            if type(p) is np.ndarray and p.dtype != np.bool_:
-                return True
-        return False
-    return type(index) is np.ndarray and index.dtype != np.bool_
+    """Integer-array indexing (repeated positions must accumulate)?  Any index part that is not
+    an int, slice, None or Ellipsis counts (arrays, lists, tuples); boolean masks never repeat."""
+    parts = index if type(index) is tuple else (index,)
+    for p in parts:
+        if isinstance(p, (int, np.integer, slice, type(None), type(Ellipsis))):
+            continue
+        if np.asarray(p).dtype != np.bool_:
+            return True
+    return False
 
 
 @defop("getitem")
-def getitem(x: Any, index: Any) -> Any:
+def getitem(x: Any, *, index: Any) -> Any:
     """x[index]: slices, integers, integer arrays, boolean masks.
 
     ∂/∂x scatters ``g`` back into zeros; with integer-array indices repeated
@@ -449,14 +502,14 @@ def _concatenate(*xs: Any, axis: int = 0) -> Any:
     )
 
 
-def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+def stack(tensors: Sequence[Any], axis: int = 0) -> Any:
     """``np.stack`` for tensors: join along a new axis."""
     if len(tensors) == 0:
         raise ValueError("stack: need at least one tensor")
     return _stack(*tensors, axis=axis)
 
 
-def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Any:
     """``np.concatenate`` for tensors: join along an existing axis."""
     if len(tensors) == 0:
         raise ValueError("concatenate: need at least one tensor")

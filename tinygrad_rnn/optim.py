@@ -43,6 +43,14 @@ class Optimizer:
         for p in self.params:
             p.grad = None
 
+    def _check_writable(self) -> None:
+        """Refuse to update a parameter that a live graph saved (its coming gradient would be wrong)."""
+        for i, p in enumerate(self.params):
+            if not p.data.flags.writeable:
+                why = p.is_saved() or "its data array is read-only"
+                name = f"'{p.name}'" if p.name else f"parameter {i}"
+                raise RuntimeError(f"{type(self).__name__}.step: cannot update {name} in place: {why}")
+
     def step(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -68,6 +76,7 @@ class SGD(Optimizer):
         self.velocity = [np.zeros_like(p.data) for p in self.params]
 
     def step(self) -> None:
+        self._check_writable()
         for p, v in zip(self.params, self.velocity):
             if p.grad is None:
                 continue
@@ -116,6 +125,7 @@ class Adam(Optimizer):
         self.s = [np.zeros_like(p.data) for p in self.params]
 
     def step(self) -> None:
+        self._check_writable()
         self.steps += 1
         b1, b2 = self.betas
         c1 = 1.0 - b1**self.steps

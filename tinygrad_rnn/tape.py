@@ -1,4 +1,4 @@
-"""The tape: what gets recorded, and the global recording state.
+"""The tape: what gets recorded, the per-thread recording state, and saved-data protection.
 
 Every differentiable op that runs while recording is on appends one :class:`Record`
 to the tape.  Records carry a strictly increasing sequence number ``seq`` (their
@@ -7,7 +7,10 @@ in reverse is a valid backward order: every consumer of a value was recorded aft
 its producer.  No recursion and no topological sort are needed; ``tape_of`` only
 collects the records a given tensor depends on and orders them by ``seq``.
 
-The module also holds the recording state that context managers change:
+Recording state (changed by the context managers below) is **per thread** (and per
+asyncio task): it lives in a :class:`contextvars.ContextVar`, so one thread's
+``no_grad()`` never drops ops from another thread's graph.  A new thread starts with
+the defaults (recording on, no scope, no tags, anomaly mode off).
 
 - ``no_grad()``          nothing is recorded inside;
 - ``scope(name)``        every record made inside carries ``name`` (nested scopes
@@ -15,18 +18,37 @@ The module also holds the recording state that context managers change:
 - ``tag(**labels)``      free-form labels on every record made inside
                          (e.g. ``tag(eq=1)``); the engine never interprets them;
 - ``detect_anomaly()``   check each op's output (NaN) and each gradient (NaN/inf).
+
+**Saved data is read-only while a graph needs it.**  A record's VJP rules read the
+arrays the forward saw (its inputs and its output).  Changing one of them in place
+between the forward and the backward would make ``backward()`` return the gradient of
+a function that was never computed, silently.  So every array a record saves is made
+read-only (``flags.writeable = False``) for as long as a live record saves it; writing
+into it raises numpy's ``ValueError: assignment destination is read-only`` at the
+offending line (optimizers raise a fuller message: :func:`describe_saved`).  When the
+backward pass frees the record, or the graph is garbage, the array is writable again,
+so ``loss.backward(); opt.step()`` works with no copies.  Arrays that were read-only
+before are left alone.  Limit: a view of the data you took *before* the forward
+(``v = x.data[:]``) keeps its own writeable flag; write through ``x.data`` instead.
+
+This module does not know the ``Tensor`` class: records reach their inputs through
+``parents`` (the inputs that get a gradient), which only need ``record``, ``data``
+and the gradient fields.
 """
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import operator
+import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
+import numpy as np
+
 if TYPE_CHECKING:  # pragma: no cover
     from .op import Op
-    from .tensor import Tensor
 
 __all__ = [
     "Record",
@@ -37,7 +59,9 @@ __all__ = [
     "tag",
     "current_scope",
     "detect_anomaly",
+    "is_anomaly_enabled",
     "tape_of",
+    "describe_saved",
     "AnomalyError",
 ]
 
@@ -46,58 +70,84 @@ class AnomalyError(FloatingPointError):
     """Raised inside :func:`detect_anomaly` at the first non-finite value."""
 
 
-class _State:
-    """Mutable recording state shared by the whole process (single-threaded)."""
+# ----------------------------------------------------------------------------- per-thread state
+class State:
+    """An immutable snapshot of the recording state; context managers install a new one."""
 
-    __slots__ = ("grad_enabled", "scopes", "scope_name", "tags", "anomaly", "counter")
+    __slots__ = ("grad_enabled", "scope_name", "tags", "anomaly")
 
-    def __init__(self) -> None:
-        self.grad_enabled = True
-        self.scopes: list[str] = []
-        self.scope_name = ""  # "/".join(scopes), cached because every op reads it
-        self.tags: Mapping[str, Any] = {}
-        self.anomaly = False
-        self.counter = itertools.count()
+    def __init__(self, grad_enabled: bool, scope_name: str, tags: Mapping[str, Any], anomaly: bool) -> None:
+        self.grad_enabled = grad_enabled
+        self.scope_name = scope_name  # the "/"-joined scope names ('' outside any scope)
+        self.tags = tags
+        self.anomaly = anomaly
+
+    def replace(self, **changes: Any) -> "State":
+        fields = {k: getattr(self, k) for k in State.__slots__}
+        fields.update(changes)
+        return State(**fields)
 
 
-STATE = _State()
+_STATE: contextvars.ContextVar[State] = contextvars.ContextVar(
+    "tinygrad_rnn_state", default=State(True, "", {}, False)
+)
+state = _STATE.get  # the calling thread's (or task's) current State; hot path: one C call
+_COUNTER = itertools.count()  # process-wide, so seq is strictly increasing in every graph (next() is atomic)
 
 
+@contextmanager
+def _installed(new: State) -> Iterator[State]:
+    token = _STATE.set(new)
+    try:
+        yield new
+    finally:
+        _STATE.reset(token)
+
+
+# ----------------------------------------------------------------------------- records
 class Record:
     """One entry on the tape: an op application.
 
     Attributes
     ----------
     op:      the :class:`~tinygrad_rnn.op.Op` that ran (``op.name`` is the rule's name).
-    inputs:  the positional inputs as given: :class:`Tensor` objects, or raw values
-             (Python scalars, numpy arrays) that are constants.
-    kwargs:  the static keyword arguments (``axis=...`` and the like).
+    inputs:  the positional inputs as given: tensors, or raw values (Python scalars,
+             numpy arrays) that are constants.
+    parents: ``(i, tensor)`` for each input ``i`` that gets a gradient (requires grad).
+    kwargs:  the static arguments (``axis=...`` and the like).
     vjps:    one vector-Jacobian-product function per input (``None`` for inputs that
              get no gradient); dropped when a backward pass frees the record.
     shape:   of the output.
     scope:   the ``/``-joined scope names active when the op ran ('' if none).
     tags:    labels from :func:`tag` active when the op ran.
     seq:     position on the tape (strictly increasing in execution order).
+    saved:   the arrays this record keeps read-only (see the module docstring).
     """
 
-    __slots__ = ("op", "inputs", "kwargs", "vjps", "shape", "scope", "tags", "seq", "__weakref__")
+    __slots__ = ("op", "inputs", "parents", "kwargs", "vjps", "shape", "scope", "tags", "seq", "saved",
+                 "__weakref__")
 
     def __init__(
         self,
         op: "Op",
         inputs: tuple[Any, ...],
+        parents: tuple[tuple[int, Any], ...],
         kwargs: dict[str, Any],
         vjps: tuple[Callable[[Any], Any] | None, ...],
-        shape: tuple[int, ...],
+        out: np.ndarray,
+        st: State,
     ) -> None:
         self.op = op
         self.inputs = inputs
+        self.parents = parents
         self.kwargs = kwargs
         self.vjps: tuple[Callable[[Any], Any] | None, ...] | None = vjps
-        self.shape = shape
-        self.scope = STATE.scope_name
-        self.tags = STATE.tags
-        self.seq = next(STATE.counter)
+        self.shape = out.shape
+        self.scope = st.scope_name
+        self.tags = st.tags
+        self.seq = next(_COUNTER)
+        self.saved: tuple[np.ndarray, ...] = ()
+        _protect(self, inputs, out)
 
     @property
     def name(self) -> str:
@@ -108,6 +158,21 @@ class Record:
     def freed(self) -> bool:
         """True once a backward pass (without ``retain_graph``) has released this record."""
         return self.vjps is None
+
+    def free(self) -> None:
+        """Drop the rules, saved values and input links; saved arrays become writable again."""
+        self.vjps = None
+        self.inputs = ()
+        self.parents = ()
+        if self.saved:
+            _release(self)
+
+    def __del__(self) -> None:
+        if self.saved:
+            try:
+                _release(self)
+            except Exception:  # pragma: no cover - interpreter shutdown
+                pass
 
     def where(self) -> str:
         """Short human-readable location used in error messages."""
@@ -132,18 +197,97 @@ def _describe(x: Any) -> str:
     return f"{name}{tuple(shape)}" if name else f"{tuple(shape)}"
 
 
-def tape_of(tensor: "Tensor") -> list["Tensor"]:
+# ----------------------------------------------------------------------------- saved-data protection
+# id(array) -> [number of live records saving it, the array, "who saved it" for messages]
+_SAVED: dict[int, list[Any]] = {}
+_DEFERRED: list[np.ndarray] = []  # views whose base was still protected when they were released
+_LOCK = threading.Lock()
+_ndarray = np.ndarray
+
+
+def _protect(rec: Record, inputs: tuple[Any, ...], out: np.ndarray) -> None:
+    """Make every array ``rec`` saves read-only and count the record as one of its keepers."""
+    kept = []
+    with _LOCK:
+        for x in (*inputs, out):
+            a = x if type(x) is _ndarray else getattr(x, "data", None)
+            if type(a) is not _ndarray:
+                continue
+            entry = _SAVED.get(id(a))
+            if entry is not None:
+                entry[0] += 1
+            elif a.flags.writeable:
+                a.flags.writeable = False
+                _SAVED[id(a)] = [1, a, (rec.op.name, rec.seq, rec.scope, getattr(x, "name", None))]
+            else:
+                continue  # read-only already (a broadcast view, a user's frozen array): not ours
+            kept.append(a)
+    rec.saved = tuple(kept)
+
+
+def _release(rec: Record) -> None:
+    saved, rec.saved = rec.saved, ()
+    with _LOCK:
+        restored = False
+        for a in saved:
+            entry = _SAVED.get(id(a))
+            if entry is None or entry[1] is not a:  # pragma: no cover - defensive
+                continue
+            entry[0] -= 1
+            if entry[0] == 0:
+                del _SAVED[id(a)]
+                restored |= _make_writable(a)
+        while restored and _DEFERRED:  # a base became writable: retry the views waiting on it
+            waiting = _DEFERRED[:]
+            _DEFERRED.clear()
+            restored = False
+            for a in waiting:
+                if id(a) not in _SAVED:
+                    restored |= _make_writable(a)
+
+
+def _make_writable(a: np.ndarray) -> bool:
+    try:
+        a.flags.writeable = True
+        return True
+    except ValueError:  # a view of an array that a live record still protects
+        _DEFERRED.append(a)
+        return False
+
+
+def describe_saved(array: np.ndarray, name: str | None = None) -> str | None:
+    """Why ``array`` is read-only, if a live graph saved it: a one-line explanation that names
+    the op and tape position that saved it and what to do; ``None`` if no live record saves it."""
+    with _LOCK:
+        entry = _SAVED.get(id(array))
+        if entry is None or entry[1] is not array:
+            base = getattr(array, "base", None)
+            entry = _SAVED.get(id(base)) if base is not None else None
+            if entry is None or entry[1] is not base:
+                return None
+        count, _, (op, seq, scope, saved_name) = entry
+    who = f"'{name or saved_name}'" if (name or saved_name) else "this tensor's data"
+    where = f"op '{op}' (tape #{seq}" + (f", scope '{scope}'" if scope else "") + ")"
+    return (
+        f"{who} is saved by {count} live recorded op(s), first by {where}, and is read-only until that graph "
+        "is freed: call backward() first (without retain_graph=True), or drop the graph (del the output), "
+        "or compute it under tg.no_grad(); to change a copy, use x.detach().copy()"
+    )
+
+
+# ----------------------------------------------------------------------------- the tape of a tensor
+def tape_of(tensor: Any) -> list[Any]:
     """The recorded history of ``tensor``: every non-leaf tensor it depends on, itself
     included, in tape (execution) order.  Each has ``.record``.
 
-    Found with an explicit stack (no recursion), so 100 000-op chains are fine.
-    Raises ``RuntimeError`` if part of the history was freed by an earlier backward.
+    Found with an explicit stack over ``record.parents`` (no recursion), so 100 000-op
+    chains are fine.  Raises ``RuntimeError`` if part of the history was freed by an
+    earlier backward.
     """
-    from .tensor import Tensor  # local import: tensor.py imports this module
-
-    if tensor.record is None:
+    rec = tensor.record
+    if rec is None:
         return []
-    seen = {tensor}  # tensors hash by identity
+    seen = {id(rec)}
     stack = [tensor]
     found = []
     while stack:
@@ -155,9 +299,10 @@ def tape_of(tensor: "Tensor") -> list["Tensor"]:
                 "backward(); pass retain_graph=True to the first backward() to go through it twice"
             )
         found.append(t)
-        for x in rec.inputs:
-            if isinstance(x, Tensor) and x.record is not None and x not in seen:
-                seen.add(x)
+        for _, x in rec.parents:
+            r = x.record
+            if r is not None and id(r) not in seen:
+                seen.add(id(r))
                 stack.append(x)
     found.sort(key=_SEQ)
     return found
@@ -169,29 +314,21 @@ _SEQ = operator.attrgetter("record.seq")  # C-level key: sorting 100 000 records
 # ----------------------------------------------------------------------------- contexts
 @contextmanager
 def no_grad() -> Iterator[None]:
-    """Record nothing inside: results have ``requires_grad=False`` and no history."""
-    old = STATE.grad_enabled
-    STATE.grad_enabled = False
-    try:
+    """Record nothing inside (this thread only): results have ``requires_grad=False``."""
+    with _installed(state().replace(grad_enabled=False)):
         yield
-    finally:
-        STATE.grad_enabled = old
 
 
 @contextmanager
 def enable_grad() -> Iterator[None]:
-    """Turn recording back on inside a :func:`no_grad` block."""
-    old = STATE.grad_enabled
-    STATE.grad_enabled = True
-    try:
+    """Turn recording back on inside a :func:`no_grad` block (this thread only)."""
+    with _installed(state().replace(grad_enabled=True)):
         yield
-    finally:
-        STATE.grad_enabled = old
 
 
 def is_grad_enabled() -> bool:
-    """Whether ops are being recorded right now."""
-    return STATE.grad_enabled
+    """Whether ops are being recorded right now in this thread."""
+    return state().grad_enabled
 
 
 @contextmanager
@@ -204,30 +341,23 @@ def scope(name: str) -> Iterator[str]:
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"scope: name must be a non-empty string, got {name!r}")
-    STATE.scopes.append(name)
-    old = STATE.scope_name
-    STATE.scope_name = "/".join(STATE.scopes)
-    try:
-        yield STATE.scope_name
-    finally:
-        STATE.scopes.pop()
-        STATE.scope_name = old
+    old = state()
+    joined = f"{old.scope_name}/{name}" if old.scope_name else name
+    with _installed(old.replace(scope_name=joined)):
+        yield joined
 
 
 def current_scope() -> str:
     """The ``/``-joined active scope ('' outside any scope)."""
-    return STATE.scope_name
+    return state().scope_name
 
 
 @contextmanager
 def tag(**labels: Any) -> Iterator[None]:
     """Attach labels (e.g. ``eq=1``) to every record made inside; inner labels win."""
-    old = STATE.tags
-    STATE.tags = {**old, **labels}
-    try:
+    old = state()
+    with _installed(old.replace(tags={**old.tags, **labels})):
         yield
-    finally:
-        STATE.tags = old
 
 
 @contextmanager
@@ -238,9 +368,10 @@ def detect_anomaly() -> Iterator[None]:
     ``-inf`` in a forward output is allowed (it is how causal masks are written);
     a NaN never is.  Costs one ``isfinite`` scan per op, so it is off by default.
     """
-    old = STATE.anomaly
-    STATE.anomaly = True
-    try:
+    with _installed(state().replace(anomaly=True)):
         yield
-    finally:
-        STATE.anomaly = old
+
+
+def is_anomaly_enabled() -> bool:
+    """Whether :func:`detect_anomaly` is active in this thread."""
+    return state().anomaly

@@ -9,6 +9,12 @@ Gradient semantics (the same as PyTorch):
 - Intermediate (non-leaf) tensors keep no ``.grad`` unless ``retain_grad()`` was called.
 - ``backward()`` frees the graph it walks; a second ``backward()`` through the same
   graph is an error unless the first used ``retain_graph=True``.
+- While a live graph saved a tensor's data (for its backward rules), that array is
+  **read-only**: writing into ``x.data`` / ``x.numpy()`` / ``x.detach().data`` raises
+  instead of making the coming gradient wrong.  ``backward()`` (or dropping the graph)
+  makes it writable again.  See :mod:`tinygrad_rnn.tape`.
+- ``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=`` compare elementwise and give boolean
+  tensors (no gradient), as in numpy and PyTorch; tensors still hash by identity.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from . import ops
 from .backward import backward as _backward
-from .tape import Record, tape_of
+from .op import register_tensor_type
+from .tape import Record, describe_saved, tape_of
 
 __all__ = ["Tensor"]
 
@@ -103,8 +111,18 @@ class Tensor:
         return None if self.record is None else self.record.op.name
 
     def numpy(self) -> np.ndarray:
-        """The underlying array (not a copy)."""
+        """The underlying array (not a copy; read-only while a live graph saved it)."""
         return self.data
+
+    def copy(self) -> "Tensor":
+        """A new leaf with a copy of the data (no history, ``requires_grad=False``), free to modify."""
+        t = Tensor._make(self.data.copy(), False, None)
+        t.name = self.name
+        return t
+
+    def is_saved(self) -> str | None:
+        """If a live recorded graph saved this tensor's data (so it is read-only), why; else None."""
+        return describe_saved(self.data, self.name)
 
     def item(self) -> float | int | bool:
         """The value of a one-element tensor as a Python number."""
@@ -131,7 +149,20 @@ class Tensor:
         return float(self.item())
 
     def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() / .all() "
+                "on .numpy(), or compare one element"
+            )
         return bool(self.item())
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.3f}"`` formats a one-element tensor like its number."""
+        if not spec:
+            return str(self)
+        if self.data.size == 1:
+            return format(self.data.item(), spec)
+        raise TypeError(f"format: only one-element tensors take a format spec ('{spec}'); this one has shape {self.shape}")
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, precision=4, threshold=12, edgeitems=2, separator=", ",
@@ -154,7 +185,7 @@ class Tensor:
         ``grad`` may be omitted for a one-element output (it is then 1).  The graph is
         freed as it is walked unless ``retain_graph=True``.
         """
-        _backward(self, grad, retain_graph)
+        _backward(self, grad.data if isinstance(grad, Tensor) else grad, retain_graph)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (``.grad = None``)."""
@@ -230,18 +261,26 @@ class Tensor:
     def __getitem__(self, index: Any) -> "Tensor":
         return ops.getitem(self, index=_plain_index(index))
 
-    # comparisons give boolean tensors (no gradient); == is left alone: tensors hash by identity
+    # comparisons give boolean tensors (no gradient); hashing stays by identity
+    __hash__ = object.__hash__
+
+    def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return Tensor._make(np.asarray(self.data == _raw(other)), False, None)
+
+    def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return Tensor._make(np.asarray(self.data != _raw(other)), False, None)
+
     def __lt__(self, other: Any) -> "Tensor":
-        return Tensor._make(self.data < _raw(other), False, None)
+        return Tensor._make(np.asarray(self.data < _raw(other)), False, None)
 
     def __le__(self, other: Any) -> "Tensor":
-        return Tensor._make(self.data <= _raw(other), False, None)
+        return Tensor._make(np.asarray(self.data <= _raw(other)), False, None)
 
     def __gt__(self, other: Any) -> "Tensor":
-        return Tensor._make(self.data > _raw(other), False, None)
+        return Tensor._make(np.asarray(self.data > _raw(other)), False, None)
 
     def __ge__(self, other: Any) -> "Tensor":
-        return Tensor._make(self.data >= _raw(other), False, None)
+        return Tensor._make(np.asarray(self.data >= _raw(other)), False, None)
 
     # ------------------------------------------------------------------ methods
     def tanh(self) -> "Tensor":
@@ -275,8 +314,7 @@ class Tensor:
         return ops.max(self, axis=axis, keepdims=keepdims)
 
     def min(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
-        """min(x) = −max(−x); the gradient goes to the first arg-min."""
-        return -ops.max(-self, axis=axis, keepdims=keepdims)
+        return ops.min(self, axis=axis, keepdims=keepdims)
 
     def softmax(self, axis: int = -1) -> "Tensor":
         return ops.softmax(self, axis=axis)
@@ -325,19 +363,24 @@ _BASIC = (int, slice, type(None), type(Ellipsis))
 
 
 def _plain_index(index: Any) -> Any:
-    """Replace Tensors and lists inside an index by numpy arrays (hashable-free, static)."""
+    """A static copy of an index: Tensors, lists and nested tuples inside it become numpy arrays
+    (copies, so changing the caller's index array later cannot change the recorded gradient)."""
     if type(index) is tuple:
         for p in index:
             if type(p) not in _BASIC:
-                return tuple(_plain_index(i) for i in index)
+                return tuple(p if type(p) in _BASIC else _index_part(p) for p in index)
         return index  # the common case: slices and ints
-    if isinstance(index, Tensor):
-        return index.data
-    if isinstance(index, list):
-        return np.asarray(index)
-    if isinstance(index, tuple):
-        return tuple(_plain_index(i) for i in index)
-    return index
+    if type(index) in _BASIC:
+        return index
+    return _index_part(index)
 
 
-from . import ops  # noqa: E402  (ops.py imports Tensor from this module)
+def _index_part(p: Any) -> Any:
+    if isinstance(p, Tensor):
+        p = p.data
+    if isinstance(p, (list, tuple, np.ndarray)):
+        return np.array(p)
+    return p
+
+
+register_tensor_type(Tensor)
