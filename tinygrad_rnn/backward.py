@@ -120,11 +120,15 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = False) -> None:
         if g is not None:
             if t.retains_grad:
                 _add_to_grad(t, g, rec)
-            g.flags.writeable = False  # rules must not write into g (it may be shared)
+            g.setflags(write=False)  # rules must not write into g (it may be shared)
             for i, x in rec.parents:
                 vjp = rec.vjps[i]
                 if vjp is not None:
-                    grads.add(x, _apply(vjp, g, rec, i, x), rec, i)
+                    try:
+                        gx = vjp(g)
+                    except Exception as e:
+                        raise _rule_error(e, g, rec, i, x) from e
+                    grads.add(x, gx, rec, i)
         if not retain_graph:
             rec.free()
 
@@ -205,20 +209,17 @@ def _add_to_grad(x: Any, g: Any, rec: Record | None) -> None:
         x.grad += g
 
 
-def _apply(vjp: Any, g: np.ndarray, rec: Record, i: int, x: Any) -> Any:
-    """Call one rule, turning any failure into an error that names it."""
-    try:
-        return vjp(g)
-    except Exception as e:  # a bug or bad value inside a rule: say which rule
-        if isinstance(e, ValueError) and "read-only" in str(e):
-            raise RuntimeError(
-                f"backward rule {rec.where()} tried to write in place into its upstream gradient g or a saved "
-                f"value (input {i} of shape {x.shape}); rules must return new arrays: {e}"
-            ) from e
-        raise RuntimeError(
-            f"backward rule {rec.where()} failed for input {i} of shape {x.shape} "
-            f"with upstream gradient of shape {np.shape(g)}: {e}"
-        ) from e
+def _rule_error(e: Exception, g: Any, rec: Record, i: int, x: Any) -> RuntimeError:
+    """A failure inside a rule (a bug, a bad value, an in-place write), as an error naming the rule."""
+    if isinstance(e, ValueError) and "read-only" in str(e):
+        return RuntimeError(
+            f"backward rule {rec.where()} tried to write in place into its upstream gradient g or a saved "
+            f"value (input {i} of shape {x.shape}); rules must return new arrays: {e}"
+        )
+    return RuntimeError(
+        f"backward rule {rec.where()} failed for input {i} of shape {x.shape} "
+        f"with upstream gradient of shape {np.shape(g)}: {e}"
+    )
 
 
 def _seed(root: Any, grad: Any) -> np.ndarray:

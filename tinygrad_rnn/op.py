@@ -23,7 +23,8 @@ routes gradients during backward, undoes numpy broadcasting (in exactly one plac
 
 - return a new array (or ``g`` itself); never write into ``g``: the walk hands rules a
   read-only ``g``, so an in-place write raises an error naming the rule;
-- never write into the saved inputs or output: they are read-only while the graph lives;
+- never write into the saved inputs or output: they are read-only while the graph lives
+  (``defop(name, saves=...)`` says which ones the rules read; by default all);
 - the gradient may have the *broadcast* shape; anything else is a ``GradientShapeError``.
 
 **Inputs and static arguments.**  The function's parameters without a default value are
@@ -41,7 +42,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .tape import AnomalyError, Record, state
+from .tape import AnomalyError, Record, protect, state
 
 __all__ = ["Op", "defop", "OpDefinitionError"]
 
@@ -66,11 +67,15 @@ class Op:
     """A named op: calling it runs the forward and, when recording, puts a
     :class:`~tinygrad_rnn.tape.Record` on the tape."""
 
-    def __init__(self, name: str, fn: Rule) -> None:
+    def __init__(self, name: str, fn: Rule, saves: tuple[int | str, ...] | None = None) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"defop: an op needs a non-empty string name, got {name!r}")
+        if saves is not None and not all(k == "out" or isinstance(k, int) for k in saves):
+            raise ValueError(f"defop: saves must hold input positions and/or 'out', got {saves!r}")
         self.name = name
         self.fn = fn
+        self.saves = None if saves is None else tuple(saves)
+        self.input_saves = None if saves is None else tuple(k for k in saves if k != "out")
         functools.update_wrapper(self, fn)
         n_inputs: int | None = 0
         static: list[str] = []
@@ -93,15 +98,21 @@ class Op:
             args, kwargs = self._split_static(args, kwargs)
         Tensor = _TENSOR
         arrays = []
-        parents = []
+        parents = []  # (position, tensor) of inputs that get a gradient
+        shared = []  # (position, array) of inputs that are no op's output: leaves' data, numpy constants
         i = 0
         for a in args:
             if type(a) is Tensor or isinstance(a, Tensor):
-                arrays.append(a.data)
+                d = a.data
+                arrays.append(d)
                 if a.requires_grad:
                     parents.append((i, a))
+                if a.record is None:
+                    shared.append((i, d))
             else:
                 arrays.append(a)
+                if type(a) is _ndarray:
+                    shared.append((i, a))
             i += 1
         try:
             result = self.fn(*arrays, **kwargs) if kwargs else self.fn(*arrays)  # ** of {} costs
@@ -132,7 +143,12 @@ class Op:
                     "return exactly one per input (None for inputs without a gradient)"
                 )
             t.requires_grad = True
-            t.record = Record(self, args, tuple(parents), kwargs, vjps, out, st)
+            t.record = rec = Record(self, args, tuple(parents), kwargs, vjps, out.shape, st)
+            # keep what the rules read from changing (other ops' outputs are kept by their own records)
+            saves = self.input_saves
+            if shared and saves != ():
+                shared = [a for k, a in shared if saves is None or k in saves]
+            protect(rec, out, shared, arrays)
         else:
             t.requires_grad = False
             t.record = None
@@ -155,15 +171,21 @@ class Op:
         return args[:n], kwargs
 
 
-def defop(name: str) -> Callable[[Rule], Op]:
+def defop(name: str, saves: tuple[int | str, ...] | None = None) -> Callable[[Rule], Op]:
     """Decorator: turn ``fn(*arrays, **static) -> (out, vjps)`` into a recorded op.
 
     See the module docstring for the contract.  The returned :class:`Op` is called with
     Tensors, numpy arrays or scalars, and returns a :class:`Tensor`.
+
+    ``saves`` names what the rules read, so the engine keeps exactly that read-only while the
+    graph lives: input positions and/or ``"out"`` (``tanh``: ``("out",)``, ``mul``: ``(0, 1)``,
+    ``add``: ``()``).  The default, ``None``, keeps every array input and the output: always
+    safe; declare ``saves`` only to make an op cheaper, and test it (a wrong declaration lets a
+    later in-place write change the gradient; ``tests/test_trust.py`` shows how to test it).
     """
 
     def wrap(fn: Rule) -> Op:
-        return Op(name, fn)
+        return Op(name, fn, saves)
 
     return wrap
 

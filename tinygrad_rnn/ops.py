@@ -25,32 +25,32 @@ def _negated(g: Any) -> Any:
     return -g
 
 
-@defop("add")
+@defop("add", saves=())
 def add(a: Any, b: Any) -> Any:
     """a + b.   ∂/∂a = 1, ∂/∂b = 1."""
     return np.add(a, b), (_same, _same)
 
 
-@defop("sub")
+@defop("sub", saves=())
 def sub(a: Any, b: Any) -> Any:
     """a − b.   ∂/∂a = 1, ∂/∂b = −1."""
     return np.subtract(a, b), (_same, _negated)
 
 
-@defop("mul")
+@defop("mul", saves=(0, 1))
 def mul(a: Any, b: Any) -> Any:
     """a ⊙ b.   ∂/∂a = b, ∂/∂b = a."""
     return np.multiply(a, b), (lambda g: g * b, lambda g: g * a)
 
 
-@defop("div")
+@defop("div", saves=(1, "out"))
 def div(a: Any, b: Any) -> Any:
     """a / b.   ∂/∂a = 1/b, ∂/∂b = −a/b²."""
     out = np.true_divide(a, b)
     return out, (lambda g: g / b, lambda g: -g * out / b)
 
 
-@defop("pow")
+@defop("pow", saves=(0, 1, "out"))
 def pow(a: Any, b: Any) -> Any:  # noqa: A001 (shadows builtin inside this module only)
     """a ** b.   ∂/∂a = b·a^(b−1), ∂/∂b = a^b · ln a  (real only for a > 0).
 
@@ -72,33 +72,33 @@ def pow(a: Any, b: Any) -> Any:  # noqa: A001 (shadows builtin inside this modul
     return out, (vjp_a, vjp_b)
 
 
-@defop("neg")
+@defop("neg", saves=())
 def neg(x: Any) -> Any:
     """−x.   ∂/∂x = −1."""
     return np.negative(x), (_negated,)
 
 
-@defop("tanh")
+@defop("tanh", saves=("out",))
 def tanh(x: Any) -> Any:
     """tanh x (Θ_h of eq 1).   ∂/∂x = 1 − tanh² x."""
     y = np.tanh(x)
     return y, (lambda g: g * (1.0 - y * y),)
 
 
-@defop("exp")
+@defop("exp", saves=("out",))
 def exp(x: Any) -> Any:
     """eˣ.   ∂/∂x = eˣ."""
     y = np.exp(x)
     return y, (lambda g: g * y,)
 
 
-@defop("log")
+@defop("log", saves=(0,))
 def log(x: Any) -> Any:
     """ln x.   ∂/∂x = 1/x.  Non-positive x gives numpy's usual warning and nan/−inf."""
     return np.log(x), (lambda g: g / x,)
 
 
-@defop("sigmoid")
+@defop("sigmoid", saves=("out",))
 def sigmoid(x: Any) -> Any:
     """σ(x) = 1/(1+e⁻ˣ).   ∂/∂x = σ(1−σ).
 
@@ -111,26 +111,26 @@ def sigmoid(x: Any) -> Any:
     return y, (lambda g: g * y * (1.0 - y),)
 
 
-@defop("relu")
+@defop("relu", saves=(0,))
 def relu(x: Any) -> Any:
     """max(x, 0).   ∂/∂x = 1 for x > 0, else 0 (we take the subgradient 0 at x = 0)."""
     return np.maximum(x, 0), (lambda g: g * (x > 0),)
 
 
-@defop("sqrt")
+@defop("sqrt", saves=("out",))
 def sqrt(x: Any) -> Any:
     """√x.   ∂/∂x = 1/(2√x)."""
     y = np.sqrt(x)
     return y, (lambda g: g * 0.5 / y,)
 
 
-@defop("abs")
+@defop("abs", saves=(0,))
 def abs(x: Any) -> Any:  # noqa: A001
     """|x|.   ∂/∂x = sign x (subgradient 0 at x = 0)."""
     return np.abs(x), (lambda g: g * np.sign(x),)
 
 
-@defop("where")
+@defop("where", saves=(0,))
 def where(cond: Any, a: Any, b: Any) -> Any:
     """cond ? a : b, elementwise.   ∂/∂a = [cond], ∂/∂b = [¬cond]; no gradient for cond.
 
@@ -163,7 +163,7 @@ def _spread(g: Any, x: np.ndarray, keep: tuple[int, ...], scale: float = 1.0) ->
     return out
 
 
-@defop("sum")
+@defop("sum", saves=())
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Σ over ``axis``.   ∂/∂x_i = 1: the gradient is ``g`` copied back over the summed axes."""
     x = np.asarray(x)
@@ -172,7 +172,7 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
     return out, (lambda g: _spread(g, x, keep),)
 
 
-@defop("mean")
+@defop("mean", saves=())
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Mean over ``axis``.   ∂/∂x_i = 1/n, n = number of averaged elements."""
     x = np.asarray(x)
@@ -215,7 +215,7 @@ def _extreme(x: Any, axis: Any, keepdims: bool, arg: Any, name: str) -> Any:
     return out, (vjp,)
 
 
-@defop("max")
+@defop("max", saves=())
 def max(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Maximum over ``axis`` (an int or None).
 
@@ -227,7 +227,7 @@ def max(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:  # noqa
     return _extreme(x, axis, keepdims, np.argmax, "max")
 
 
-@defop("min")
+@defop("min", saves=())
 def min(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Minimum over ``axis`` (an int or None).   ∂/∂x_i = 1 at the *first* arg-min, 0 elsewhere."""
     return _extreme(x, axis, keepdims, np.argmin, "min")
@@ -247,7 +247,7 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     return out
 
 
-@defop("softmax")
+@defop("softmax", saves=("out",))
 def softmax(x: Any, axis: int = -1) -> Any:
     """ŷ_i = e^{x_i − m} / Σ_k e^{x_k − m}, m = max_k x_k (stable; eqs 3 and 6).
 
@@ -273,7 +273,7 @@ def softmax(x: Any, axis: int = -1) -> Any:
     return y, (vjp,)
 
 
-@defop("log_softmax")
+@defop("log_softmax", saves=("out",))
 def log_softmax(x: Any, axis: int = -1) -> Any:
     """ln softmax(x)_i = x_i − m − ln Σ_k e^{x_k − m}.
 
@@ -289,7 +289,7 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
     return out, (lambda g: g - np.exp(out) * np.asarray(g).sum(axis=axis, keepdims=True),)
 
 
-@defop("cross_entropy")
+@defop("cross_entropy", saves=(1,))
 def cross_entropy(logits: Any, targets: Any, axis: int = -1, reduction: str = "sum") -> Any:
     """L = −Σ_k y_k ln softmax(logits)_k per position (eq 7), then reduced.
 
@@ -406,7 +406,7 @@ def _matmul_rule(a: Any, b: Any) -> Any:
     return out, (vjp_a, vjp_b)
 
 
-@defop("matmul")
+@defop("matmul", saves=(0, 1))
 def matmul(a: Any, b: Any) -> Any:
     """a @ b with numpy ``matmul`` semantics (1-D operands, batched and broadcast stacks).
     ∂/∂a = g @ bᵀ, ∂/∂b = aᵀ @ g."""
@@ -414,7 +414,7 @@ def matmul(a: Any, b: Any) -> Any:
     return _matmul_rule(a, b)
 
 
-@defop("dot")
+@defop("dot", saves=(0, 1))
 def dot(a: Any, b: Any) -> Any:
     """numpy ``dot`` for 1-D and 2-D operands (vector·vector, matrix·vector, matrix·matrix).
     The attention score of eq 2, A_{t,i} = h_i · h_t, is ``dot`` of two vectors."""
@@ -428,14 +428,14 @@ def dot(a: Any, b: Any) -> Any:
 
 
 # ============================================================================ shape ops
-@defop("reshape")
+@defop("reshape", saves=())
 def reshape(x: Any, *, shape: tuple[int, ...]) -> Any:
     """Same elements, new shape.   The gradient is reshaped back."""
     x = np.asarray(x)
     return np.reshape(x, shape), (lambda g: np.reshape(g, x.shape),)
 
 
-@defop("transpose")
+@defop("transpose", saves=())
 def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Any:
     """Permute axes (all reversed if ``axes`` is None).   The gradient is permuted back."""
     x = np.asarray(x)
@@ -444,7 +444,7 @@ def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Any:
     return out, (lambda g: np.transpose(g, inverse),)
 
 
-@defop("broadcast_to")
+@defop("broadcast_to", saves=())
 def broadcast_to(x: Any, *, shape: tuple[int, ...]) -> Any:
     """Repeat along broadcast axes.   The gradient is summed back — by the engine's single
     unbroadcasting step, so this rule is the identity."""
@@ -463,7 +463,7 @@ def _is_advanced(index: Any) -> bool:
     return False
 
 
-@defop("getitem")
+@defop("getitem", saves=())
 def getitem(x: Any, *, index: Any) -> Any:
     """x[index]: slices, integers, integer arrays, boolean masks.
 
@@ -483,7 +483,7 @@ def _slicer(axis: int, ndim: int, piece: Any) -> Any:
     return (slice(None),) * axis + (piece,) + (slice(None),) * (ndim - axis - 1)
 
 
-@defop("stack")
+@defop("stack", saves=())
 def _stack(*xs: Any, axis: int = 0) -> Any:
     """Stack equal-shaped arrays along a new ``axis``.   Input i's gradient is ``g`` at index i."""
     out = np.stack(xs, axis=axis)
@@ -491,7 +491,7 @@ def _stack(*xs: Any, axis: int = 0) -> Any:
     return out, tuple((lambda g, i=i: g[_slicer(ax, g.ndim, i)]) for i in range(len(xs)))
 
 
-@defop("concatenate")
+@defop("concatenate", saves=())
 def _concatenate(*xs: Any, axis: int = 0) -> Any:
     """Join arrays along an existing ``axis``.   Input i's gradient is its slice of ``g``."""
     out = np.concatenate(xs, axis=axis)

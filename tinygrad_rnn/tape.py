@@ -121,10 +121,11 @@ class Record:
     scope:   the ``/``-joined scope names active when the op ran ('' if none).
     tags:    labels from :func:`tag` active when the op ran.
     seq:     position on the tape (strictly increasing in execution order).
-    saved:   the arrays this record keeps read-only (see the module docstring).
+    saved:   the shared arrays this record keeps read-only (see :func:`protect`).
+    out:     the output, if this record made it read-only.
     """
 
-    __slots__ = ("op", "inputs", "parents", "kwargs", "vjps", "shape", "scope", "tags", "seq", "saved",
+    __slots__ = ("op", "inputs", "parents", "kwargs", "vjps", "shape", "scope", "tags", "seq", "saved", "out",
                  "__weakref__")
 
     def __init__(
@@ -134,7 +135,7 @@ class Record:
         parents: tuple[tuple[int, Any], ...],
         kwargs: dict[str, Any],
         vjps: tuple[Callable[[Any], Any] | None, ...],
-        out: np.ndarray,
+        shape: tuple[int, ...],
         st: State,
     ) -> None:
         self.op = op
@@ -142,12 +143,12 @@ class Record:
         self.parents = parents
         self.kwargs = kwargs
         self.vjps: tuple[Callable[[Any], Any] | None, ...] | None = vjps
-        self.shape = out.shape
+        self.shape = shape
         self.scope = st.scope_name
         self.tags = st.tags
         self.seq = next(_COUNTER)
-        self.saved: tuple[np.ndarray, ...] = ()
-        _protect(self, inputs, out)
+        self.saved: Any = ()  # arrays counted in the registry
+        self.out: np.ndarray | None = None  # the output, if this record made it read-only
 
     @property
     def name(self) -> str:
@@ -164,15 +165,20 @@ class Record:
         self.vjps = None
         self.inputs = ()
         self.parents = ()
+        if self.out is not None:
+            self.out.setflags(write=True)
+            self.out = None
         if self.saved:
             _release(self)
 
     def __del__(self) -> None:
-        if self.saved:
-            try:
+        try:
+            if self.out is not None:
+                self.out.setflags(write=True)
+            if self.saved:
                 _release(self)
-            except Exception:  # pragma: no cover - interpreter shutdown
-                pass
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
 
     def where(self) -> str:
         """Short human-readable location used in error messages."""
@@ -205,50 +211,85 @@ _LOCK = threading.Lock()
 _ndarray = np.ndarray
 
 
-def _protect(rec: Record, inputs: tuple[Any, ...], out: np.ndarray) -> None:
-    """Make every array ``rec`` saves read-only and count the record as one of its keepers."""
-    kept = []
-    with _LOCK:
-        for x in (*inputs, out):
-            a = x if type(x) is _ndarray else getattr(x, "data", None)
-            if type(a) is not _ndarray:
-                continue
-            entry = _SAVED.get(id(a))
-            if entry is not None:
-                entry[0] += 1
-            elif a.flags.writeable:
-                a.flags.writeable = False
-                _SAVED[id(a)] = [1, a, (rec.op.name, rec.seq, rec.scope, getattr(x, "name", None))]
-            else:
-                continue  # read-only already (a broadcast view, a user's frozen array): not ours
-            kept.append(a)
-    rec.saved = tuple(kept)
+def protect(rec: Record, out: np.ndarray, arrays: Any, inputs: Any = ()) -> None:
+    """Keep what ``rec``'s rules read from changing while ``rec`` is alive and not freed.
+
+    - The **output**, a fresh array, is made read-only by its own record (no bookkeeping):
+      every later record that reads it holds this record alive through its inputs, and a
+      backward pass frees consumers before producers.
+    - **Other arrays** (a leaf's data, a raw numpy constant, the memory a view points into)
+      may be shared by many graphs, so they are counted in a registry and made writable again
+      only when their last keeper goes: an entry is
+      ``[keepers, array, (op, seq, scope) of the first keeper, seq of the last keeper]``.
+    """
+    if out.base is None and out.flags.writeable:
+        for a in inputs:
+            if a is out:  # an op that returns an input unchanged: count it instead
+                arrays = (*arrays, out)
+                break
+        else:
+            out.setflags(write=False)
+            rec.out = out
+            if not arrays:
+                return
+    else:
+        arrays = (*arrays, out)  # a view: count it, and (below) the memory it points into
+    kept: list[np.ndarray] = []
+    seq = rec.seq
+    info = None
+    saved = _SAVED
+    _LOCK.acquire()
+    try:
+        for a in arrays:
+            while type(a) is _ndarray:
+                entry = saved.get(id(a))
+                if entry is None:
+                    if a.flags.writeable:
+                        a.setflags(write=False)
+                        if info is None:
+                            info = (rec.op.name, seq, rec.scope)
+                        saved[id(a)] = [1, a, info, seq]
+                        kept.append(a)
+                    # else: read-only already (an op's output, a broadcast view, a frozen array): not ours
+                elif entry[3] != seq:  # (the same array twice in one record, x * x, counts once)
+                    entry[0] += 1
+                    entry[3] = seq
+                    kept.append(a)
+                a = a.base  # a view: the memory's owner must not change either
+    finally:
+        _LOCK.release()
+    rec.saved = kept
 
 
 def _release(rec: Record) -> None:
     saved, rec.saved = rec.saved, ()
-    with _LOCK:
-        restored = False
+    registry = _SAVED
+    restored = False
+    _LOCK.acquire()
+    try:
         for a in saved:
-            entry = _SAVED.get(id(a))
+            entry = registry.get(id(a))
             if entry is None or entry[1] is not a:  # pragma: no cover - defensive
                 continue
-            entry[0] -= 1
-            if entry[0] == 0:
-                del _SAVED[id(a)]
+            if entry[0] == 1:
+                del registry[id(a)]
                 restored |= _make_writable(a)
+            else:
+                entry[0] -= 1
         while restored and _DEFERRED:  # a base became writable: retry the views waiting on it
             waiting = _DEFERRED[:]
             _DEFERRED.clear()
             restored = False
             for a in waiting:
-                if id(a) not in _SAVED:
+                if id(a) not in registry:
                     restored |= _make_writable(a)
+    finally:
+        _LOCK.release()
 
 
 def _make_writable(a: np.ndarray) -> bool:
     try:
-        a.flags.writeable = True
+        a.setflags(write=True)
         return True
     except ValueError:  # a view of an array that a live record still protects
         _DEFERRED.append(a)
@@ -265,8 +306,8 @@ def describe_saved(array: np.ndarray, name: str | None = None) -> str | None:
             entry = _SAVED.get(id(base)) if base is not None else None
             if entry is None or entry[1] is not base:
                 return None
-        count, _, (op, seq, scope, saved_name) = entry
-    who = f"'{name or saved_name}'" if (name or saved_name) else "this tensor's data"
+        count, _, (op, seq, scope), _ = entry
+    who = f"'{name}'" if name else "this tensor's data"
     where = f"op '{op}' (tape #{seq}" + (f", scope '{scope}'" if scope else "") + ")"
     return (
         f"{who} is saved by {count} live recorded op(s), first by {where}, and is read-only until that graph "
