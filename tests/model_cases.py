@@ -6,7 +6,33 @@ from typing import Any
 
 import numpy as np
 
+from hypothesis import strategies as st
+
 from models.attention_rnn import AttentionRNN
+
+
+@st.composite
+def model_configs(
+    draw: Any,
+    max_steps: int = 10,
+    max_hidden: int = 6,
+    max_input: int = 4,
+    max_classes: int = 5,
+    max_batch: int = 3,
+    scales: tuple[float, float] = (0.3, 1.5),
+) -> dict[str, Any]:
+    """Small sequence-model configurations: ``steps`` T, ``hidden`` H, ``input`` D,
+    ``classes`` K (≥ 2), ``batch`` B, a parameter ``scale`` and an integer ``seed``."""
+    return {
+        "steps": draw(st.integers(1, max_steps)),
+        "hidden": draw(st.integers(1, max_hidden)),
+        "input": draw(st.integers(1, max_input)),
+        "classes": draw(st.integers(2, max_classes)),
+        "batch": draw(st.integers(1, max_batch)),
+        "scale": draw(st.floats(scales[0], scales[1])),
+        "seed": draw(st.integers(0, 2**31 - 1)),
+    }
+
 
 
 def make_case(cfg: dict[str, Any], onehot: bool, batched: bool = True) -> tuple[dict, np.ndarray, np.ndarray]:

@@ -339,10 +339,19 @@ def test_a_gradient_shared_by_two_inputs_is_never_modified_in_place():
 
 
 def test_reuse_freed_memory_changes_no_numbers():
-    x = tg.Tensor(np.linspace(-1, 1, 50_000), requires_grad=True)
-    (x.tanh() * 2.0).sum().backward()
-    before = x.grad.copy()
-    assert tg.reuse_freed_memory() is True  # glibc on these machines
-    x.zero_grad()
-    (x.tanh() * 2.0).sum().backward()
-    np.testing.assert_array_equal(x.grad, before)
+    """In a subprocess: mallopt changes the whole process's allocator, not only this test's."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, tinygrad_rnn as tg\n"
+        "x = tg.Tensor(np.linspace(-1, 1, 50_000), requires_grad=True)\n"
+        "(x.tanh() * 2.0).sum().backward(); before = x.grad.copy()\n"
+        "applied = tg.reuse_freed_memory()\n"
+        "x.zero_grad(); (x.tanh() * 2.0).sum().backward()\n"
+        "assert np.array_equal(x.grad, before)\n"
+        "print(applied)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() in ("True", "False")  # False only where the C library is not glibc

@@ -15,7 +15,8 @@ from models import closed_form as cf
 from models.attention_rnn import AttentionRNN
 from models.errata import cosine, random_case, relative_error
 from model_cases import assert_grads_close, engine_grads, make_case
-from tinygrad_rnn.testing import arrays, model_configs
+from tinygrad_rnn.testing import arrays
+from model_cases import model_configs
 
 
 def case(T=5, H=4, D=3, K=3, seed=0, scale=1.0, B=1, onehot=False):

@@ -11,7 +11,7 @@ import tinygrad_rnn as tg
 from models import closed_form as cf
 from models.attention_rnn import AttentionRNN
 from model_cases import assert_grads_close, engine_grads, make_case
-from tinygrad_rnn.testing import model_configs
+from model_cases import model_configs
 
 CONFIGS = model_configs(max_steps=10, max_hidden=6, max_input=4, max_classes=5, max_batch=3, scales=(0.3, 1.5))
 

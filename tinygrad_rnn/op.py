@@ -177,11 +177,12 @@ def defop(name: str, saves: tuple[int | str, ...] | None = None) -> Callable[[Ru
     See the module docstring for the contract.  The returned :class:`Op` is called with
     Tensors, numpy arrays or scalars, and returns a :class:`Tensor`.
 
-    ``saves`` names what the rules read, so the engine keeps exactly that read-only while the
-    graph lives: input positions and/or ``"out"`` (``tanh``: ``("out",)``, ``mul``: ``(0, 1)``,
-    ``add``: ``()``).  The default, ``None``, keeps every array input and the output: always
-    safe; declare ``saves`` only to make an op cheaper, and test it (a wrong declaration lets a
-    later in-place write change the gradient; ``tests/test_trust.py`` shows how to test it).
+    ``saves`` names the inputs the rules read, so the engine keeps exactly those read-only while
+    the graph lives (``mul``: ``(0, 1)``, ``add``: ``()``, ``tanh``: ``("out",)``, which only
+    documents that it reads its output: the output is always kept).  The default, ``None``,
+    keeps every array input: always safe; declare ``saves`` only to make an op cheaper, and
+    test it (a wrong declaration lets a later in-place write change the gradient;
+    ``tests/test_trust.py`` shows how).
     """
 
     def wrap(fn: Rule) -> Op:

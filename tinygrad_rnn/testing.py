@@ -37,7 +37,6 @@ __all__ = [
     "arrays",
     "tensors",
     "broadcastable_arrays",
-    "model_configs",
     "assert_grad_close",
     "register_profiles",
 ]
@@ -119,29 +118,6 @@ def broadcastable_arrays(
     """``num`` arrays whose shapes broadcast together (``mutually_broadcastable_shapes``)."""
     bs = draw(hnp.mutually_broadcastable_shapes(num_shapes=num, max_dims=max_dims, max_side=max_side))
     return tuple(draw(arrays(s, **kwargs)) for s in bs.input_shapes)
-
-
-@st.composite
-def model_configs(
-    draw: Callable[..., Any],
-    max_steps: int = 10,
-    max_hidden: int = 6,
-    max_input: int = 4,
-    max_classes: int = 5,
-    max_batch: int = 3,
-    scales: tuple[float, float] = (0.3, 1.5),
-) -> dict[str, Any]:
-    """Small sequence-model configurations: ``steps`` T, ``hidden`` H, ``input`` D,
-    ``classes`` K (≥ 2), ``batch`` B, a parameter ``scale`` and an integer ``seed``."""
-    return {
-        "steps": draw(st.integers(1, max_steps)),
-        "hidden": draw(st.integers(1, max_hidden)),
-        "input": draw(st.integers(1, max_input)),
-        "classes": draw(st.integers(2, max_classes)),
-        "batch": draw(st.integers(1, max_batch)),
-        "scale": draw(st.floats(scales[0], scales[1])),
-        "seed": draw(st.integers(0, 2**31 - 1)),
-    }
 
 
 def assert_grad_close(

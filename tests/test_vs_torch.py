@@ -1,0 +1,220 @@
+"""Differential test against an implementation we did not write: PyTorch, float64.
+
+Hypothesis generates random programs over the engine's ops — broadcasting, 0-d and empty
+shapes, transposes and views before reductions, integer / tuple / list / boolean indices
+with repeats, fan-out and reuse of values, ``retain_graph`` and accumulation over two
+backward calls — runs each program in the engine and in PyTorch, and compares every value
+and every leaf gradient (rtol 1e-10, atol 1e-12).
+
+Conventions that differ from PyTorch on purpose are built into the reference with PyTorch's
+own ops (documented in ``tinygrad_rnn.ops``): ``max``/``min`` give the whole gradient to the
+*first* arg-max (PyTorch's full ``max()`` splits it among ties; its ``argmax`` returns the
+first, which the reference uses).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import tinygrad_rnn as tg
+
+torch = pytest.importorskip("torch")  # installed by the test extra (torch==2.13.0); `make test` installs it
+
+RTOL, ATOL = 1e-10, 1e-12
+
+
+def _first_extreme(x: Any, axis: Any, largest: bool) -> Any:
+    """torch reference for the engine's max/min: the value at the first arg-max/arg-min."""
+    if axis is None:
+        flat = x.reshape(-1)
+        i = flat.argmax() if largest else flat.argmin()
+        return flat[i]
+    i = x.argmax(dim=axis, keepdim=True) if largest else x.argmin(dim=axis, keepdim=True)
+    return torch.gather(x, axis, i).squeeze(axis)
+
+
+# Each op: (arity, applicable(shapes, draw) -> static args or None, engine fn, torch fn).
+# Static arguments are drawn once and passed to both sides.
+Op = tuple[int, Callable[..., Any], Callable[..., Any], Callable[..., Any]]
+
+
+def _axis_of(shape: tuple[int, ...], draw: Any) -> int | None:
+    return None if not shape else draw(st.integers(-len(shape), len(shape) - 1))
+
+
+def _broadcastable(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    try:
+        np.broadcast_shapes(a, b)
+        return True
+    except ValueError:
+        return False
+
+
+OPS: dict[str, Op] = {
+    "add": (2, lambda s, d: {} if _broadcastable(*s) else None, lambda a, b: a + b, lambda a, b: a + b),
+    "sub": (2, lambda s, d: {} if _broadcastable(*s) else None, lambda a, b: a - b, lambda a, b: a - b),
+    "mul": (2, lambda s, d: {} if _broadcastable(*s) else None, lambda a, b: a * b, lambda a, b: a * b),
+    "div": (2, lambda s, d: {} if _broadcastable(*s) else None,
+            lambda a, b: a / (b.abs() + 1.0), lambda a, b: a / (b.abs() + 1.0)),
+    "pow": (2, lambda s, d: {} if _broadcastable(*s) else None,
+            lambda a, b: (a.abs() + 0.5) ** b.tanh(), lambda a, b: (a.abs() + 0.5) ** b.tanh()),
+    "pow_const": (1, lambda s, d: {"p": d(st.sampled_from([0.0, 1.0, 2.0, 3.0, 0.5]))},
+                  lambda a, p: (a.abs() + 0.25) ** p if p == 0.5 else a ** p,
+                  lambda a, p: (a.abs() + 0.25) ** p if p == 0.5 else a ** p),
+    "neg": (1, lambda s, d: {}, lambda a: -a, lambda a: -a),
+    "tanh": (1, lambda s, d: {}, lambda a: a.tanh(), lambda a: a.tanh()),
+    "exp": (1, lambda s, d: {}, lambda a: a.tanh().exp(), lambda a: a.tanh().exp()),
+    "log": (1, lambda s, d: {}, lambda a: (a.abs() + 0.5).log(), lambda a: (a.abs() + 0.5).log()),
+    "sigmoid": (1, lambda s, d: {}, lambda a: a.sigmoid(), lambda a: a.sigmoid()),
+    "relu": (1, lambda s, d: {}, lambda a: a.relu(), lambda a: a.relu()),
+    "sqrt": (1, lambda s, d: {}, lambda a: (a.abs() + 0.5).sqrt(), lambda a: (a.abs() + 0.5).sqrt()),
+    "abs": (1, lambda s, d: {}, lambda a: a.abs(), lambda a: a.abs()),
+    "sum": (1, lambda s, d: {"axis": _axis_of(s[0], d), "keepdims": d(st.booleans())},
+            lambda a, axis, keepdims: a.sum(axis=axis, keepdims=keepdims),
+            lambda a, axis, keepdims: a.sum() if axis is None and not keepdims else
+            a.sum(dim=tuple(range(a.dim())) if axis is None else axis, keepdim=keepdims)),
+    "mean": (1, lambda s, d: ({"axis": _axis_of(s[0], d)} if int(np.prod(s[0])) > 0 else None),
+             lambda a, axis: a.mean(axis=axis), lambda a, axis: a.mean() if axis is None else a.mean(dim=axis)),
+    "max": (1, lambda s, d: ({"axis": _axis_of(s[0], d)} if int(np.prod(s[0])) > 0 else None),
+            lambda a, axis: a.max(axis=axis), lambda a, axis: _first_extreme(a, axis, True)),
+    "min": (1, lambda s, d: ({"axis": _axis_of(s[0], d)} if int(np.prod(s[0])) > 0 else None),
+            lambda a, axis: a.min(axis=axis), lambda a, axis: _first_extreme(a, axis, False)),
+    "softmax": (1, lambda s, d: ({"axis": _axis_of(s[0], d)} if s[0] else None),
+                lambda a, axis: a.softmax(axis), lambda a, axis: torch.softmax(a, axis)),
+    "log_softmax": (1, lambda s, d: ({"axis": _axis_of(s[0], d)} if s[0] else None),
+                    lambda a, axis: a.log_softmax(axis), lambda a, axis: torch.log_softmax(a, axis)),
+    "transpose": (1, lambda s, d: {}, lambda a: a.T, lambda a: a.permute(tuple(reversed(range(a.dim()))))),
+    "flatten": (1, lambda s, d: {}, lambda a: a.reshape(-1), lambda a: a.reshape(-1)),
+    "matmul": (1, lambda s, d: ({"k": d(st.integers(1, 3))} if s[0] else None),
+               lambda a, k: a @ np.linspace(-1.0, 1.0, a.shape[-1] * k).reshape(a.shape[-1], k),
+               lambda a, k: a @ torch.linspace(-1.0, 1.0, a.shape[-1] * k, dtype=torch.float64).reshape(a.shape[-1], k)),
+    "matmul2": (2, lambda s, d: {} if len(s[0]) >= 1 and len(s[1]) >= 1 and s[0][-1] == s[1][0] and len(s[1]) <= 2
+                else None, lambda a, b: a @ b, lambda a, b: a @ b),
+    "slice": (1, lambda s, d: ({"start": d(st.integers(0, s[0][0]))} if s[0] else None),
+              lambda a, start: a[start:], lambda a, start: a[start:]),
+    "int_index": (1, lambda s, d: ({"idx": d(st.lists(st.integers(0, s[0][0] - 1), min_size=1, max_size=5))}
+                                   if s[0] and s[0][0] > 0 else None),
+                  lambda a, idx: a[idx], lambda a, idx: a[torch.tensor(idx)]),
+    "tuple_index": (1, lambda s, d: ({"idx": tuple(d(st.lists(st.integers(0, s[0][0] - 1), min_size=1, max_size=4)))}
+                                     if len(s[0]) >= 2 and s[0][0] > 0 else None),
+                    lambda a, idx: a[idx, :], lambda a, idx: a[torch.tensor(idx), :]),
+    "mask": (1, lambda s, d: ({"seed": d(st.integers(0, 2**16))} if s[0] else None),
+             lambda a, seed: a[np.random.default_rng(seed).random(a.shape) > 0.4],
+             lambda a, seed: a[torch.from_numpy(np.asarray(np.random.default_rng(seed).random(tuple(a.shape)) > 0.4))]),
+    "where": (2, lambda s, d: ({"seed": d(st.integers(0, 2**16))} if _broadcastable(*s) else None),
+              lambda a, b, seed: tg.where(np.random.default_rng(seed).random(np.broadcast_shapes(a.shape, b.shape)) > 0.5,
+                                          a, b),
+              lambda a, b, seed: torch.where(torch.from_numpy(np.asarray(np.random.default_rng(seed).random(
+                  np.broadcast_shapes(tuple(a.shape), tuple(b.shape))) > 0.5)), a, b)),
+    "stack": (2, lambda s, d: ({"axis": d(st.integers(0, len(s[0])))} if s[0] == s[1] else None),
+              lambda a, b, axis: tg.stack([a, b], axis=axis), lambda a, b, axis: torch.stack([a, b], dim=axis)),
+    "concatenate": (2, lambda s, d: ({} if s[0] and len(s[0]) == len(s[1]) and s[0][1:] == s[1][1:] else None),
+                    lambda a, b: tg.concatenate([a, b]), lambda a, b: torch.cat([a, b])),
+    "cross_entropy": (1, lambda s, d: ({"seed": d(st.integers(0, 2**16))} if len(s[0]) == 2 and s[0][1] > 0 else None),
+                      lambda a, seed: tg.cross_entropy(a, np.random.default_rng(seed).integers(0, a.shape[1], a.shape[0])),
+                      lambda a, seed: torch.nn.functional.cross_entropy(
+                          a, torch.from_numpy(np.random.default_rng(seed).integers(0, a.shape[1], a.shape[0])),
+                          reduction="sum")),
+}
+
+SHAPES = st.sampled_from([(), (1,), (3,), (2, 3), (3, 1), (1, 3), (2, 2, 3), (0,), (0, 3), (3, 0)])
+
+
+@st.composite
+def programs(draw: Any) -> dict[str, Any]:
+    n_leaves = draw(st.integers(1, 3))
+    leaves = []
+    for _ in range(n_leaves):
+        shape = draw(SHAPES)
+        leaves.append(draw(hnp.arrays(np.float64, shape, elements=st.floats(-2, 2, allow_nan=False, width=64))))
+    shapes = [a.shape for a in leaves]
+    steps = []
+    for _ in range(draw(st.integers(1, 8))):
+        name = draw(st.sampled_from(sorted(OPS)))
+        arity, applicable, _, _ = OPS[name]
+        operands = [draw(st.integers(0, len(shapes) - 1)) for _ in range(arity)]
+        static = applicable([shapes[i] for i in operands], draw)
+        if static is None:
+            continue
+        out_shape = _shape_of(name, [leaves_or_zeros(s) for s in (shapes[i] for i in operands)], static)
+        steps.append((name, operands, static))
+        shapes.append(out_shape)
+    outputs = draw(st.lists(st.integers(0, len(shapes) - 1), min_size=1, max_size=3))  # fan-out: reused values
+    return {"leaves": leaves, "steps": steps, "outputs": outputs, "twice": draw(st.booleans())}
+
+
+def leaves_or_zeros(shape: tuple[int, ...]) -> tg.Tensor:
+    return tg.Tensor(np.zeros(shape))
+
+
+def _shape_of(name: str, args: list[tg.Tensor], static: dict[str, Any]) -> tuple[int, ...]:
+    with tg.no_grad():
+        return OPS[name][2](*args, **static).shape
+
+
+def _run(program: dict[str, Any], lib: str) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+    if lib == "tg":
+        leaves = [tg.Tensor(a, requires_grad=True) for a in program["leaves"]]
+    else:
+        leaves = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in program["leaves"]]
+    values = list(leaves)
+    for name, operands, static in program["steps"]:
+        fn = OPS[name][2] if lib == "tg" else OPS[name][3]
+        values.append(fn(*[values[i] for i in operands], **static))
+    weights = [np.linspace(0.5, 1.5, max(int(np.prod(values[i].shape)), 1))[: int(np.prod(values[i].shape))]
+               .reshape(tuple(values[i].shape)) for i in program["outputs"]]
+    if lib == "tg":
+        total = sum(((values[i] * w).sum() for i, w in zip(program["outputs"], weights)), tg.Tensor(0.0))
+    else:
+        total = sum(((values[i] * torch.from_numpy(w)).sum() for i, w in zip(program["outputs"], weights)),
+                    torch.tensor(0.0, dtype=torch.float64))
+    if total.requires_grad:
+        total.backward(retain_graph=program["twice"])
+        if program["twice"]:
+            total.backward()  # gradients accumulate over the two calls
+    out_values = [np.asarray(v.detach().numpy() if lib == "torch" else v.data) for v in values]
+    grads = [None if x.grad is None else np.asarray(x.grad.numpy() if lib == "torch" else x.grad) for x in leaves]
+    return out_values, grads
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(programs())
+@example({  # getitem after a fan-out: the slice's sparse gradient arrives after add shared its g
+    "leaves": [np.array([0.1, 0.2, 0.3, 0.4]), np.array([1.0, -1.0, 0.5, 2.0])],
+    "steps": [("tanh", [0], {}), ("slice", [2], {"start": 2}), ("add", [2, 1], {})],
+    "outputs": [3, 4], "twice": False})
+def test_random_programs_match_pytorch_float64(program):
+    with np.errstate(all="ignore"):
+        ours, our_grads = _run(program, "tg")
+    theirs, their_grads = _run(program, "torch")
+    for k, (a, b) in enumerate(zip(ours, theirs)):
+        assert a.shape == b.shape, f"value {k}: shape {a.shape} vs torch {b.shape}"
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL, err_msg=f"value {k}")
+    for k, (a, b) in enumerate(zip(our_grads, their_grads)):
+        if a is None or b is None:  # torch leaves .grad None where the engine does too (unused leaf)
+            assert a is None and b is None or np.all((a if a is not None else b) == 0), f"grad {k}: {a} vs {b}"
+            continue
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL, err_msg=f"gradient of leaf {k}")
+
+
+def test_the_differential_test_catches_a_wrong_rule(monkeypatch):
+    """Negative control: break tanh's rule (1 − y instead of 1 − y²) and the comparison must fail."""
+    from tinygrad_rnn import ops
+
+    def wrong_tanh(x):
+        y = np.tanh(x)
+        return y, (lambda g: g * (1.0 - y),)
+
+    monkeypatch.setattr(ops.tanh, "fn", wrong_tanh)
+    program = {"leaves": [np.array([0.3, -0.7])], "steps": [("tanh", [0], {})], "outputs": [1], "twice": False}
+    ours, our_grads = _run(program, "tg")
+    theirs, their_grads = _run(program, "torch")
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=RTOL)  # the values agree ...
+    with pytest.raises(AssertionError):  # ... the gradients do not
+        np.testing.assert_allclose(our_grads[0], their_grads[0], rtol=RTOL, atol=ATOL)
