@@ -1,19 +1,19 @@
 # The two commands: `make demo` (the main job) and `make test`.
-# Each creates .venv if missing, installs the project (editable) and Debian's graphviz.
+# Each creates .venv if missing, installs the project (editable, with the extras it uses) and Debian's graphviz.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo graphviz clean bench sweep
+.PHONY: test demo graphviz clean bench sweep mutation
 
 sweep: $(STAMP)
-	$(PY) -m models.sweep
+	$(PY) -m tinygrad_rnn.models.sweep
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,plot]'
+	$(PY) -m pip install --quiet -e '.[test,train,viz]'
 	touch $(STAMP)
 
 graphviz:
@@ -32,8 +32,15 @@ demo: $(STAMP) graphviz
 	$(PY) -m examples.demo
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[bench,plot]'
+	$(PY) -m pip install --quiet -e '.[bench,train,viz]'
 	$(PY) -m benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
+
+# Mutation testing of the engine (not part of `make test`; takes a while): mutmut mutates
+# tinygrad_rnn/*.py one change at a time and runs the engine's tests against each mutant.
+mutation: $(STAMP)
+	$(PY) -m pip install --quiet mutmut
+	$(VENV)/bin/mutmut run --max-children 2 || true
+	$(VENV)/bin/mutmut results

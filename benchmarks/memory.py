@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.train_step import make_case
-from models import closed_form as cf
-from models.attention_rnn import AttentionRNN
+from tinygrad_rnn.models import closed_form as cf
+from tinygrad_rnn.models.attention_rnn import AttentionRNN
 
 
 def peak_step(T: int, B: int = 1, D: int = 16, H: int = 32, K: int = 16) -> dict[str, Any]:

@@ -3,7 +3,7 @@ model (float64, summed cross-entropy, batch-first), for
 
 - ``engine fused``     ``AttentionRNN.loss(mode="fused")`` + backward
 - ``engine unrolled``  ``AttentionRNN.loss(mode="unrolled")`` + backward (one op per symbol)
-- ``closed form``      ``models.closed_form.bptt`` (plain numpy: the floor)
+- ``closed form``      ``tinygrad_rnn.models.closed_form.bptt`` (plain numpy: the floor)
 - ``torch fused`` / ``torch per-step``  the same two formulations in PyTorch eager, if installed.
 
 All implementations are checked to agree on the gradients first, then timed interleaved
@@ -18,8 +18,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from models import closed_form as cf
-from models.attention_rnn import AttentionRNN
+from tinygrad_rnn.models import closed_form as cf
+from tinygrad_rnn.models.attention_rnn import AttentionRNN
 
 CONFIGS: dict[str, tuple[int, int, int, int, int]] = {  # B, T, D, H, K
     "tiny": (1, 8, 4, 8, 4),

@@ -3,7 +3,7 @@
 1. record a small RNN-like computation inside scopes and print the tape;
 2. backward, and compare with float64 finite differences (gradcheck);
 3. show that gradcheck catches a deliberately wrong rule (negative control);
-4. train the seed's model on associative recall for a few seconds (python -m models.train);
+4. train the seed's model on associative recall for a few seconds (python -m tinygrad_rnn.models.train);
 5. the seed's attention RNN: engine gradients (both modes) against the closed forms, and how far
    the seed's printed equations are from them (docs/ERRATA.md);
 6. the unrolled graph of that model after backward, rendered with Graphviz (out/).
@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 import tinygrad_rnn as tg
-import viz
-from models import closed_form as cf
-from models.attention_rnn import AttentionRNN
+from tinygrad_rnn import viz
+from tinygrad_rnn.models import closed_form as cf
+from tinygrad_rnn.models.attention_rnn import AttentionRNN
+from tinygrad_rnn.models.draw import draw_unrolled
 
 OUT = Path("out")
 
@@ -51,14 +52,14 @@ def model_gradient_check() -> None:
 
 def train_recall() -> None:
     print("\n== 4. train the seed's attention RNN on associative recall (2 pairs, 1500 steps)")
-    from models import train
+    from tinygrad_rnn.models import train
 
     OUT.mkdir(exist_ok=True)
     cfg = train.Config(task="recall", pairs=2, steps=1500, lr=0.01, eval_every=500, out=str(OUT / "train-recall"))
     result = train.run(cfg, force=True)
     print(f"   held-out accuracy {result['eval_acc']:.3f} (chance 0.125); attention weight on i=t "
           f"{result['attn_self']:.2f}, entropy {result['attn_entropy']:.2f}")
-    print(f"   wrote {cfg.out}/config.json, metrics.jsonl, checkpoint.npz  (resume: python -m models.train "
+    print(f"   wrote {cfg.out}/config.json, metrics.jsonl, checkpoint.npz  (resume: python -m tinygrad_rnn.models.train "
           f"--task recall --pairs 2 --steps 3000 --out {cfg.out} --resume)")
 
 
@@ -70,10 +71,10 @@ def render_unrolled() -> None:
     xs, ys = rng.standard_normal((4, 2)), rng.integers(0, 3, 4)
     for name, kwargs in (("unrolled_T4.svg", {}), ("unrolled_T4_grad.svg", {"color_by": "grad"}),
                          ("unrolled_T4.dot", {})):
-        path = viz.render(viz.draw_unrolled(model, xs, ys, **kwargs), OUT / name)
+        path = viz.render(draw_unrolled(model, xs, ys, **kwargs), OUT / name)
         print(f"   wrote {path}")
-    path = viz.render(viz.draw_unrolled(model, rng.standard_normal((120, 2)), rng.integers(0, 3, 120),
-                                        collapse=True, color_by="grad"), OUT / "unrolled_T120_collapsed.svg")
+    path = viz.render(draw_unrolled(model, rng.standard_normal((120, 2)), rng.integers(0, 3, 120),
+                                    collapse=True, color_by="grad"), OUT / "unrolled_T120_collapsed.svg")
     print(f"   wrote {path} (T=120, one node per block of 8 steps)")
 
 

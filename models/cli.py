@@ -1,4 +1,4 @@
-"""Small argparse helpers shared by the command lines (``models.train``, ``models.sweep``, ``viz``)."""
+"""Small argparse helpers shared by the command lines (``tinygrad_rnn.models.train``, ``tinygrad_rnn.models.sweep``, ``viz``)."""
 
 from __future__ import annotations
 

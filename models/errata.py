@@ -1,10 +1,10 @@
 """How far the seed's printed equations are from the truth, measured on random inputs.
 
-``python -m models.errata [--draws N]`` prints the tables quoted in docs/ERRATA.md.
+``python -m tinygrad_rnn.models.errata [--draws N]`` prints the tables quoted in docs/ERRATA.md.
 For each draw: T = 5, H = 4, D = 3, K = 3, one sequence, integer targets, parameters
 N(0, scale²/fan_in) with b ~ N(0, (0.1·scale)²), c = 0, for each scale.  Reported: the
 relative error ‖printed − true‖ / ‖true‖ (median, min, max over draws) and the cosine
-between printed and true gradients.  "true" is :func:`models.closed_form.bptt`, which the
+between printed and true gradients.  "true" is :func:`tinygrad_rnn.models.closed_form.bptt`, which the
 tests check against the engine and finite differences.
 """
 
@@ -79,7 +79,7 @@ def table(draws: int = 100) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m models.errata", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tinygrad_rnn.models.errata", description=__doc__.split("\n\n")[0])
     parser.add_argument("--draws", type=int, default=100, help="random draws per scale (default 100)")
     args = parser.parse_args(argv)
     print(f"{args.draws} draws per scale; T=5, H=4, D=3, K=3, one sequence, integer targets")

@@ -1,4 +1,4 @@
-"""``python -m models.inspect_run DIR [DIR ...]``: where a trained run attends, and where its
+"""``python -m tinygrad_rnn.models.inspect_run DIR [DIR ...]``: where a trained run attends, and where its
 gradient reaches.
 
 Loads ``DIR/checkpoint.npz`` with ``DIR/config.json``, runs 64 held-out sequences and prints, for

@@ -1,4 +1,4 @@
-"""``python -m models.sweep``: when does the seed's attention help a plain tanh RNN?
+"""``python -m tinygrad_rnn.models.sweep``: when does the seed's attention help a plain tanh RNN?
 
 Attention (the seed's model) against the baseline (``--no-attention``: Ω_t = V h_t + c), three
 seeds each, on ``first`` with sequence lengths 5, 10, 20, 40 and on ``recall`` with 2, 3, 4, 6
@@ -145,7 +145,7 @@ def plot(summary: list[dict[str, Any]], path: Path) -> Path | None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("note: matplotlib is not installed; no plot (pip install 'tinygrad_rnn[plot]')", file=sys.stderr)
+        print("note: matplotlib is not installed; no plot (pip install 'tinygrad_rnn[train]')", file=sys.stderr)
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     for ax, (task, (param, values)) in zip(axes, GRID.items()):
@@ -175,7 +175,7 @@ def plot(summary: list[dict[str, Any]], path: Path) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m models.sweep", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tinygrad_rnn.models.sweep", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="results", help="results directory (default results/)")
     p.add_argument("--steps", type=int, default=3000, help="training steps per run (default 3000)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per configuration (default 3; results/ has 5)")

@@ -1,9 +1,9 @@
-"""``python -m models.train``: train the seed's attention RNN (or the plain-RNN baseline).
+"""``python -m tinygrad_rnn.models.train``: train the seed's attention RNN (or the plain-RNN baseline).
 
-    python -m models.train --task recall --pairs 3 --steps 2000 --out runs/recall
-    python -m models.train --task recall --pairs 3 --steps 4000 --out runs/recall --resume
-    python -m models.train --task first --seq-len 20 --no-attention --out runs/first-rnn
-    python -m models.train --task text --seq-len 32 --hidden-size 64 --steps 3000 --out runs/text --plots
+    python -m tinygrad_rnn.models.train --task recall --pairs 3 --steps 2000 --out runs/recall
+    python -m tinygrad_rnn.models.train --task recall --pairs 3 --steps 4000 --out runs/recall --resume
+    python -m tinygrad_rnn.models.train --task first --seq-len 20 --no-attention --out runs/first-rnn
+    python -m tinygrad_rnn.models.train --task text --seq-len 32 --hidden-size 64 --steps 3000 --out runs/text --plots
 
 Writes ``DIR/config.json``, ``DIR/metrics.jsonl`` (one JSON object per logged step: ``step``,
 ``loss`` = training loss per scored token, and ``eval_loss``/``eval_acc``/attention statistics
@@ -213,7 +213,7 @@ def run(cfg: Config, resume: bool = False, force: bool = False) -> dict[str, Any
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            raise TrainError("--plots needs matplotlib: pip install 'tinygrad_rnn[plot]' (or pip install matplotlib)") from None
+            raise TrainError("--plots needs matplotlib: pip install 'tinygrad_rnn[train]' (or pip install matplotlib)") from None
     if ckpt.exists() and not resume and not force:
         raise TrainError(f"{ckpt} exists; pass --resume to continue it, --force to start over, or another --out")
     model = make_model(cfg)
@@ -288,7 +288,7 @@ def sample_text(model: AttentionRNN, cfg: Config, n: int, temperature: float = 0
 # ----------------------------------------------------------------------------- CLI
 def parser() -> argparse.ArgumentParser:
     d = Config()
-    p = OneLineParser(prog="python -m models.train", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m tinygrad_rnn.models.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--task", choices=tasks.TASKS, default=d.task, help="which task (default recall)")
     p.add_argument("--steps", type=positive_int, default=d.steps, help="train until this step (default 1000)")
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
@@ -330,6 +330,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        import tqdm  # noqa: F401  (the 'train' extra)
+    except ImportError:
+        print("error: training needs the 'train' extra: pip install 'tinygrad_rnn[train]'", file=sys.stderr)
+        return 1
     tg.reuse_freed_memory()  # keep freed buffers for reuse: ~2x faster steps on VMs (tinygrad_rnn/memory.py)
     try:
         cfg = config_from_args(args)

@@ -8,7 +8,7 @@ import numpy as np
 
 from hypothesis import strategies as st
 
-from models.attention_rnn import AttentionRNN
+from tinygrad_rnn.models.attention_rnn import AttentionRNN
 
 
 @st.composite

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
-from models import closed_form as cf
-from models.attention_rnn import AttentionRNN
-from models.errata import cosine, random_case, relative_error
+from tinygrad_rnn.models import closed_form as cf
+from tinygrad_rnn.models.attention_rnn import AttentionRNN
+from tinygrad_rnn.models.errata import cosine, random_case, relative_error
 from model_cases import assert_grads_close, engine_grads, make_case
 from tinygrad_rnn.testing import arrays
 from model_cases import model_configs

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
-from models import closed_form as cf
-from models.attention_rnn import AttentionRNN
+from tinygrad_rnn.models import closed_form as cf
+from tinygrad_rnn.models.attention_rnn import AttentionRNN
 from model_cases import assert_grads_close, engine_grads, make_case
 from model_cases import model_configs
 

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
-from models import tasks, train
-from models.attention_rnn import AttentionRNN
+from tinygrad_rnn.models import tasks, train
+from tinygrad_rnn.models.attention_rnn import AttentionRNN
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -153,7 +153,7 @@ def test_missing_out_parent(tmp_path, capsys):
 
 def test_nonsense_flags_give_one_line_and_exit_2():
     for argv in (["--steps", "-3"], ["--task", "sort"], ["--frobnicate"], ["--lr", "nan"]):
-        proc = subprocess.run([sys.executable, "-m", "models.train", *argv], cwd=ROOT, capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-m", "tinygrad_rnn.models.train", *argv], cwd=ROOT, capture_output=True, text=True)
         assert proc.returncode == 2, argv
         assert proc.stderr.startswith("error:") and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
@@ -224,7 +224,7 @@ def test_baseline_gradients(seed, T, onehot):
 
 
 def test_inspect_run_reports_attention_and_gradient_peaks(tmp_path, capsys):
-    from models import inspect_run
+    from tinygrad_rnn.models import inspect_run
 
     assert train.main(cfg(tmp_path)) == 0
     capsys.readouterr()

@@ -1,11 +1,21 @@
-"""viz: structure of the drawings (not pixels), determinism, escaping, rendering, limits."""
+"""viz, generic: drawings of graphs these tests build themselves (viz knows nothing about the model).
+
+Structure (not pixels), tag colouring with a caller's legend, collapsing with and without scopes,
+the micrograd workflow (draw after a plain backward, signed numbers), determinism, escaping,
+rendering, limits and bad input.
+"""
 
 from __future__ import annotations
 
+import gc
+import os
 import re
+import stat
 import subprocess
 import sys
-from pathlib import Path
+import time
+import tracemalloc
+import weakref
 
 import graphviz
 import numpy as np
@@ -14,173 +24,183 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
-import viz
-from models.attention_rnn import AttentionRNN
-
-ROOT = Path(__file__).resolve().parents[1]
+from tinygrad_rnn import viz
+from tinygrad_rnn.viz import style
 
 
-def sequence(T: int, D: int = 2, K: int = 3, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal((T, D)), rng.integers(0, K, T)
-
-
-def unrolled(T: int, **kw) -> graphviz.Digraph:
-    return viz.draw_unrolled(AttentionRNN(2, 3, 3, seed=0), *sequence(T), **kw)
+def toy_recurrence(T: int, backward: bool = True, retain: bool = False) -> tuple[tg.Tensor, dict[str, tg.Tensor]]:
+    """A small recurrence built from engine ops: h_t = tanh(W h_{t-1} + x_t), loss = Σ_t (v · h_t),
+    each step in scope "step<t>", ops tagged kind=mix / kind=read."""
+    W = tg.Tensor([[0.5, -0.2], [0.1, 0.3]], requires_grad=True, name="W")
+    v = tg.Tensor([1.0, -1.0], requires_grad=True, name="v")
+    h = tg.Tensor(np.zeros(2), name="h0")
+    losses = []
+    for t in range(1, T + 1):
+        with tg.scope(f"step{t}"):
+            with tg.tag(kind="mix"):
+                h = (W @ h + np.array([t, -t]) * 0.1).tanh()
+            h.name = f"h{t}"
+            with tg.tag(kind="read"):
+                losses.append((v * h).sum())
+    loss = tg.stack(losses).sum()
+    loss.name = "loss"
+    if retain:
+        viz.retain_grads(loss)
+    if backward:
+        loss.backward()
+    return loss, {"W": W, "v": v}
 
 
 def node_labels(src: str) -> dict[str, str]:
     return dict(re.findall(r"^\s*(\w+) \[label=(<.*?>)\s", src, flags=re.M))
 
 
-@pytest.mark.parametrize("T", [1, 2, 3, 5])
-def test_one_cluster_per_step_and_parameters_once(T):
-    src = unrolled(T, compact=False).source
-    assert re.findall(r"subgraph (cluster_\d+)", src) == [f"cluster_{i}" for i in range(T)]
-    assert re.findall(r"label=<<B>(t=\d+)</B>>", src) == [f"t={t}" for t in range(1, T + 1)]
-    labels = node_labels(src)
-    for name in ("W", "U", "b", "V", "c"):
-        nodes = [n for n, lab in labels.items() if lab.startswith(f"<<B>{name}</B>")]
-        assert len(nodes) == 1, name
-        # drawn outside every cluster: the node line comes before the first subgraph
-        assert src.index(f"\t{nodes[0]} [") < src.index("subgraph cluster_0")
-    w = next(n for n, lab in labels.items() if lab.startswith("<<B>W</B>"))
-    steps_fed = {m for m in re.findall(rf"\b{w} -> (op\d+)", src)}
-    assert len(steps_fed) == T  # one matmul per step
+def micrograd_example():
+    a = tg.Tensor(2.0, requires_grad=True, name="a")
+    b = tg.Tensor(-3.0, requires_grad=True, name="b")
+    c = tg.Tensor(10.0, requires_grad=True, name="c")
+    f = tg.Tensor(-2.0, requires_grad=True, name="f")
+    e = a * b
+    e.name = "e"
+    d = e + c
+    d.name = "d"
+    L = d * f
+    L.name = "L"
+    return L
 
 
-@pytest.mark.parametrize("T", [1, 2, 3, 4, 6])
-def test_edge_count_follows_the_unrolled_equations(T):
-    """Per step t: eq 1 14 edges, eq 2 5t, eq 3 t+3, eq 4 8t−3, eq 5 6, eq 6 2, eq 7 9 → 14t + 31;
-    then stack(L_1..L_T) and sum: T + 3.  Total 7T² + 39T + 3 (every value drawn, compact=False)."""
-    assert unrolled(T, compact=False).source.count(" -> ") == 7 * T * T + 39 * T + 3
+# ----------------------------------------------------------------------------- the micrograd workflow
+def test_draw_after_a_plain_backward_shows_signed_gradients():
+    L = micrograd_example()
+    L.backward()
+    labels = node_labels(viz.draw(L).source)
+    by_name = {re.match(r"<<B>(\w+)</B>", lab).group(1): lab for lab in labels.values() if lab.startswith("<<B>")}
+    assert "grad -4<" in by_name["b"] and "grad 6<" in by_name["a"] and "grad -2<" in by_name["c"]
+    assert "grad 4<" in by_name["f"] and ">-3<" in by_name["b"] and ">-8<" in by_name["L"]
+    assert "not kept" in viz.draw(L).source  # e and d asked for nothing: the drawing says so
 
 
-def test_attention_edges_reach_back_to_every_earlier_step():
-    src = unrolled(4, compact=False).source
-    labels = node_labels(src)
-    h = {int(m.group(1)): n for n, lab in labels.items() if (m := re.match(r"<<B>h_(\d+)</B>", lab))}
-    cluster_of = {}
-    for i, block in enumerate(re.split(r"subgraph cluster_", src)[1:]):
-        for node in re.findall(r"^\s*(\w+) \[", block, flags=re.M):
-            cluster_of[node] = i + 1
-    for t in range(1, 5):
-        for i in range(1, t + 1):
-            targets = {cluster_of.get(d) for d in re.findall(rf"\b{h[i]} -> (\w+)", src)}
-            assert t in targets, f"no edge from h_{i} into step {t}"
+def test_retain_grads_before_backward_shows_intermediates_after_it():
+    L = micrograd_example()
+    viz.retain_grads(L)
+    L.backward()
+    src = viz.draw(L).source
+    labels = [lab for lab in node_labels(src).values() if lab.startswith(("<<B>e</B>", "<<B>d</B>"))]
+    assert len(labels) == 2 and all("grad -2<" in lab for lab in labels)  # dL/de = dL/dd = f = -2
+    assert "not kept" not in src
 
 
-def test_every_op_is_tagged_with_its_equation():
-    src = unrolled(3).source
-    for i, block in enumerate(re.split(r"subgraph cluster_", src)[1:]):
-        eqs = {int(e) for e in re.findall(r"eq (\d)", block)}
-        assert eqs == {1, 2, 3, 4, 5, 6, 7}, f"step {i + 1}"
-    assert "tag_legend" in src  # the legend says what eq 1..7 are
+def test_a_freed_graph_keeps_no_intermediate_arrays():
+    x = tg.Tensor(np.ones(200_000), requires_grad=True, name="x")
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    y = x
+    for _ in range(10):
+        y = (y * 1.0001).tanh()
+    loss = y.sum()
+    ref = weakref.ref(y)
+    del y
+    peak = tracemalloc.get_traced_memory()[0] - base
+    loss.backward()
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    assert ref() is None  # the intermediate tensor is gone although `loss` is alive
+    assert peak > 20 * 1_600_000  # the forward held 20 arrays of 1.6 MB ...
+    assert after < 1_700_000 + 200_000  # ... after backward only x.grad (1.6 MB) and the small skeleton
+    assert "tanh" in viz.draw(loss).source  # and the skeleton still draws
 
 
-def test_dot_is_deterministic_within_and_across_processes(tmp_path):
-    assert unrolled(3).source == unrolled(3).source
-    outs = []
-    for k in range(2):
-        out = tmp_path / f"g{k}.dot"
-        subprocess.run([sys.executable, "-m", "viz", "unrolled", "--steps", "3", "-o", str(out)], cwd=ROOT,
-                       check=True, capture_output=True)
-        outs.append(out.read_bytes())
-    assert outs[0] == outs[1]
-    assert not re.search(rb"\d{9,}", outs[0])  # no id()-like numbers anywhere
-
-
-NASTY = ["/", "//", "a/", "\n", "<B>", "</TD>", "&amp;", "\\", "\\\"", '"', "{|}", "t=1/<x>", "\\N"]
-
-
-def assert_drawable(name: str) -> None:
-    x = tg.Tensor(np.ones(2), requires_grad=True, name=name)
-    with tg.scope(name):
-        y = (x * 2.0).tanh()
-    y.name = name + "_out"
-    src = viz.draw(y).source
-    svg = graphviz.Source(src).pipe(format="svg", quiet=True).decode()  # dot must accept it
-    assert "<svg" in svg
-
-
-@pytest.mark.parametrize("name", NASTY)
-def test_nasty_names_are_escaped(name):
-    assert_drawable(name)
-
-
-@settings(max_examples=30)
-@given(name=st.text(st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from('<>"{}|\\\n&;/'),
-                    min_size=1, max_size=12))
-def test_names_are_escaped(name):
-    assert_drawable(name)
-
-
-def test_render_svg_and_png_with_the_real_dot(tmp_path):
-    assert viz.dot_binary() is not None, "make test installs Graphviz; the dot binary must be present"
-    g = unrolled(3, color_by="grad")
-    svg = viz.render(g, tmp_path / "u.svg").read_text()
-    assert "<svg" in svg and "t=3" in svg
-    png = viz.render(g, tmp_path / "u.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["u.png", "u.svg"]  # no temporary files left
-
-
-def test_missing_dot_fails_early_and_writes_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr("viz.rendering.dot_binary", lambda: None)
-    g = unrolled(2)
-    with pytest.raises(viz.VizError, match=r"needs the Graphviz 'dot' program.*apt-get install graphviz"):
-        viz.render(g, tmp_path / "u.svg")
-    assert list(tmp_path.iterdir()) == []
-    assert viz.render(g, tmp_path / "u.dot").read_text() == g.source  # DOT needs no binary
-
-
-def test_bad_paths(tmp_path):
-    g = unrolled(1)
-    with pytest.raises(viz.VizError, match="cannot tell the format"):
-        viz.render(g, tmp_path / "u.txt")
-    with pytest.raises(viz.VizError, match="does not exist"):
-        viz.render(g, tmp_path / "missing" / "u.svg")
-
-
-def test_size_limit_suggests_the_collapsed_view():
-    with pytest.raises(viz.GraphTooLargeError, match=r"more than max_nodes=1200.*collapsed view"):
-        unrolled(20)
-    g = unrolled(20, collapse=True)
-    assert "subgraph cluster_" not in g.source
-    assert len(re.findall(r"^\s*block\d+ \[", g.source, flags=re.M)) == 10  # T=20 in blocks of 2 (max_blocks=16)
-
-
-def test_collapsed_view_groups_steps_into_blocks():
-    g = unrolled(30, collapse=True, max_blocks=6, color_by="grad")
-    blocks = re.findall(r"<<B>(t=\d+\.\.\d+)</B>", g.source)
-    assert blocks == ["t=1..5", "t=6..10", "t=11..15", "t=16..20", "t=21..25", "t=26..30"]
-    assert "gradient norm (log scale)" in g.source
-
-
-def test_gradient_colouring_has_a_legend_and_uses_the_ramp():
-    from viz import style
-
-    src = unrolled(3, color_by="grad").source
-    assert "gradient norm (log scale)" in src
-    used = set(re.findall(r'fillcolor="?(#[0-9a-f]{6})', src))
-    assert used & set(style.RAMP)
-    forward_only = unrolled(3, backward=False).source
-    assert "∇" not in forward_only and "gradient norm" not in forward_only
-
-
-def test_draw_after_a_freeing_backward_says_what_to_do():
-    x = tg.Tensor(np.ones(2), requires_grad=True)
-    y = (x * 2.0).tanh().sum()
+def test_zero_gradients_get_their_own_colour_and_legend_entry():
+    x = tg.Tensor([1.0, -1.0], requires_grad=True, name="x")
+    z = tg.Tensor([2.0, 3.0], requires_grad=True, name="z")
+    y = (x * 0.0 + z * 2.0).sum()
     y.backward()
-    with pytest.raises(viz.VizError, match="retain_graph=True"):
+    src = viz.draw(y, color_by="grad").source
+    assert "exactly 0" in src
+    x_node = next(n for n, lab in node_labels(src).items() if lab.startswith("<<B>x</B>"))
+    assert re.search(rf'\b{x_node} \[.*fillcolor="{style.ZERO_GRAD_COLOUR}"', src)
+
+
+def test_large_tensors_show_a_summary_not_every_value():
+    x = tg.Tensor(np.arange(-3.0, 7.0), requires_grad=True, name="x")
+    y = (x * 2.0).sum()
+    y.backward()
+    lab = next(lab for lab in node_labels(viz.draw(y).source).values() if lab.startswith("<<B>x</B>"))
+    assert "min -3  max 6" in lab and "grad min 2  max 2" in lab
+
+
+def test_show_values_is_honoured_for_unnamed_intermediates():
+    x = tg.Tensor([0.5, -0.5], requires_grad=True, name="x")
+    y = (x * 3.0).tanh().sum()
+    with_values = viz.draw(y, compact=True).source
+    without = viz.draw(y, compact=True, show_values=False).source
+    assert style.fmt_number(float(np.tanh(1.5))) in with_values
+    assert style.fmt_number(float(np.tanh(1.5))) not in without
+
+
+# ----------------------------------------------------------------------------- structure: scopes and tags
+@pytest.mark.parametrize("T", [1, 2, 4])
+def test_one_cluster_per_scope_and_parameters_once_outside(T):
+    loss, _ = toy_recurrence(T)
+    src = viz.draw(loss).source
+    assert re.findall(r"label=<<B>(step\d+)</B>>", src) == [f"step{t}" for t in range(1, T + 1)]
+    labels = node_labels(src)
+    for name in ("W", "v"):
+        nodes = [n for n, lab in labels.items() if lab.startswith(f"<<B>{name}</B>")]
+        assert len(nodes) == 1
+        assert src.index(f"\t{nodes[0]} [") < src.index("subgraph cluster_0")
+        assert len(re.findall(rf"\b{nodes[0]} -> ", src)) == T  # one use per step
+
+
+def test_edge_count_is_the_records_inputs():
+    loss, _ = toy_recurrence(3, backward=False)
+    nodes = tg.graph_of(loss)
+    tensor_inputs = sum(1 for rec, _ in nodes for x in rec.inputs if not isinstance(x, (int, float)))
+    assert viz.draw(loss).source.count(" -> ") == tensor_inputs + len(nodes)  # inputs → op, op → value
+
+
+def test_ops_are_filled_by_the_callers_tag_with_its_legend():
+    loss, _ = toy_recurrence(2)
+    legend = {"read": "v · h_t", "mix": "h_t = tanh(W h + x)"}
+    src = viz.draw(loss, color_tag="kind", legend=legend).source
+    assert 'kind read</TD><TD ALIGN="LEFT">v · h_t' in src
+    mix_ops = [lab for lab in node_labels(src).values() if "kind mix" in lab]
+    assert mix_ops
+    # legend order decides the palette: 'read' gets the first colour, 'mix' the second
+    assert f'BGCOLOR="{style.TAG_COLOURS[0]}">kind read' in src
+    assert f'BGCOLOR="{style.TAG_COLOURS[1]}">kind mix' in src
+    plain = viz.draw(loss).source
+    assert "tag_legend" not in plain and "eq " not in plain  # viz assumes no tag of its own
+
+
+def test_collapse_groups_by_scope_or_by_the_callers_function():
+    loss, _ = toy_recurrence(6)
+    src = viz.draw(loss, collapse=True).source
+    assert re.findall(r"<<B>(step\d+)</B>", src) == [f"step{t}" for t in range(1, 7)]
+    pairs = viz.draw(loss, group=lambda s: f"steps {(int(s[4:]) + 1) // 2}").source
+    assert re.findall(r"<<B>(steps \d)</B>", pairs) == ["steps 1", "steps 2", "steps 3"]
+
+
+def test_collapse_without_scopes_makes_blocks_of_tape_positions():
+    x = tg.Tensor(0.5, requires_grad=True)
+    y = x
+    for _ in range(100):
+        y = (y * 1.01).tanh()
+    src = viz.draw(y, collapse=True, max_blocks=5).source
+    assert re.findall(r"<<B>(ops \d+\.\.\d+)</B>", src) == ["ops 1..40", "ops 41..80", "ops 81..120",
+                                                             "ops 121..160", "ops 161..200"]
+
+
+def test_size_limit_is_checked_before_any_label_is_built():
+    x = tg.Tensor(0.5, requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0
+    start = time.perf_counter()
+    with pytest.raises(viz.GraphTooLargeError, match=r"at least 100000 nodes.*collapsed view"):
         viz.draw(y)
-
-
-def test_draw_unrolled_leaves_the_models_gradients_alone():
-    model = AttentionRNN(2, 3, 3, seed=0)
-    model.W.grad = np.full((3, 3), 7.0)
-    viz.draw_unrolled(model, *sequence(3))
-    assert (model.W.grad == 7.0).all() and model.U.grad is None
+    assert time.perf_counter() - start < 2.0
 
 
 def test_deep_graphs_need_no_recursion():
@@ -203,16 +223,110 @@ def test_nested_scopes_nest_clusters():
     assert re.search(r"subgraph cluster_0 \{.*subgraph cluster_1 \{.*inner.*\}.*\}", src, flags=re.S)
 
 
-def test_cli(tmp_path):
-    run = lambda *a: subprocess.run([sys.executable, "-m", "viz", *a], cwd=ROOT, capture_output=True, text=True)  # noqa: E731
-    ok = run("unrolled", "--steps", "3", "--color-by", "grad", "-o", str(tmp_path / "u.svg"))
-    assert ok.returncode == 0 and "wrote" in ok.stdout and (tmp_path / "u.svg").exists()
-    collapsed = run("unrolled", "--steps", "40", "--collapse", "-o", str(tmp_path / "c.dot"))
-    assert collapsed.returncode == 0
-    bad = run("unrolled", "--steps", "3", "-o", str(tmp_path / "u.txt"))
-    assert bad.returncode == 1 and bad.stderr.startswith("error: viz: cannot tell the format") and \
-        "Traceback" not in bad.stderr
-    big = run("unrolled", "--steps", "25", "-o", str(tmp_path / "big.svg"))
-    assert big.returncode == 1 and "--collapse" in big.stderr and not (tmp_path / "big.svg").exists()
-    helptext = run("unrolled", "--help")
-    assert helptext.returncode == 0 and "--color-by" in helptext.stdout and "--no-backward" in helptext.stdout
+def test_dot_is_deterministic_across_processes(tmp_path):
+    code = ("import sys; sys.path.insert(0, %r); from test_viz import toy_recurrence; from tinygrad_rnn import viz; "
+            "print(viz.draw(toy_recurrence(3)[0], color_tag='kind', color_by='grad').source)") % os.path.dirname(__file__)
+    outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+            for _ in range(2)]
+    assert outs[0] == outs[1] and "digraph" in outs[0]
+    assert not re.search(r"\d{9,}", outs[0])  # no id()-like numbers anywhere
+
+
+# ----------------------------------------------------------------------------- escaping and bad input
+NASTY = ["/", "//", "a/", "\n", "<B>", "</TD>", "&amp;", "\\", "\\\"", '"', "{|}", "t=1/<x>", "\\N",
+         "\x00\x07\x1b", "bad\ud800surrogate", "x" * 10_000]
+
+
+def assert_drawable(name: str, tmp_path=None) -> None:
+    x = tg.Tensor(np.ones(2), requires_grad=True, name=name)
+    with tg.scope(name):
+        y = (x * 2.0).tanh()
+    y.name = name + "_out"
+    src = viz.draw(y).source
+    assert max(len(line) for line in src.splitlines()) < 2_000  # long names are cut
+    src.encode("utf-8")  # no lone surrogate survives
+    done = subprocess.run(["dot", "-Tsvg"], input=src.encode("utf-8"), capture_output=True, timeout=60)
+    assert done.returncode == 0 and b"<svg" in done.stdout and not done.stderr, done.stderr  # dot accepts it
+
+
+@pytest.mark.parametrize("name", NASTY)
+def test_nasty_names_are_escaped(name):
+    assert_drawable(name)
+
+
+@settings(max_examples=30)
+@given(name=st.text(min_size=1, max_size=12))
+def test_names_are_escaped(name):
+    assert_drawable(name)
+
+
+def test_render_svg_and_png_with_the_real_dot(tmp_path):
+    assert viz.dot_binary() is not None, "make test installs Graphviz; the dot binary must be present"
+    g = viz.draw(toy_recurrence(3)[0], color_by="grad")
+    svg = viz.render(g, tmp_path / "u.svg").read_text()
+    assert "<svg" in svg and "step3" in svg
+    png = viz.render(g, tmp_path / "u.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["u.png", "u.svg"]  # no temporary files left
+
+
+def test_missing_dot_fails_early_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr("tinygrad_rnn.viz.rendering.dot_binary", lambda: None)
+    g = viz.draw(toy_recurrence(2)[0])
+    with pytest.raises(viz.VizError, match=r"needs the Graphviz 'dot' program.*apt-get install graphviz"):
+        viz.render(g, tmp_path / "u.svg")
+    assert list(tmp_path.iterdir()) == []
+    assert viz.render(g, tmp_path / "u.dot").read_text() == g.source  # DOT needs no binary
+
+
+def test_a_hanging_dot_is_stopped(tmp_path, monkeypatch):
+    fake = tmp_path / "dot"
+    fake.write_text("#!/bin/sh\nsleep 30\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr("tinygrad_rnn.viz.rendering.dot_binary", lambda: str(fake))
+    start = time.perf_counter()
+    with pytest.raises(viz.VizError, match="did not finish within 0.5 s"):
+        viz.render(viz.draw(micrograd_example()), tmp_path / "u.svg", timeout=0.5)
+    assert time.perf_counter() - start < 10 and not (tmp_path / "u.svg").exists()
+
+
+def test_bad_paths(tmp_path):
+    g = viz.draw(micrograd_example())
+    with pytest.raises(viz.VizError, match="cannot tell the format"):
+        viz.render(g, tmp_path / "u.txt")
+    with pytest.raises(viz.VizError, match="does not exist"):
+        viz.render(g, tmp_path / "missing" / "u.svg")
+    (tmp_path / "adir.svg").mkdir()
+    with pytest.raises(viz.VizError, match="is a directory"):
+        viz.render(g, tmp_path / "adir.svg")
+    with pytest.raises(viz.VizError, match="cannot use"):
+        viz.render(g, str(tmp_path / "bad\ud800.dot"))
+
+
+def test_render_replaces_a_symlink_instead_of_writing_through_it(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / "u.dot").symlink_to(victim)
+    viz.render(viz.draw(micrograd_example()), tmp_path / "u.dot")
+    assert victim.read_text() == "keep me" and not (tmp_path / "u.dot").is_symlink()
+
+
+def test_retain_grads_after_backward_says_what_to_do():
+    x = tg.Tensor(np.ones(2), requires_grad=True)
+    y = (x * 2.0).tanh().sum()
+    y.backward()
+    with pytest.raises(viz.VizError, match="before backward"):
+        viz.retain_grads(y)
+
+
+def test_viz_imports_nothing_from_the_model():
+    import ast
+    from pathlib import Path
+
+    for path in Path(viz.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                assert not any("models" in n or "AttentionRNN" in n for n in names), (path.name, names)
+        assert "EQUATIONS" not in path.read_text() and '"eq"' not in path.read_text(), path.name

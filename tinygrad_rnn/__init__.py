@@ -52,10 +52,12 @@ from .ops import (
 from .tape import (
     AnomalyError,
     Record,
+    Stub,
     current_scope,
     describe_saved,
     detect_anomaly,
     enable_grad,
+    graph_of,
     is_anomaly_enabled,
     is_grad_enabled,
     no_grad,
@@ -83,11 +85,11 @@ def ones(*shape: int, requires_grad: bool = False, dtype: object = None) -> Tens
 
 
 __all__ = [
-    "Tensor", "Op", "defop", "Record", "optim",
+    "Tensor", "Op", "defop", "Record", "Stub", "optim",
     "add", "sub", "mul", "div", "pow", "neg", "tanh", "exp", "log", "sigmoid", "relu", "sqrt", "abs",
     "sum", "mean", "max", "min", "softmax", "log_softmax", "cross_entropy", "matmul", "dot", "reshape",
     "transpose", "broadcast_to", "stack", "concatenate", "where", "zeros", "ones",
-    "no_grad", "enable_grad", "is_grad_enabled", "scope", "tag", "current_scope", "detect_anomaly", "is_anomaly_enabled", "describe_saved", "tape_of",
+    "no_grad", "enable_grad", "is_grad_enabled", "scope", "tag", "current_scope", "detect_anomaly", "is_anomaly_enabled", "describe_saved", "tape_of", "graph_of",
     "gradcheck", "jacobian", "numerical_jacobian", "GradcheckError", "GradientShapeError", "AnomalyError",
     "SparseGrad", "reuse_freed_memory", "OpDefinitionError",
 ]

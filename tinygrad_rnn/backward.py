@@ -130,7 +130,7 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = False) -> None:
                         raise _rule_error(e, g, rec, i, x) from e
                     grads.add(x, gx, rec, i)
         if not retain_graph:
-            rec.free()
+            rec.free(t)
 
 
 class Gradients:

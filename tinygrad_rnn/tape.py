@@ -61,6 +61,8 @@ __all__ = [
     "detect_anomaly",
     "is_anomaly_enabled",
     "tape_of",
+    "graph_of",
+    "Stub",
     "describe_saved",
     "AnomalyError",
 ]
@@ -126,7 +128,7 @@ class Record:
     """
 
     __slots__ = ("op", "inputs", "parents", "kwargs", "vjps", "shape", "scope", "tags", "seq", "saved", "out",
-                 "__weakref__")
+                 "out_name", "kept", "__weakref__")
 
     def __init__(
         self,
@@ -149,6 +151,8 @@ class Record:
         self.seq = next(_COUNTER)
         self.saved: Any = ()  # arrays counted in the registry
         self.out: np.ndarray | None = None  # the output, if this record made it read-only
+        self.out_name: str | None = None  # after free(): the output tensor's name
+        self.kept: Any = None  # after free(): the output tensor, if it asked to keep its grad
 
     @property
     def name(self) -> str:
@@ -160,11 +164,21 @@ class Record:
         """True once a backward pass (without ``retain_graph``) has released this record."""
         return self.vjps is None
 
-    def free(self) -> None:
-        """Drop the rules, saved values and input links; saved arrays become writable again."""
+    def free(self, output: Any = None) -> None:
+        """Drop the rules and saved values; saved arrays become writable again.
+
+        What stays is the graph's *skeleton*, so a freed graph can still be drawn: ``inputs``
+        now hold the producing :class:`Record` of each intermediate input, the leaf tensor of
+        each input that requires grad, and a :class:`Stub` (shape, name, values if tiny) of
+        each constant; no intermediate array survives.  ``output`` (the tensor this record
+        made) leaves its name, and itself if it asked to keep its gradient (``retain_grad``)."""
         self.vjps = None
-        self.inputs = ()
+        self.inputs = tuple(_skeleton(x) for x in self.inputs)
         self.parents = ()
+        if output is not None:
+            self.out_name = output.name
+            if output.retains_grad:
+                self.kept = output
         if self.out is not None:
             self.out.setflags(write=True)
             self.out = None
@@ -193,6 +207,60 @@ class Record:
         where = f" @{self.scope}" if self.scope else ""
         tags = f" {dict(self.tags)}" if self.tags else ""
         return f"#{self.seq} {self.op.name}({ins}{extra}) -> {self.shape}{where}{tags}"
+
+
+class Stub:
+    """What a freed record keeps of a constant input: its shape, name and (if ≤ 4 elements) values."""
+
+    __slots__ = ("shape", "name", "value")
+    requires_grad = False
+    grad = None
+    record = None
+
+    def __init__(self, x: Any) -> None:
+        arr = np.asarray(getattr(x, "data", x))
+        self.shape = arr.shape
+        self.name = getattr(x, "name", None)
+        self.value = arr.copy() if arr.size <= 4 else None
+
+    def __repr__(self) -> str:
+        return f"Stub{self.shape}"
+
+
+def _skeleton(x: Any) -> Any:
+    """The part of a record's input that a freed graph keeps (see :meth:`Record.free`)."""
+    rec = getattr(x, "record", None)
+    if rec is not None:
+        return rec
+    if getattr(x, "requires_grad", False):
+        return x  # a leaf that gets a gradient: the user's parameter, kept for its .grad
+    if hasattr(x, "shape"):
+        return Stub(x)
+    return x  # a Python scalar
+
+
+def graph_of(tensor: Any) -> list[tuple[Record, Any]]:
+    """Every record in ``tensor``'s history in tape order, each with its output tensor where one
+    is known: always while the graph is alive; after ``backward()`` freed it, only outputs that
+    called ``retain_grad()`` (``None`` for the others).  Unlike :func:`tape_of` this works on a
+    freed graph (its skeleton), which is what drawing after ``backward()`` needs."""
+    root = tensor.record
+    if root is None:
+        return []
+    found: dict[int, tuple[Record, Any]] = {id(root): (root, tensor)}
+    stack = [root]
+    while stack:
+        for x in stack.pop().inputs:
+            if type(x) is Record:
+                rec, out = x, x.kept
+            else:
+                rec, out = getattr(x, "record", None), x
+                if rec is None:
+                    continue
+            if id(rec) not in found:
+                found[id(rec)] = (rec, out)
+                stack.append(rec)
+    return sorted(found.values(), key=lambda pair: pair[0].seq)
 
 
 def _describe(x: Any) -> str:

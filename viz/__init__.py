@@ -1,17 +1,23 @@
-"""viz: Graphviz drawings of graphs recorded by tinygrad_rnn, above all the unrolled RNN.
+"""tinygrad_rnn.viz: Graphviz drawings of graphs recorded by tinygrad_rnn.
 
-    import viz
-    g = viz.draw(loss)                          # any recorded tensor → graphviz.Digraph
-    g = viz.draw_unrolled(model, xs, ys)        # the unrolled sequence model, after backward
+    from tinygrad_rnn import viz
+    L.backward()
+    g = viz.draw(L)                             # any recorded tensor → graphviz.Digraph, before or after backward
     viz.render(g, "out.svg")                    # .svg .png .pdf need Graphviz' dot; .dot never does
 
-Command line: ``python -m viz unrolled --steps 4 -o unrolled.svg`` (see ``python -m viz --help``).
-Run from the checkout; this package is not installed.
+viz knows scopes and tags, not models: ``draw(L, color_tag="kind", legend={"mix": "h = tanh(...)"})``
+colours op nodes by a tag's value.  The seed's unrolled RNN is drawn by
+``tinygrad_rnn.models.draw`` (``python -m tinygrad_rnn.models.draw --steps 4 -o unrolled.svg``).
+Needs the ``viz`` extra: ``pip install 'tinygrad_rnn[viz]'``.
 """
 
-from .graph import DEFAULT_MAX_NODES, GraphTooLargeError, VizError, draw, retain_grads
-from .rendering import dot_binary, render
-from .unrolled import draw_unrolled, step_blocks
+try:
+    import graphviz as _graphviz  # noqa: F401
+except ImportError as e:  # pragma: no cover - exercised in a venv without the extra (tests/test_packaging.py)
+    raise ImportError("tinygrad_rnn.viz needs the 'viz' extra: pip install 'tinygrad_rnn[viz]'") from e
 
-__all__ = ["draw", "draw_unrolled", "render", "retain_grads", "dot_binary", "step_blocks", "VizError",
-           "GraphTooLargeError", "DEFAULT_MAX_NODES"]
+from .graph import DEFAULT_MAX_NODES, GraphTooLargeError, VizError, draw, retain_grads
+from .rendering import FORMATS, dot_binary, render
+
+__all__ = ["draw", "render", "retain_grads", "dot_binary", "VizError", "GraphTooLargeError", "DEFAULT_MAX_NODES",
+           "FORMATS"]

@@ -1,6 +1,6 @@
 """Drawing a recorded graph: ``draw(tensor)`` → ``graphviz.Digraph``.
 
-The drawing is built from the tape (``tinygrad_rnn.tape_of``), walked in tape order, so:
+The drawing is built from the tape (``tinygrad_rnn.graph_of``), walked in tape order, so:
 
 - it never recurses (deep graphs are fine),
 - node ids come from tape order (``op12``, ``v12``, ``in3``, ``c4``), never from ``id()``, so the
@@ -8,7 +8,14 @@ The drawing is built from the tape (``tinygrad_rnn.tape_of``), walked in tape or
 - every op recorded inside ``tg.scope(name)`` goes into a ``cluster`` subgraph for that scope
   (nested scopes nest).
 
-viz knows about tensors, ops, scopes and tags; it knows nothing about what the ops compute.
+viz knows about tensors, ops, scopes and tags; it knows nothing about what the ops compute or
+what a tag means: the caller names the tag to colour by (``color_tag="kind"``) and may pass a
+``legend`` saying what each value means, and a ``group`` function for collapsed views.
+
+It also works **after** a plain ``backward()``: the freed graph keeps its skeleton (op names,
+shapes, scopes, tags, names, leaf values and leaf gradients), which is all a drawing needs;
+intermediate values and gradients appear where the user asked for them before backward
+(:func:`retain_grads`), and the drawing says where they were not kept.
 """
 
 from __future__ import annotations
@@ -52,11 +59,12 @@ class _Plan:
     nodes: list[_Node] = field(default_factory=list)
     edges: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     norms: dict[str, float | None] = field(default_factory=dict)  # tensor node id -> ‖grad‖
+    not_kept: int = 0  # freed intermediates whose value and gradient were not kept
 
 
 def retain_grads(tensor: tg.Tensor) -> int:
-    """Ask every intermediate tensor in ``tensor``'s history to keep its ``.grad`` in the next
-    backward, so the drawing can show gradients everywhere.  Returns how many were marked."""
+    """Ask every intermediate tensor in ``tensor``'s history to keep its ``.grad`` (and value) in
+    the next backward, so the drawing can show them everywhere.  Returns how many were marked."""
     history = _history(tensor)
     for t in history:
         t.retain_grad()
@@ -68,8 +76,7 @@ def _history(tensor: tg.Tensor) -> list[tg.Tensor]:
         return tg.tape_of(tensor)
     except RuntimeError as e:
         raise VizError(
-            "viz: this graph was freed by backward(); to draw it after backward, call "
-            "backward(retain_graph=True) (and viz.retain_grads(loss) before it to see every gradient)"
+            "viz: retain_grads must be called before backward(); this graph was already freed by backward()"
         ) from e
 
 
@@ -94,7 +101,26 @@ def _fmt_index(index: Any) -> str:
     return "[" + ", ".join(out) + "]"
 
 
-def _op_label(rec: tg.Record, output: str = "") -> str:
+class _Palette:
+    """Fill colours by tag value: the legend's keys first, then values in the order first seen."""
+
+    def __init__(self, keys: Iterable[Any]) -> None:
+        self.index: dict[Any, int] = {}
+        for k in keys:
+            self.add(k)
+
+    def add(self, key: Any) -> None:
+        if key is not None and key not in self.index:
+            self.index[key] = len(self.index)
+
+    def fill(self, key: Any) -> str:
+        return style.OP_DEFAULT if key not in self.index else style.TAG_COLOURS[self.index[key] % len(style.TAG_COLOURS)]
+
+    def edge(self, key: Any) -> str:
+        return "#333333" if key not in self.index else style.TAG_EDGE_COLOURS[self.index[key] % len(style.TAG_EDGE_COLOURS)]
+
+
+def _op_label(rec: tg.Record, color_tag: str | None, output: str = "") -> str:
     details = []
     for k, v in rec.kwargs.items():
         if k == "keepdims" and v is False:
@@ -105,46 +131,55 @@ def _op_label(rec: tg.Record, output: str = "") -> str:
     scalars = [style.fmt_number(float(x)) for x in rec.inputs if isinstance(x, (int, float, np.number))]
     if scalars:
         details.append("with " + ", ".join(scalars))
-    eq = rec.tags.get("eq") if rec.tags else None
-    tags = [f"eq {eq}"] if eq is not None else []
-    tags += [f"{k}={v}" for k, v in (rec.tags or {}).items() if k != "eq"]
-    return style.html_label(rec.op.name, " ".join(details), " ".join(tags), output)
+    tags = rec.tags or {}
+    shown = [f"{color_tag} {tags[color_tag]}"] if color_tag in tags else []
+    shown += [f"{k}={v}" for k, v in tags.items() if k != color_tag]
+    return style.html_label(rec.op.name, " ".join(details), " ".join(shown), output)
 
 
-def _tensor_lines(t: tg.Tensor, show_values: bool, show_grads: bool) -> list[str]:
-    lines = [str(tuple(t.shape))]
-    if show_values:
-        lines.append(style.summarise(t.data))
-    if show_grads and t.grad is not None:
-        lines.append(f"∇ ‖·‖ {style.fmt_number(style.grad_norm(t.grad))}")
+def _tensor_lines(shape: tuple[int, ...], value: Any, grad: Any, show_values: bool, show_grads: bool) -> list[str]:
+    """Shape, then signed values (or a summary), then the gradient the same way."""
+    lines = [str(tuple(shape))]
+    if show_values and value is not None:
+        lines.append(style.summarise(value))
+    if show_grads and grad is not None:
+        lines.append("grad " + style.summarise(grad))
     return lines
 
 
 # ----------------------------------------------------------------------------- planning
 def _plan(
     tensor: tg.Tensor,
+    nodes: list[tuple[tg.Record, Any]],
     show_values: bool,
     show_grads: bool,
     fold: Iterable[str],
-    compact: bool = False,
-    hidden: Callable[[str], bool] = lambda scope: False,
+    compact: bool,
+    hidden: Callable[[str], bool],
+    color_tag: str | None,
+    palette: _Palette,
+    pseudo_scope: Callable[[int], str] | None,
 ) -> _Plan:
-    """Turn the tape into nodes and edges (no DOT yet).  Nodes in scopes for which ``hidden``
-    is true get no label (they are about to be collapsed into a block)."""
+    """Turn the recorded graph into nodes and edges (no DOT yet).  Nodes in scopes for which
+    ``hidden`` is true get no label (they are about to be collapsed into a block).
+    ``pseudo_scope(k)`` puts the k-th op into a block of tape positions (collapsing a graph
+    that has no scopes)."""
     fold = set(fold)
     plan = _Plan()
-    node_of: dict[tg.Tensor, str] = {}  # tensors hash by identity
+    node_of: dict[int, str] = {}  # id(record) -> node of its output; id(leaf object) -> leaf node
+    leaf_obj: dict[str, Any] = {}
     suffix: dict[str, list[str]] = {}  # leaf id -> folded op names, e.g. ["transpose"]
     counters = {"in": 0, "c": 0}
     scope_of: dict[str, str] = {}  # node id -> scope, for tensor nodes made by ops
 
-    def leaf(x: tg.Tensor, scope: str = "") -> str:
+    def leaf(x: Any, scope: str = "") -> str:
         """Parameters (leaves that require grad) sit at top level; other inputs (data, h_0) sit
         in the scope of their first consumer."""
-        if x not in node_of:
+        if id(x) not in node_of:
             nid = f"in{counters['in']}"
             counters["in"] += 1
-            node_of[x] = nid
+            node_of[id(x)] = nid
+            leaf_obj[nid] = x
             is_param = x.requires_grad
             attrs = {"shape": "box" if is_param else "ellipse", "style": "filled,bold" if is_param else "filled",
                      "fillcolor": style.PARAM_COLOUR if is_param else style.CONST_COLOUR}
@@ -152,88 +187,104 @@ def _plan(
             plan.norms[nid] = style.grad_norm(x.grad) if x.requires_grad else None
             suffix[nid] = []
             _set_leaf_label(plan.nodes[-1], x, [], show_values, show_grads)
-        return node_of[x]
+        return node_of[id(x)]
 
-    history = _history(tensor) if tensor.record is not None else []
+    def source(x: Any, scope: str) -> str | None:
+        if type(x) is tg.Record:
+            return node_of[id(x)]
+        rec = getattr(x, "record", None)
+        if rec is not None:
+            return node_of[id(rec)]
+        if isinstance(x, (tg.Tensor, tg.Stub)):
+            return leaf(x, scope)
+        if isinstance(x, (np.ndarray, list, tuple)):
+            cid = f"c{counters['c']}"
+            counters["c"] += 1
+            plan.nodes.append(_Node(cid, style.html_label("const", str(np.shape(x)), bold=False), {
+                "shape": "ellipse", "style": "dashed", "fontsize": "8"}, scope))
+            return cid
+        return None  # Python scalars are shown in the op's label
+
     if tensor.record is None:
         leaf(tensor)
-    for k, t in enumerate(history):
-        rec = t.record
-        tensor_inputs = [x for x in rec.inputs if isinstance(x, tg.Tensor)]
-        if rec.op.name in fold and len(rec.inputs) == 1 and tensor_inputs and tensor_inputs[0].record is None:
-            src = leaf(tensor_inputs[0])
-            node_of[t] = src  # drawn as its leaf: W used as Wᵀ
-            suffix[src].append(rec.op.name)
-            continue
+    for k, (rec, t) in enumerate(nodes):
+        scope = rec.scope or (pseudo_scope(k) if pseudo_scope else "")
+        kept = t is not None  # the output tensor is known (live graph, or retain_grad before backward)
+        name = t.name if kept else rec.out_name
+        value = t.data if kept else None
+        grad = t.grad if kept else None
+        inputs = list(rec.inputs)
+        if rec.op.name in fold and len(inputs) == 1:
+            only = inputs[0]
+            if isinstance(only, tg.Tensor) and only.record is None:
+                src = leaf(only)
+                node_of[id(rec)] = src  # drawn as its leaf: W used as Wᵀ
+                suffix[src].append(rec.op.name)
+                continue
         op_id, out_id = f"op{k}", f"v{k}"
-        eq = rec.tags.get("eq") if rec.tags else None
-        quiet = bool(rec.scope) and hidden(rec.scope)
-        op_node = _Node(op_id, "" if quiet else _op_label(rec), {
-            "shape": "box", "style": "rounded,filled", "fillcolor": style.EQ_COLOURS.get(eq, style.OP_DEFAULT),
-        }, rec.scope)
+        tag = rec.tags.get(color_tag) if (rec.tags and color_tag) else None
+        palette.add(tag)
+        quiet = bool(scope) and hidden(scope)
+        op_node = _Node(op_id, "" if quiet else _op_label(rec, color_tag), {
+            "shape": "box", "style": "rounded,filled", "fillcolor": palette.fill(tag),
+        }, scope)
         plan.nodes.append(op_node)
-        for x in rec.inputs:
-            if isinstance(x, tg.Tensor):
-                src = leaf(x, rec.scope) if x.record is None else node_of[x]
-            elif isinstance(x, np.ndarray) or isinstance(x, (list, tuple)):
-                src = f"c{counters['c']}"
-                counters["c"] += 1
-                arr = np.asarray(x)
-                plan.nodes.append(_Node(src, style.html_label("const", str(arr.shape), bold=False), {
-                    "shape": "ellipse", "style": "dashed", "fontsize": "8"}, rec.scope))
-            else:
-                continue  # Python scalars are shown in the op's label
-            plan.edges.append((src, op_id, _edge_style(src, scope_of.get(src, ""), rec)))
-        title = t.name or ""
+        for x in inputs:
+            src = source(x, scope)
+            if src is not None:
+                plan.edges.append((src, op_id, _edge_style(scope_of.get(src, ""), scope, tag, palette)))
+        norm = style.grad_norm(grad)
         if quiet:  # about to be collapsed: no label work
-            plan.nodes.append(_Node(out_id, "", {}, rec.scope))
-            plan.norms[out_id] = style.grad_norm(t.grad)
+            plan.nodes.append(_Node(out_id, "", {}, scope))
+            plan.norms[out_id] = norm
             plan.edges.append((op_id, out_id, {}))
-            node_of[t] = out_id
+            node_of[id(rec)] = out_id
             continue
-        if compact and not title and t is not tensor:  # the op node stands for its unnamed output
-            node_of[t] = op_id
-            scope_of[op_id] = rec.scope
-            plan.norms[op_id] = style.grad_norm(t.grad)
-            op_node.label = _op_label(rec, "→ " + "  ".join(_tensor_lines(t, False, show_grads)))
+        if not kept and rec.freed:
+            plan.not_kept += 1
+        if compact and not name and rec is not tensor.record:  # the op node stands for its unnamed output
+            node_of[id(rec)] = op_id
+            scope_of[op_id] = scope
+            plan.norms[op_id] = norm
+            op_node.label = _op_label(rec, color_tag, "→ " + "  ".join(
+                _tensor_lines(rec.shape, value, grad, show_values, show_grads)))
             continue
-        if title:
-            label = style.html_label(title, *_tensor_lines(t, show_values, show_grads))
+        if name:
+            label = style.html_label(name, *_tensor_lines(rec.shape, value, grad, show_values, show_grads))
             attrs = {"shape": "ellipse", "style": "filled", "fillcolor": style.TENSOR_COLOUR}
-        else:  # unnamed intermediates stay small: shape and gradient only
-            label = style.html_label("", *_tensor_lines(t, False, show_grads), bold=False)
+        else:  # unnamed intermediates stay small (values only if asked for)
+            label = style.html_label("", *_tensor_lines(rec.shape, value, grad, show_values, show_grads), bold=False)
             attrs = {"shape": "box", "style": "rounded,filled", "fillcolor": style.TENSOR_COLOUR, "fontsize": "8",
                      "color": "#aaaaaa"}
-        plan.nodes.append(_Node(out_id, label, attrs, rec.scope))
-        scope_of[out_id] = rec.scope
-        plan.norms[out_id] = style.grad_norm(t.grad)
+        plan.nodes.append(_Node(out_id, label, attrs, scope))
+        scope_of[out_id] = scope
+        plan.norms[out_id] = norm
         plan.edges.append((op_id, out_id, {}))
-        node_of[t] = out_id
+        node_of[id(rec)] = out_id
     # leaf labels, now that we know which ops were folded into them
     by_id = {n.id: n for n in plan.nodes}
-    leaves = {v: k for k, v in node_of.items() if v.startswith("in") and k.record is None}
     for nid, ops in suffix.items():
         if ops:
-            _set_leaf_label(by_id[nid], leaves[nid], ops, show_values, show_grads)
+            _set_leaf_label(by_id[nid], leaf_obj[nid], ops, show_values, show_grads)
     return plan
 
 
-def _set_leaf_label(node: _Node, x: tg.Tensor, folded: list[str], show_values: bool, show_grads: bool) -> None:
+def _set_leaf_label(node: _Node, x: Any, folded: list[str], show_values: bool, show_grads: bool) -> None:
     title = x.name or ("parameter" if x.requires_grad else "input")
-    lines = _tensor_lines(x, show_values and x.size <= 3, show_grads)
+    value = x.value if isinstance(x, tg.Stub) else x.data
+    lines = _tensor_lines(x.shape, value, x.grad, show_values, show_grads)
     if folded:
         lines.append("used as " + ", ".join(f"{title}ᵀ" if op == "transpose" else f"{op}({title})"
                                             for op in sorted(set(folded))))
     node.label = style.html_label(title, *lines)
 
 
-def _edge_style(src: str, src_scope: str, rec: tg.Record) -> dict[str, str]:
+def _edge_style(src_scope: str, scope: str, tag: Any, palette: _Palette) -> dict[str, str]:
     """Edges that carry a value from one scope into another (e.g. from step i into step t) are
     drawn bold, in the darker colour of the consuming op's tag."""
-    if not src_scope or src_scope == rec.scope:
+    if not src_scope or src_scope == scope:
         return {}
-    eq = rec.tags.get("eq") if rec.tags else None
-    return {"color": style.EQ_EDGE_COLOURS.get(eq, "#333333"), "penwidth": "1.6"}
+    return {"color": palette.edge(tag), "penwidth": "1.6"}
 
 
 # ----------------------------------------------------------------------------- collapsing
@@ -291,47 +342,69 @@ def draw(
     cluster_scopes: bool = True,
     max_nodes: int = DEFAULT_MAX_NODES,
     color_by: str | None = None,
-    collapse: bool | Callable[[str], str | None] = False,
+    color_tag: str | None = None,
+    legend: dict[Any, str] | None = None,
+    collapse: bool = False,
+    group: Callable[[str], str | None] | None = None,
+    max_blocks: int = 16,
     fold: Iterable[str] = (),
     rankdir: str = "TB",
     title: str | None = None,
-    tag_legend: dict[Any, str] | None = None,
     compact: bool = False,
 ) -> graphviz.Digraph:
-    """The recorded forward graph that produced ``tensor``, as a ``graphviz.Digraph``.
+    """The recorded graph that produced ``tensor``, as a ``graphviz.Digraph`` — before or after
+    ``backward()`` (a freed graph keeps the skeleton a drawing needs).
 
-    Tensor nodes show name, shape, a value summary and, after backward, the gradient norm
-    (leaves always keep ``.grad``; call :func:`retain_grads` before backward for the others).
-    Op nodes show the rule's name, its static arguments and tags (``eq 1``), filled by tag.
-    Edges run in data-flow direction.  Ops recorded inside a scope are clustered by scope.
+    Tensor nodes show name, shape and signed values (a summary for more than 4 elements), and
+    the gradient the same way: micrograd's ``L = (a*b + c)*f`` shows ``b`` with ``grad -4``.
+    Leaves always keep ``.grad``; call :func:`retain_grads` before backward for intermediates.
+    Op nodes show the rule's name, its static arguments and tags.  Edges run in data-flow
+    direction.  Ops recorded inside a scope are clustered by scope.
 
-    ``color_by="grad"`` fills tensor nodes by ‖grad‖ on a log scale, with a legend.
-    ``collapse=True`` draws one node per top-level scope (or per ``collapse(scope)`` group).
+    ``color_tag`` names the tag that fills op nodes (one colour-blind-safe colour per value);
+    ``legend`` maps its values to text for a legend (the caller says what the tags mean).
+    ``color_by="grad"`` fills tensor nodes by ‖grad‖ on a log scale, exact zeros apart.
+    ``collapse=True`` draws one node per top-level scope, or per ``group(scope)`` block, or, in
+    a graph without scopes, per block of tape positions (at most ``max_blocks`` blocks).
     ``fold`` names unary ops applied to leaves that are drawn as part of the leaf
-    (``fold=("transpose",)`` draws W and Wᵀ as one node).  ``tag_legend`` maps ``eq`` tag values
-    to text for a legend (the caller says what the tags mean).  ``compact=True`` draws no node for
-    unnamed intermediate tensors: their op node shows the output's shape and gradient instead.  More than ``max_nodes`` nodes raises
-    :class:`GraphTooLargeError`.
+    (``fold=("transpose",)`` draws W and Wᵀ as one node).  ``compact=True`` draws no node for
+    unnamed intermediate tensors: their op node shows the output's shape and gradient instead.
+    More than ``max_nodes`` nodes raises :class:`GraphTooLargeError`, before any label is built.
     """
     if color_by not in (None, "grad"):
         raise ValueError(f"draw: color_by must be None or 'grad', got {color_by!r}")
     if not isinstance(tensor, tg.Tensor):
         raise TypeError(f"draw: expected a tinygrad_rnn Tensor, got {type(tensor).__name__}")
-    group = (collapse if callable(collapse) else (lambda scope: scope.split("/")[0])) if collapse else None
-    plan = _plan(tensor, show_values, show_grads, fold, compact,
-                 hidden=(lambda scope: group(scope) is not None) if group else (lambda scope: False))
+    if group is not None:
+        collapse = True
+    nodes = tg.graph_of(tensor)
+    if not collapse and len(nodes) > max_nodes:  # every op is at least one node: refuse before any label work
+        raise GraphTooLargeError(_too_large(f"at least {len(nodes)}", max_nodes, bool(nodes)))
+    pseudo = None
+    if collapse and group is None:
+        if any(rec.scope for rec, _ in nodes):
+            group = lambda scope: scope.split("/")[0]  # noqa: E731
+        else:  # no scopes: blocks of tape positions
+            size = max(1, math.ceil(len(nodes) / max_blocks))
+            pseudo = lambda k: f"ops {k // size * size + 1}..{min(k // size * size + size, len(nodes))}"  # noqa: E731
+            group = lambda scope: scope  # noqa: E731
+    palette = _Palette(legend or ())
+    plan = _plan(tensor, nodes, show_values, show_grads, fold, compact,
+                 (lambda scope: group(scope) is not None) if group else (lambda scope: False),
+                 color_tag, palette, pseudo)
     if group is not None:
         plan = _collapse(plan, group)
     if len(plan.nodes) > max_nodes:
-        raise GraphTooLargeError(
-            f"viz: the graph has {len(plan.nodes)} nodes, more than max_nodes={max_nodes}; a drawing that large "
-            "is unreadable. Use the collapsed view (collapse=True, or --collapse on the command line), "
-            "or raise max_nodes."
-        )
+        raise GraphTooLargeError(_too_large(str(len(plan.nodes)), max_nodes, not collapse))
+    notes = []
+    if plan.not_kept:
+        notes.append(f"values and gradients of {plan.not_kept} intermediates not kept: "
+                     "call viz.retain_grads(out) before backward()")
+    label = "<br/>".join(style.esc(x) for x in ([title] if title else []) + notes)
     dot = graphviz.Digraph(
         "tinygrad_rnn",
         graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "nodesep": "0.15", "ranksep": "0.3",
-                    "newrank": "true", **({"label": f"<{style.esc(title)}>", "labelloc": "t"} if title else {})},
+                    "newrank": "true", **({"label": f"<{label}>", "labelloc": "t"} if label else {})},
         node_attr={"fontname": "Helvetica", "fontsize": "10", "margin": "0.05,0.03", "height": "0.3"},
         edge_attr={"arrowsize": "0.6", "color": "#555555"},
     )
@@ -346,14 +419,21 @@ def draw(
         dot.edge(src, dst, **attrs)
     if scale is not None:
         _legend(dot, scale)
-    if tag_legend:
+    if legend:
         rows = "".join(
-            f'<TR><TD BGCOLOR="{style.EQ_COLOURS.get(k, style.OP_DEFAULT)}">eq {style.esc(k)}</TD>'
-            f'<TD ALIGN="LEFT">{style.esc(v)}</TD></TR>' for k, v in tag_legend.items()
+            f'<TR><TD BGCOLOR="{palette.fill(k)}">{style.esc(color_tag or "")} {style.esc(k)}</TD>'
+            f'<TD ALIGN="LEFT">{style.esc(v)}</TD></TR>' for k, v in legend.items()
         )
         dot.node("tag_legend", f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0">{rows}</TABLE>>',
                  shape="plaintext", fontsize="9")
     return dot
+
+
+def _too_large(count: str, max_nodes: int, can_collapse: bool) -> str:
+    hint = ("Use the collapsed view (collapse=True, or --collapse on the command line), or raise max_nodes."
+            if can_collapse else "Raise max_nodes, or draw fewer blocks (max_blocks).")
+    return (f"viz: the graph has {count} nodes, more than max_nodes={max_nodes}; a drawing that large "
+            f"is unreadable. {hint}")
 
 
 def _emit(dot: graphviz.Digraph, plan: _Plan, cluster: bool) -> None:
@@ -398,6 +478,7 @@ def _legend(dot: graphviz.Digraph, scale: style.LogScale) -> None:
         f'<TR><TD BGCOLOR="{c}" WIDTH="18"> </TD><TD ALIGN="LEFT">{style.esc(text)}</TD></TR>'
         for c, text in scale.legend_rows()
     )
+    rows += f'<TR><TD BGCOLOR="{style.ZERO_GRAD_COLOUR}"> </TD><TD ALIGN="LEFT">exactly 0</TD></TR>'
     rows += f'<TR><TD BGCOLOR="{style.NO_GRAD_COLOUR}"> </TD><TD ALIGN="LEFT">no gradient kept</TD></TR>'
     dot.node("legend", f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0"><TR><TD COLSPAN="2">'
              f'<B>gradient norm (log scale)</B></TD></TR>{rows}</TABLE>>', shape="plaintext", fontsize="9")

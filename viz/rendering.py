@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -30,35 +31,50 @@ def dot_binary() -> str | None:
     return shutil.which("dot")
 
 
-def _pipe(graph: graphviz.Digraph, fmt: str) -> bytes:
-    """Run dot.  dot's ranking with clusters has a long-standing bug ("trouble in init_rank",
-    e.g. Graphviz 2.43 on large cluster graphs with newrank=true); on that error we lay the graph
-    out once more without newrank, which avoids it at the cost of a less tidy cluster order."""
+def _pipe(graph: graphviz.Digraph, fmt: str, timeout: float) -> bytes:
+    """Run dot (stopped after ``timeout`` seconds).  dot's ranking with clusters has a long-standing
+    bug ("trouble in init_rank", e.g. Graphviz 2.43 on large cluster graphs with newrank=true); on
+    that error we lay the graph out once more without newrank, which avoids it at the cost of a
+    less tidy cluster order."""
+    exe = dot_binary()
+    if exe is None:  # pragma: no cover - raced with the check in render()
+        raise VizError("viz: the Graphviz 'dot' program is missing; " + INSTALL_HINT)
     try:
-        return graph.pipe(format=fmt, quiet=True)
-    except graphviz.ExecutableNotFound as e:  # pragma: no cover - raced with the check in render()
-        raise VizError("viz: the Graphviz 'dot' program is missing; " + INSTALL_HINT) from e
-    except graphviz.CalledProcessError as e:
-        stderr = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else str(e.stderr or "")
-        if "trouble in init_rank" in stderr and graph.graph_attr.get("newrank") == "true":
-            retry = graph.copy()
-            retry.graph_attr = {k: v for k, v in graph.graph_attr.items() if k != "newrank"}  # any value enables it
-            return _pipe(retry, fmt)
-        first = stderr.strip().splitlines()[0] if stderr.strip() else str(e)
-        raise VizError(f"viz: 'dot' failed: {first[:300]}") from None
+        done = subprocess.run([exe, f"-T{fmt}"], input=graph.source.encode("utf-8"), capture_output=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise VizError(f"viz: 'dot' did not finish within {timeout:g} s; draw fewer nodes (collapse=True, a "
+                       "smaller graph) or pass a larger timeout") from None
+    if done.returncode == 0:
+        return done.stdout
+    stderr = done.stderr.decode(errors="replace")
+    if "trouble in init_rank" in stderr and graph.graph_attr.get("newrank") == "true":
+        retry = graph.copy()
+        retry.graph_attr = {k: v for k, v in graph.graph_attr.items() if k != "newrank"}  # any value enables it
+        return _pipe(retry, fmt, timeout)
+    first = stderr.strip().splitlines()[0] if stderr.strip() else f"exit status {done.returncode}"
+    raise VizError(f"viz: 'dot' failed: {first[:300]}")
 
 
-def render(graph: graphviz.Digraph, path: str | os.PathLike[str]) -> Path:
+def render(graph: graphviz.Digraph, path: str | os.PathLike[str], timeout: float = 120.0) -> Path:
     """Write ``graph`` to ``path``; the format comes from the extension (.svg .png .pdf .dot).
 
-    The file appears complete or not at all (written to a temporary file, then renamed).
+    The file appears complete or not at all (written to a temporary file in the same directory,
+    then renamed over the target, so a symbolic link at ``path`` is replaced, never followed).
     Without the ``dot`` binary, only .dot works; other formats fail *before* anything is written.
+    ``dot`` is stopped after ``timeout`` seconds.
     """
-    path = Path(path)
+    try:
+        path = Path(path)
+        os.fsencode(path)
+    except (TypeError, UnicodeError, ValueError) as e:
+        raise VizError(f"viz: cannot use {path!r} as an output path: {e}") from None
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise VizError(f"viz: cannot tell the format of {str(path)!r}; use one of {', '.join(sorted(FORMATS))}")
-    if not path.parent.exists():
+    if path.is_dir():
+        raise VizError(f"viz: the output path {str(path)!r} is a directory; give a file name")
+    if not path.parent.is_dir():
         raise VizError(f"viz: the directory {str(path.parent)!r} does not exist")
     if fmt == "dot":
         data = graph.source.encode("utf-8")
@@ -66,13 +82,20 @@ def render(graph: graphviz.Digraph, path: str | os.PathLike[str]) -> Path:
         if dot_binary() is None:
             raise VizError(f"viz: rendering {path.suffix} needs the Graphviz 'dot' program, which is not on PATH; "
                            + INSTALL_HINT)
-        data = _pipe(graph, fmt)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        data = _pipe(graph, fmt, timeout)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise VizError(f"viz: cannot write into {str(path.parent)!r}: {e.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise VizError(f"viz: cannot write {str(path)!r}: {e.strerror}") from None
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

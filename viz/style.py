@@ -9,26 +9,33 @@ from typing import Any
 
 import numpy as np
 
-# one colour per equation tag (eq 1..7) and a neutral one
-EQ_COLOURS = {
-    1: "#cfe2f3", 2: "#fce5cd", 3: "#fff2cc", 4: "#d9ead3", 5: "#ead1dc", 6: "#d0e0e3", 7: "#f4cccc",
-}
-# darker versions for edges that cross from one scope into another
-EQ_EDGE_COLOURS = {
-    1: "#3d85c6", 2: "#e69138", 3: "#bf9000", 4: "#6aa84f", 5: "#a64d79", 6: "#45818e", 7: "#cc0000",
-}
+# one fill per tag value, assigned in order (Paul Tol's "light" scheme: distinguishable with the
+# common colour-vision deficiencies, and dark text stays readable on every entry)
+TAG_COLOURS = ["#77AADD", "#EE8866", "#EEDD88", "#FFAABB", "#99DDFF", "#44BB99", "#BBCC33", "#AAAA00", "#DDDDDD"]
+# darker partners for edges that cross from one scope into another (Tol "bright"/"muted")
+TAG_EDGE_COLOURS = ["#0077BB", "#CC3311", "#997700", "#AA3377", "#33BBEE", "#009988", "#666600", "#555500", "#555555"]
 OP_DEFAULT = "#eeeeee"
 PARAM_COLOUR = "#ffe599"
 CONST_COLOUR = "#ffffff"
 TENSOR_COLOUR = "#ffffff"
 NO_GRAD_COLOUR = "#dddddd"
+ZERO_GRAD_COLOUR = "#ffffff"  # an exact zero gradient is not "small": it gets its own legend entry
+MAX_TEXT = 120  # characters per label line; longer names are cut (Graphviz limits labels, and they stop being readable)
 # a perceptually ordered ramp (viridis samples), low → high gradient norm
 RAMP = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"]
 
 
+def clean(text: Any, limit: int = MAX_TEXT) -> str:
+    """Text that DOT can always carry: lone surrogates and control characters become U+FFFD,
+    and each line is cut to ``limit`` characters (with an ellipsis)."""
+    s = str(text).encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> '?'
+    s = "".join(c if c == "\n" or (c >= " " and c != "\x7f") else "\ufffd" for c in s)
+    return "\n".join(line if len(line) <= limit else line[: limit - 1] + "…" for line in s.split("\n"))
+
+
 def esc(text: Any) -> str:
     """Escape any text for use inside an HTML-like label (newlines become line breaks)."""
-    return "<BR/>".join(html.escape(str(line), quote=True) for line in str(text).split("\n"))
+    return "<BR/>".join(html.escape(line, quote=True) for line in clean(text).split("\n"))
 
 
 def html_label(title: str, *lines: str, bold: bool = True) -> str:
@@ -44,16 +51,22 @@ def fmt_number(x: float) -> str:
     return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
 
 
+SHOW_ELEMENTS = 4  # tensors with at most this many elements show their signed values
+
+
 def summarise(a: np.ndarray) -> str:
-    """A short value summary: the values for ≤ 3 elements, else mean/std/max|·|."""
+    """Signed values for ≤ 4 elements (``-4``, ``[1, -2]``), else min … max and the L2 norm."""
     a = np.asarray(a)
     if a.size == 0:
         return "empty"
     if a.dtype.kind == "b":
         return f"{int(a.sum())}/{a.size} true"
-    if a.size <= 3:
+    if a.size == 1:
+        return fmt_number(float(a.reshape(-1)[0]))
+    if a.size <= SHOW_ELEMENTS:
         return "[" + ", ".join(fmt_number(float(v)) for v in a.reshape(-1)) + "]"
-    return f"μ {fmt_number(float(a.mean()))}  σ {fmt_number(float(a.std()))}  max|·| {fmt_number(float(np.abs(a).max()))}"
+    return (f"min {fmt_number(float(a.min()))}  max {fmt_number(float(a.max()))}  "
+            f"‖·‖ {fmt_number(float(np.sqrt(np.sum(np.asarray(a, dtype=np.float64) ** 2))))}")
 
 
 def grad_norm(g: np.ndarray | None) -> float | None:
@@ -73,15 +86,17 @@ class LogScale:
     def colour(self, norm: float | None) -> str:
         if norm is None:
             return NO_GRAD_COLOUR
-        if norm <= 0 or not math.isfinite(norm):
-            return RAMP[0]
+        if norm == 0:
+            return ZERO_GRAD_COLOUR
+        if not math.isfinite(norm):
+            return RAMP[-1]
         f = (math.log10(norm) - self.lo) / (self.hi - self.lo)
         return RAMP[min(len(RAMP) - 1, max(0, int(f * len(RAMP))))]
 
     def font(self, norm: float | None) -> str:
         """Black or white text, whichever reads on the fill."""
         c = self.colour(norm)
-        return "white" if c in RAMP[:5] else "black"
+        return "white" if c in RAMP[:5] else "black"  # (the zero and no-gradient fills are light)
 
     def legend_rows(self) -> list[tuple[str, str]]:
         """(colour, text) rows from low to high, one per ramp colour."""

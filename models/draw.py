@@ -1,0 +1,190 @@
+"""The seed's RNN unrolled over time, drawn: ``draw_unrolled(model, xs, ys)`` and its command line.
+
+    python -m tinygrad_rnn.models.draw --steps 4 -o unrolled.svg
+    python -m tinygrad_rnn.models.draw --steps 200 --collapse --color-by grad -o long.svg
+
+This is where the model tells the generic drawer (:mod:`tinygrad_rnn.viz`) what its tags and
+scopes mean: ops are coloured by their ``eq`` tag with the seed's equations as the legend, and
+grouped by the ``t=<t>`` scope of the time step that recorded them.  Parameters are drawn once,
+outside the step clusters, with an edge into every step that uses them (Wᵀ is folded into W).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+import tinygrad_rnn as tg
+
+from .attention_rnn import AttentionRNN
+from .cli import OneLineParser, positive_int
+
+try:
+    from tinygrad_rnn import viz
+except ImportError as _e:  # the viz extra is missing
+    viz = None  # type: ignore[assignment]
+    _VIZ_ERROR = str(_e)
+
+__all__ = ["draw_unrolled", "step_blocks", "unrolled_records", "main"]
+
+_STEP = re.compile(r"^t=(\d+)$")
+MAX_RECORDS = 200_000  # beyond this even the collapsed view would cost minutes and gigabytes to record
+
+
+def step_blocks(steps: int, max_blocks: int = 16) -> tuple[int, Callable[[str], str | None]]:
+    """(block size, group function) putting scopes t=1..T into at most ``max_blocks`` blocks."""
+    size = max(1, math.ceil(steps / max_blocks))
+
+    def group(scope: str) -> str | None:
+        m = _STEP.match(scope.split("/")[0])
+        if m is None:
+            return None
+        if size == 1:
+            return f"t={m.group(1)}"
+        t = int(m.group(1))
+        lo = (t - 1) // size * size + 1
+        return f"t={lo}..{min(lo + size - 1, steps)}"
+
+    return size, group
+
+
+def unrolled_records(model: AttentionRNN, steps: int) -> int:
+    """How many records ``model.loss(mode="unrolled")`` makes for ``steps`` steps, without running it.
+
+    Step t computes t attention scores, so the count is a quadratic in T; it is measured at
+    T = 1, 2, 3 (tiny, exact) and extrapolated — tests check the formula against real counts."""
+    counts = []
+    for T in (1, 2, 3):
+        xs = np.zeros((T, model.U.shape[1]))
+        ys = np.zeros(T, dtype=np.int64)
+        counts.append(len(tg.graph_of(model.loss(xs, ys, mode="unrolled"))))
+    c = (counts[2] - 2 * counts[1] + counts[0]) / 2  # second difference / 2
+    b = counts[1] - counts[0] - 3 * c
+    a = counts[0] - b - c
+    return int(round(a + b * steps + c * steps * steps))
+
+
+def draw_unrolled(
+    model: AttentionRNN,
+    xs: Any,
+    ys: Any,
+    *,
+    backward: bool = True,
+    color_by: str | None = None,
+    collapse: bool = False,
+    max_blocks: int = 16,
+    show_values: bool = True,
+    show_grads: bool = True,
+    max_nodes: int | None = None,
+    rankdir: str = "TB",
+    compact: bool = True,
+) -> Any:
+    """Run ``model.loss(xs, ys, mode="unrolled")``, optionally backward, and draw it.
+
+    One cluster per time step (``t=1..T``); with ``collapse=True`` one node per block of steps
+    (at most ``max_blocks``), edges counting the values that cross between blocks.  After
+    ``backward`` every node shows its gradient; ``color_by="grad"`` colours by its norm (log scale).
+    ``compact=True`` (default) draws named values (h_t, Z_t, ...) as nodes and lets each op node
+    stand for its unnamed output; ``compact=False`` draws every intermediate value.
+    Oversized drawings are refused before the model runs.  The model's ``.grad`` values are
+    restored afterwards.
+    """
+    if viz is None:
+        raise ImportError(_VIZ_ERROR)
+    max_nodes = viz.DEFAULT_MAX_NODES if max_nodes is None else max_nodes
+    steps = len(xs) if np.ndim(xs) == 2 else np.shape(xs)[1]
+    expected = unrolled_records(model, steps)
+    if expected > MAX_RECORDS or (not collapse and expected > max_nodes):
+        raise viz.GraphTooLargeError(
+            f"viz: T={steps} records {expected} ops, " + (
+                f"more than the {MAX_RECORDS} a drawing can afford; draw fewer steps"
+                if expected > MAX_RECORDS else
+                f"so the drawing has at least {expected} nodes, more than max_nodes={max_nodes}; use the "
+                "collapsed view (collapse=True, or --collapse on the command line), or raise max_nodes"))
+    params = model.parameters()
+    saved = {k: p.grad for k, p in params.items()}
+    try:
+        for p in params.values():
+            p.grad = None
+        loss = model.loss(xs, ys, mode="unrolled")
+        loss.name = "L"
+        if backward:
+            viz.retain_grads(loss)
+            loss.backward()
+        group = step_blocks(steps, max_blocks)[1] if collapse else None
+        title = f"{type(model).__name__}, unrolled over T={steps} steps" + (" (after backward)" if backward else "")
+        return viz.draw(loss, show_values=show_values, show_grads=show_grads and backward, cluster_scopes=True,
+                        max_nodes=max_nodes, color_by=color_by if backward else None, group=group,
+                        fold=("transpose",), rankdir=rankdir, title=title, color_tag="eq",
+                        legend=model.EQUATIONS, compact=compact)
+    finally:
+        for k, p in params.items():
+            p.grad = saved[k]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = OneLineParser(
+        prog="python -m tinygrad_rnn.models.draw",
+        description="Draw the seed's attention RNN (mode='unrolled') on a random sequence: one cluster per time "
+                    "step, parameters drawn once with an edge into every step, attention edges from every h_i into "
+                    "step t, ops coloured by the seed equation they compute, and (after backward) each value's "
+                    "gradient.",
+    )
+    p.add_argument("--steps", "-T", type=positive_int, default=4, help="sequence length T (default 4)")
+    p.add_argument("--input-size", "-D", type=positive_int, default=2, help="input size D (default 2)")
+    p.add_argument("--hidden-size", "-H", type=positive_int, default=3, help="hidden size H (default 3)")
+    p.add_argument("--output-size", "-K", type=positive_int, default=3, help="number of classes K (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the parameters and the random sequence (default 0)")
+    p.add_argument("--attend-h0", action="store_true", help="the literal k = 0..t reading of eqs 3-4")
+    p.add_argument("-o", "--output", required=True,
+                   help="output file; the format comes from the extension (.dot .gv .pdf .png .svg); "
+                        ".dot needs no Graphviz binary")
+    p.add_argument("--no-backward", action="store_true", help="draw the forward graph only (no gradients)")
+    p.add_argument("--color-by", choices=["none", "grad"], default="none",
+                   help="'grad': colour values by gradient norm on a log scale, with a legend")
+    p.add_argument("--collapse", action="store_true", help="one node per block of time steps (for long sequences)")
+    p.add_argument("--max-blocks", type=positive_int, default=16,
+                   help="blocks in the collapsed view (default 16; dot slows sharply beyond ~20)")
+    p.add_argument("--full", action="store_true", help="draw every intermediate value as its own node")
+    p.add_argument("--no-values", action="store_true", help="leave values out of the labels (smaller nodes)")
+    p.add_argument("--rankdir", choices=["TB", "LR"], default="TB", help="layout direction (default TB)")
+    p.add_argument("--max-nodes", type=positive_int, default=1200,
+                   help="refuse drawings with more nodes than this (default 1200)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if viz is None:
+        print(f"error: {_VIZ_ERROR}", file=sys.stderr)
+        return 1
+    try:
+        model = AttentionRNN(args.input_size, args.hidden_size, args.output_size, seed=args.seed,
+                             attend_h0=args.attend_h0)
+        rng = np.random.default_rng(args.seed + 1)
+        xs = rng.standard_normal((args.steps, args.input_size))
+        ys = rng.integers(0, args.output_size, args.steps)
+        start = time.perf_counter()
+        graph = draw_unrolled(model, xs, ys, backward=not args.no_backward,
+                              color_by=None if args.color_by == "none" else args.color_by,
+                              collapse=args.collapse, max_blocks=args.max_blocks, max_nodes=args.max_nodes,
+                              compact=not args.full, show_values=not args.no_values, rankdir=args.rankdir)
+        built = time.perf_counter() - start
+        path = viz.render(graph, args.output)
+        total = time.perf_counter() - start
+    except viz.VizError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {path} (T={args.steps}; {graph.source.count(' -> ')} edges; graph built in {built:.2f} s, "
+          f"written in {total - built:.2f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
