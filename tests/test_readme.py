@@ -12,8 +12,8 @@ def test_readme_python_blocks_run(capsys):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     assert len(blocks) >= 4
     namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), namespace)
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"<README.md python block {i + 1}>", "exec"), namespace)
     out = capsys.readouterr().out
     assert "suspect rule: 'my_tanh_wrong'" in out  # the negative control in the README fails as promised
     assert "tanh((2,)) -> (2,) @t=2 {'eq': 1}" in out

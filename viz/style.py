@@ -46,7 +46,9 @@ def html_label(title: str, *lines: str, bold: bool = True) -> str:
 
 
 def fmt_number(x: float) -> str:
-    if x == 0 or not math.isfinite(x):
+    if x == 0:
+        return "0"  # also for -0.0
+    if not math.isfinite(x):
         return f"{x:g}"
     return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
 
