@@ -139,7 +139,9 @@ class Gradients:
     ``pending`` maps a record (by identity) to the gradient of its output so far.  The walk may
     add into a pending array in place only if it allocated that array itself (``owned``): an array
     a rule returned may alias the upstream gradient of another input (``add`` hands the same ``g``
-    to both) or a saved value, so the first sum with it makes a fresh array instead.
+    to both) or a saved value, so the first sum with it makes a fresh array instead.  The three
+    cases: a leaf's ``.grad`` (:func:`_add_to_grad`), a dense pending array (owned or not), and a
+    sparse gradient from indexing (:meth:`_add_sparse`, copy-on-write).
     """
 
     __slots__ = ("pending", "owned", "anomaly")
@@ -156,43 +158,49 @@ class Gradients:
     def add(self, x: Any, gx: Any, rec: Record | None, i: int) -> None:
         """Add ``gx`` (dense, broadcast or :class:`SparseGrad`) to input ``x``'s gradient."""
         xd = x.data
-        sparse = type(gx) is SparseGrad
-        if sparse:
-            if gx.shape != xd.shape:
-                raise GradientShapeError(
-                    f"backward rule {_where(rec)} returned a sparse gradient for shape {gx.shape} "
-                    f"for input {i} of shape {xd.shape}"
-                )
-        elif type(gx) is not _ndarray or gx.dtype is not xd.dtype or gx.shape != xd.shape:  # fast path
+        if type(gx) is SparseGrad:
+            return self._add_sparse(x, gx, rec, i)
+        if type(gx) is not _ndarray or gx.dtype is not xd.dtype or gx.shape != xd.shape:  # fast path
             gx = fit_gradient(gx, xd.shape, xd.dtype, rec, i)
         if self.anomaly:
-            _check_finite(gx.values if sparse else gx, rec, i, x)
+            _check_finite(gx, rec, i, x)
         if x.record is None:  # a leaf: add to .grad
             _add_to_grad(x, gx, rec)
             return
         key = id(x.record)
         prev = self.pending.get(key)
         if prev is None:
-            if sparse:
-                self.pending[key] = gx.dense()
-                self.owned.add(key)
-            else:
-                self.pending[key] = gx  # may alias g, another pending array or a saved value: not ours
+            self.pending[key] = gx  # may alias g, another pending array or a saved value: not ours
         elif key in self.owned:
-            if sparse:
-                gx.add_into(prev)
-            else:
-                prev += gx  # an ndarray we made (even 0-d), so this is truly in place
+            prev += gx  # an ndarray we made (even 0-d), so this is truly in place
         else:
-            if sparse:
-                total = prev.copy()  # copy-on-write: prev may be shared with another input
-                gx.add_into(total)
-            else:
-                total = prev + gx  # 0-d + 0-d gives a numpy scalar: keep an ndarray
-                if type(total) is not _ndarray:
-                    total = np.asarray(total)
-            self.pending[key] = total
+            total = prev + gx  # 0-d + 0-d gives a numpy scalar: keep an ndarray
+            self.pending[key] = total if type(total) is _ndarray else np.asarray(total)
             self.owned.add(key)
+
+    def _add_sparse(self, x: Any, gx: SparseGrad, rec: Record | None, i: int) -> None:
+        """The same for an indexing rule's sparse gradient: scattered in place, never densified
+        into a full array unless it is the first gradient to arrive."""
+        if gx.shape != x.data.shape:
+            raise GradientShapeError(
+                f"backward rule {_where(rec)} returned a sparse gradient for shape {gx.shape} "
+                f"for input {i} of shape {x.data.shape}"
+            )
+        if self.anomaly:
+            _check_finite(gx.values, rec, i, x)
+        if x.record is None:
+            _add_to_grad(x, gx, rec)
+            return
+        key = id(x.record)
+        prev = self.pending.get(key)
+        if prev is None:
+            self.pending[key] = gx.dense()
+        elif key in self.owned:
+            gx.add_into(prev)
+        else:
+            prev = self.pending[key] = prev.copy()  # copy-on-write: prev may be shared with another input
+            gx.add_into(prev)
+        self.owned.add(key)
 
 
 def _add_to_grad(x: Any, g: Any, rec: Record | None) -> None:

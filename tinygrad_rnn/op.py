@@ -42,6 +42,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import tape as _tape
 from .tape import AnomalyError, Record, protect, state
 
 __all__ = ["Op", "defop", "OpDefinitionError"]
@@ -61,6 +62,7 @@ def register_tensor_type(cls: type) -> None:
     """Called once by :mod:`tinygrad_rnn.tensor`: the class ops receive and return."""
     global _TENSOR
     _TENSOR = cls
+    _tape.TENSOR = cls
 
 
 class Op:
@@ -75,7 +77,7 @@ class Op:
         self.name = name
         self.fn = fn
         self.saves = None if saves is None else tuple(saves)
-        self.input_saves = None if saves is None else tuple(k for k in saves if k != "out")
+        self.input_saves: Any = None if saves is None else tuple(k for k in saves if k != "out")
         functools.update_wrapper(self, fn)
         n_inputs: int | None = 0
         static: list[str] = []
@@ -89,6 +91,7 @@ class Op:
         self.n_inputs = n_inputs  # None: any number (a *args forward)
         self.static = tuple(static)
 
+
     def __repr__(self) -> str:
         return f"<op {self.name!r}>"
 
@@ -99,20 +102,14 @@ class Op:
         Tensor = _TENSOR
         arrays = []
         parents = []  # (position, tensor) of inputs that get a gradient
-        shared = []  # (position, array) of inputs that are no op's output: leaves' data, numpy constants
         i = 0
         for a in args:
             if type(a) is Tensor or isinstance(a, Tensor):
-                d = a.data
-                arrays.append(d)
+                arrays.append(a.data)
                 if a.requires_grad:
                     parents.append((i, a))
-                if a.record is None:
-                    shared.append((i, d))
             else:
                 arrays.append(a)
-                if type(a) is _ndarray:
-                    shared.append((i, a))
             i += 1
         try:
             result = self.fn(*arrays, **kwargs) if kwargs else self.fn(*arrays)  # ** of {} costs
@@ -146,8 +143,14 @@ class Op:
             t.record = rec = Record(self, args, tuple(parents), kwargs, vjps, out.shape, st)
             # keep what the rules read from changing (other ops' outputs are kept by their own records)
             saves = self.input_saves
-            if shared and saves != ():
-                shared = [a for k, a in shared if saves is None or k in saves]
+            shared = []
+            if saves != ():
+                for k in range(len(args)) if saves is None else saves:
+                    a = args[k]
+                    if type(a) is _ndarray:
+                        shared.append(a)
+                    elif (type(a) is Tensor or isinstance(a, Tensor)) and a.record is None:
+                        shared.append(a.data)
             protect(rec, out, shared, arrays)
         else:
             t.requires_grad = False

@@ -42,6 +42,7 @@ import contextvars
 import itertools
 import operator
 import threading
+import weakref
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
@@ -128,7 +129,7 @@ class Record:
     """
 
     __slots__ = ("op", "inputs", "parents", "kwargs", "vjps", "shape", "scope", "tags", "seq", "saved", "out",
-                 "out_name", "kept", "__weakref__")
+                 "out_name", "kept", "guard", "__weakref__")
 
     def __init__(
         self,
@@ -153,6 +154,7 @@ class Record:
         self.out: np.ndarray | None = None  # the output, if this record made it read-only
         self.out_name: str | None = None  # after free(): the output tensor's name
         self.kept: Any = None  # after free(): the output tensor, if it asked to keep its grad
+        self.guard: Any = None  # a weak reference whose callback releases `saved` if the record dies unfreed
 
     @property
     def name(self) -> str:
@@ -173,7 +175,17 @@ class Record:
         each constant; no intermediate array survives.  ``output`` (the tensor this record
         made) leaves its name, and itself if it asked to keep its gradient (``retain_grad``)."""
         self.vjps = None
-        self.inputs = tuple(_skeleton(x) for x in self.inputs)
+        T = TENSOR
+        skeleton = []
+        for x in self.inputs:
+            if type(x) is T:
+                r = x.record
+                skeleton.append(r if r is not None else (x if x.requires_grad else Stub(x)))
+            elif type(x) is _ndarray:
+                skeleton.append(Stub(x))
+            else:
+                skeleton.append(_skeleton(x))
+        self.inputs = tuple(skeleton)
         self.parents = ()
         if output is not None:
             self.out_name = output.name
@@ -183,16 +195,8 @@ class Record:
             self.out.setflags(write=True)
             self.out = None
         if self.saved:
-            _release(self)
-
-    def __del__(self) -> None:
-        try:
-            if self.out is not None:
-                self.out.setflags(write=True)
-            if self.saved:
-                _release(self)
-        except Exception:  # pragma: no cover - interpreter shutdown
-            pass
+            _release(self.saved)
+            self.saved = ()
 
     def where(self) -> str:
         """Short human-readable location used in error messages."""
@@ -275,7 +279,8 @@ def _describe(x: Any) -> str:
 # id(array) -> [number of live records saving it, the array, "who saved it" for messages]
 _SAVED: dict[int, list[Any]] = {}
 _DEFERRED: list[np.ndarray] = []  # views whose base was still protected when they were released
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # re-entrant: a release can run from garbage collection inside a protect
+TENSOR: Any = None  # the Tensor class (registered by tensor.py; this module does not import it)
 _ndarray = np.ndarray
 
 
@@ -326,16 +331,20 @@ def protect(rec: Record, out: np.ndarray, arrays: Any, inputs: Any = ()) -> None
                 a = a.base  # a view: the memory's owner must not change either
     finally:
         _LOCK.release()
-    rec.saved = kept
+    if kept:
+        rec.saved = kept
+        # if the graph is dropped without a backward, release when the record is collected
+        rec.guard = weakref.ref(rec, lambda _ref, kept=kept: _release(kept))
 
 
-def _release(rec: Record) -> None:
-    saved, rec.saved = rec.saved, ()
+def _release(kept: list[np.ndarray]) -> None:
+    """One keeper fewer for each array in ``kept`` (then emptied, so a second call does nothing);
+    arrays whose last keeper this was become writable again."""
     registry = _SAVED
     restored = False
     _LOCK.acquire()
     try:
-        for a in saved:
+        for a in kept:
             entry = registry.get(id(a))
             if entry is None or entry[1] is not a:  # pragma: no cover - defensive
                 continue
@@ -344,6 +353,7 @@ def _release(rec: Record) -> None:
                 restored |= _make_writable(a)
             else:
                 entry[0] -= 1
+        kept.clear()
         while restored and _DEFERRED:  # a base became writable: retry the views waiting on it
             waiting = _DEFERRED[:]
             _DEFERRED.clear()
