@@ -42,13 +42,15 @@ def inspect(run: Path, top: int = 6) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if not args:
-        print(__doc__.strip().splitlines()[0], file=sys.stderr)
-        return 2
+    from .cli import OneLineParser
+
+    p = OneLineParser(prog="python -m tinygrad_rnn.models.inspect_run", description=__doc__.split("\n\n")[0])
+    p.add_argument("runs", nargs="+", metavar="DIR", help="training run directories (with config.json, checkpoint.npz)")
+    p.add_argument("--top", type=int, default=6, help="how many positions and steps to list (default 6)")
+    args = p.parse_args(argv)
     try:
-        for run in args:
-            print(inspect(Path(run)))
+        for run in args.runs:
+            print(inspect(Path(run), top=args.top))
     except train.TrainError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

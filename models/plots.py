@@ -68,6 +68,9 @@ def write_all(out: Path, metrics: list[dict[str, Any]], model: AttentionRNN, bat
 
 
 def _save(fig: Any, path: Path, plt: Any) -> Path:
-    fig.savefig(path, dpi=110)
+    """Written whole via a temporary file and a rename (a link at ``path`` is replaced, not followed)."""
+    from .rundir import atomic_write
+
+    atomic_write(path, writer=lambda fh: fig.savefig(fh, dpi=110, format=path.suffix.lstrip(".") or "png"))
     plt.close(fig)
     return path

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from .rundir import atomic_write
+
 GRID = {"first": ("seq_len", (5, 10, 20, 40)), "recall": ("pairs", (2, 3, 4, 6))}
 TUNE_AT = {"first": 10, "recall": 3}
 LRS = (0.003, 0.01, 0.03)
@@ -59,7 +61,8 @@ def execute(jobs: list[dict[str, Any]], path: Path, workers: int, desc: str) -> 
 
     done = {key(r) for r in load(path)}
     todo = [j for j in jobs if key(j) not in done]
-    with ProcessPoolExecutor(max_workers=workers) as pool, path.open("a") as out, \
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)  # never through a link
+    with ProcessPoolExecutor(max_workers=workers) as pool, os.fdopen(fd, "a") as out, \
             tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc, dynamic_ncols=True) as bar:
         for res in pool.map(run_one, todo):
             out.write(json.dumps(res) + "\n")
@@ -169,7 +172,7 @@ def plot(summary: list[dict[str, Any]], path: Path) -> Path | None:
     axes[0].legend(fontsize=8)
     fig.suptitle("mean (line), [min, max] (band) and every run (dots) over seeds", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write(path, writer=lambda fh: fig.savefig(fh, dpi=110, format="png"))
     plt.close(fig)
     return path
 
@@ -186,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     rows = sweep(out, args.steps, args.seeds, args.workers)
     summary = summarise(rows)
-    (out / "sweep.md").write_text(markdown(summary, args.steps, args.seeds))
+    atomic_write(out / "sweep.md", markdown(summary, args.steps, args.seeds).encode())
     png = plot(summary, out / "sweep.png")
     print((out / "sweep.md").read_text())
     print(f"wrote {out / 'sweep.jsonl'}, {out / 'sweep.md'}" + (f", {png}" if png else "")

@@ -20,7 +20,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 
 import tinygrad_rnn as tg
 
-from . import tasks
+from . import rundir, tasks
 from .attention_rnn import PARAM_NAMES, AttentionRNN
 from .cli import OneLineParser, positive_float, positive_int
 
@@ -40,8 +39,12 @@ ARCHITECTURE = ("task", "seq_len", "pairs", "symbols", "delay", "hidden_size", "
 EVAL_SEED = 2**31 - 1
 
 
-class TrainError(Exception):
+class TrainError(rundir.RunError):
     """A user-facing problem: printed as one line, exit code 1."""
+
+
+class Interrupted(TrainError):
+    """Ctrl-C: stopped cleanly (exit code 130)."""
 
 
 @dataclass
@@ -64,7 +67,7 @@ class Config:
     eval_every: int = 100
     eval_size: int = 256
     log_every: int = 10
-    out: str = "runs/default"
+    out: str = ""  # default: out/runs/<task> (under the one ignored output folder)
     plots: bool = False
     progress: bool = True
 
@@ -147,119 +150,250 @@ def evaluate(model: AttentionRNN, batch: tasks.Batch) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- files
 def save_checkpoint(path: Path, model: AttentionRNN, opt: tg.optim.Optimizer, step: int, cfg: Config) -> None:
-    """All plain arrays; written to a temporary file and renamed, so it is never half-written."""
+    """All plain arrays; written whole or not at all (temporary file, fsync, rename, directory fsync)."""
     arrays: dict[str, np.ndarray] = {k: t.data for k, t in model.parameters().items()}
     arrays.update({f"opt.{k}": np.asarray(v) for k, v in opt.state_dict().items()})
-    arrays["step"] = np.asarray(step)
+    arrays["step"] = np.asarray(step, dtype=np.int64)
     arrays["config"] = np.asarray(json.dumps(asdict(cfg), sort_keys=True))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".checkpoint.", suffix=".npz")
+    rundir.atomic_write(path, writer=lambda fh: np.savez(fh, **arrays), point=f"{path.stem}-before-rename")
+
+
+HEADER_SLACK = 1 << 16  # an .npy header is at most a few kB
+
+
+def _expected_members(model: AttentionRNN, opt: tg.optim.Optimizer) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """name -> (dtype kind, shape) of every array a checkpoint of this model must hold."""
+    want = {k: ("f", t.shape) for k, t in model.parameters().items()}
+    for k, v in opt.state_dict().items():
+        v = np.asarray(v)
+        want[f"opt.{k}"] = (v.dtype.kind, v.shape)
+    want["step"] = ("i", ())
+    want["config"] = ("U", ())
+    return want
+
+
+def _read_header(fh: Any, name: str, path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    fmt = np.lib.format
     try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp creates 0600; a checkpoint gets the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        version = fmt.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = fmt.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, _, dtype = fmt.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+    except (ValueError, EOFError, OSError) as e:
+        raise TrainError(f"--resume: {path}: member {name!r} is not a readable .npy array ({e})") from None
+    return tuple(shape), np.dtype(dtype)
 
 
 def load_checkpoint(path: Path, cfg: Config, model: AttentionRNN, opt: tg.optim.Optimizer) -> int:
-    """Restore parameters and optimizer state; return the step.  Any problem is a TrainError."""
+    """Validate, then restore parameters and optimizer state; return the step.
+
+    Everything is checked from the zip directory and the .npy headers *before* any array is read
+    (member names, dtypes, shapes, uncompressed sizes), so a hostile file costs nothing: no pickle,
+    no zip bomb, no huge allocation.  Then the scalars' types and ranges, the configuration, and
+    that every parameter is finite.  Any problem is one :class:`TrainError` naming file and field."""
+    if not rundir.regular_file(path, "--resume"):
+        raise TrainError(f"--resume: no checkpoint at {path}")
+    want = _expected_members(model, opt)
+    arrays: dict[str, np.ndarray] = {}
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except FileNotFoundError:
-        raise TrainError(f"--resume: no checkpoint at {path}") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        with zipfile.ZipFile(path) as zf:
+            infos = {i.filename: i for i in zf.infolist()}
+            names = {n[:-4] if n.endswith(".npy") else n: n for n in infos}
+            extra = sorted(set(names) - set(want))
+            missing = sorted(set(want) - set(names))
+            if missing:
+                raise TrainError(f"--resume: {path} is not a checkpoint of this model (missing {', '.join(missing)})")
+            if extra:
+                raise TrainError(f"--resume: {path} has unexpected members {', '.join(extra)}")
+            for key in ("config", "step", *(k for k in want if k not in ("config", "step"))):
+                kind, shape = want[key]
+                info = infos[names[key]]
+                if not names[key].endswith(".npy"):
+                    raise TrainError(f"--resume: {path}: member {names[key]!r} is not an .npy array")
+                limit = (1 << 20) if kind == "U" else int(np.prod(shape, dtype=np.int64)) * 8 + HEADER_SLACK
+                if info.file_size > limit:
+                    raise TrainError(f"--resume: {path}: {key} declares {info.file_size} bytes uncompressed, "
+                                     f"at most {limit} expected for shape {shape}")
+                with zf.open(info) as fh:
+                    got_shape, dtype = _read_header(fh, key, path)
+                    if dtype.hasobject or dtype.kind != kind or got_shape != shape:
+                        raise TrainError(f"--resume: {path}: {key} has dtype {dtype} and shape {got_shape}, "
+                                         f"expected {'integer' if kind == 'i' else 'float' if kind == 'f' else 'text'} "
+                                         f"of shape {shape}")
+                with zf.open(info) as fh:
+                    arrays[key] = np.lib.format.read_array(fh, allow_pickle=False)
+                if key == "config":
+                    _check_config(arrays["config"], cfg, path)
+    except TrainError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as e:
         raise TrainError(f"--resume: {path} is corrupt or truncated ({type(e).__name__}: {e})") from None
-    missing = [k for k in (*PARAM_NAMES, "step", "config") if k not in arrays]
-    if missing:
-        raise TrainError(f"--resume: {path} is not a checkpoint of this program (missing {', '.join(missing)})")
-    try:
-        saved = json.loads(str(arrays["config"]))
-    except json.JSONDecodeError:
-        raise TrainError(f"--resume: {path} has an unreadable config") from None
-    diffs = [f"{k}={saved.get(k)!r} (now {getattr(cfg, k)!r})" for k in ARCHITECTURE if saved.get(k) != getattr(cfg, k)]
-    if diffs:
-        raise TrainError(f"--resume: {path} was written by a different configuration: {', '.join(diffs)}")
+    step = int(arrays["step"])
+    if step < 0:
+        raise TrainError(f"--resume: {path}: step is {step}, expected a non-negative integer")
+    for key, arr in arrays.items():
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise TrainError(f"--resume: {path}: {key} has non-finite values; this is not a good checkpoint")
     for k, t in model.parameters().items():
-        if arrays[k].shape != t.shape:
-            raise TrainError(f"--resume: {k} in {path} has shape {arrays[k].shape}, the model needs {t.shape}")
         t.data[...] = arrays[k]
     try:
         opt.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
     except (KeyError, ValueError) as e:
         raise TrainError(f"--resume: optimizer state in {path} does not fit: {e}") from None
-    return int(arrays["step"])
+    return step
+
+
+def _check_config(raw: np.ndarray, cfg: Config, path: Path) -> dict[str, Any]:
+    try:
+        saved = json.loads(str(raw))
+    except json.JSONDecodeError:
+        raise TrainError(f"--resume: {path}: config is not readable JSON") from None
+    if not isinstance(saved, dict):
+        raise TrainError(f"--resume: {path}: config is not a configuration (a JSON object)")
+    diffs = [f"{k}={saved.get(k)!r} (now {getattr(cfg, k)!r})" for k in ARCHITECTURE if saved.get(k) != getattr(cfg, k)]
+    if diffs:
+        raise TrainError(f"--resume: {path} was written by a different configuration: {', '.join(diffs)}")
+    return saved
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The records of a run's ``metrics.jsonl`` (a torn last line is dropped)."""
+    return rundir.read_metrics(path)[0]
 
 
 # ----------------------------------------------------------------------------- the loop
+SETTINGS = ("steps", "batch_size", "lr", "momentum", "clip", "eval_every", "eval_size", "log_every", "plots")
+
+
+def _history(out: Path, cfg: Config, start: int) -> list[dict[str, Any]]:
+    """Which steps ran under which settings: ``config_history.json`` gains an entry whenever a
+    resume changes a setting (the first entry is the configuration the run started with)."""
+    path = out / "config_history.json"
+    history: list[dict[str, Any]] = []
+    if rundir.regular_file(path, "config history"):
+        try:
+            history = json.loads(path.read_text())
+            assert isinstance(history, list) and all(isinstance(h, dict) for h in history)
+        except (ValueError, AssertionError):
+            raise TrainError(f"{path} is damaged; remove it to start a new history") from None
+    current = asdict(cfg)
+    if not history or {k: history[-1]["config"].get(k) for k in SETTINGS} != {k: current[k] for k in SETTINGS}:
+        if history:
+            changed = [f"{k} {history[-1]['config'].get(k)!r} → {current[k]!r}" for k in SETTINGS
+                       if history[-1]["config"].get(k) != current[k]]
+            rundir.say(f"from step {start} on: {', '.join(changed)} (recorded in {path.name})")
+        history = [h for h in history if h["from_step"] < start] + [{"from_step": start, "config": current}]
+        rundir.atomic_write(path, (json.dumps(history, indent=2, sort_keys=True) + "\n").encode())
+    return history
+
+
 def run(cfg: Config, resume: bool = False, force: bool = False) -> dict[str, Any]:
-    """Train according to ``cfg``; returns the last evaluation.  Raises TrainError for user errors."""
-    out = Path(cfg.out)
-    if not out.parent.exists():
-        raise TrainError(f"--out: the parent directory {str(out.parent)!r} does not exist")
-    ckpt, metrics_path = out / "checkpoint.npz", out / "metrics.jsonl"
+    """Train according to ``cfg``; returns the last evaluation.  Raises TrainError for user errors.
+    The run directory's guarantees (crash consistency, one writer, no links) are in
+    :mod:`tinygrad_rnn.models.rundir`."""
     if cfg.plots:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
             raise TrainError("--plots needs matplotlib: pip install 'tinygrad_rnn[train]' (or pip install matplotlib)") from None
-    if ckpt.exists() and not resume and not force:
+    out = rundir.prepare(cfg.out)
+    with rundir.RunLock(out):
+        rundir.clean_temporaries(out)
+        return _run_locked(cfg, out, resume, force)
+
+
+def _run_locked(cfg: Config, out: Path, resume: bool, force: bool) -> dict[str, Any]:
+    ckpt, best, metrics_path = out / "checkpoint.npz", out / "best.npz", out / "metrics.jsonl"
+    has_ckpt = rundir.regular_file(ckpt, "checkpoint")
+    if has_ckpt and not resume and not force:
         raise TrainError(f"{ckpt} exists; pass --resume to continue it, --force to start over, or another --out")
     model = make_model(cfg)
     opt = make_optimizer(cfg, model)
     start = 0
+    history: list[dict[str, Any]] = []
     if resume:
         start = load_checkpoint(ckpt, cfg, model, opt)
         if start > cfg.steps:
             raise TrainError(f"--resume: the checkpoint is at step {start}, beyond --steps {cfg.steps}")
-    out.mkdir(exist_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, sort_keys=True) + "\n")
-    history = [m for m in read_metrics(metrics_path) if m["step"] <= start] if resume else []
-    metrics_path.write_text("".join(json.dumps(m) + "\n" for m in history))
+        records, torn = rundir.read_metrics(metrics_path)
+        if torn:
+            rundir.say(torn)
+        history = [m for m in records if m["step"] <= start]  # later records are recomputed, identically
+        if torn or len(history) != len(records):
+            rundir.atomic_write(metrics_path, "".join(json.dumps(m) + "\n" for m in history).encode(),
+                                point="metrics-rewrite-before-rename")
+        saved_cfg = json.loads(str(np.load(ckpt, allow_pickle=False)["config"]))
+        if saved_cfg.get("plots") and not cfg.plots:
+            cfg.plots = True  # resume keeps what the run asked for
+    else:
+        for stale in (ckpt, best, metrics_path, out / "config_history.json"):
+            if rundir.regular_file(stale, "--force"):
+                stale.unlink()
+    _history(out, cfg, start)
+    rundir.atomic_write(out / "config.json", (json.dumps(asdict(cfg), indent=2, sort_keys=True) + "\n").encode())
     held_out = eval_batch(cfg)
+    evals = [m for m in history if "eval_loss" in m]
     last_eval: dict[str, Any] = {}
+    best_loss = min((m["eval_loss"] for m in evals), default=math.inf)
+    last_acc = evals[-1]["eval_acc"] if evals else float("nan")
+    done = start  # the step of the last durable checkpoint
     bar = _progress(cfg, start)
-    with metrics_path.open("a") as log:
+    log = rundir.MetricsLog(metrics_path)
+    step = start
+    try:
         for step in range(start + 1, cfg.steps + 1):
             loss = train_step(model, opt, train_batch(cfg, step - 1), cfg.clip)
             if not math.isfinite(loss):
-                bar.close()
-                kept = f"the last good checkpoint ({ckpt}) is intact" if ckpt.exists() else "no checkpoint was written"
-                raise TrainError(f"training loss became {loss} at step {step}; stopped, {kept}")
+                raise TrainError(f"training loss became {loss} at step {step}; stopped, " + _kept(ckpt, done))
             record: dict[str, Any] = {"step": step, "loss": loss}
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 last_eval = evaluate(model, held_out)
                 record.update({k: v for k, v in last_eval.items() if k != "grad_h"})
                 record["grad_h1"], record["grad_hT"] = last_eval["grad_h"][0], last_eval["grad_h"][-1]
-                save_checkpoint(ckpt, model, opt, step, cfg)
+                last_acc = last_eval["eval_acc"]
             if "eval_acc" in record or step % cfg.log_every == 0:
-                log.write(json.dumps(record) + "\n")
-                log.flush()
+                log.append(record)
+            if "eval_acc" in record:
+                log.sync()  # the record is durable before the checkpoint that covers it appears
+                rundir.fault("after-metrics")
+                save_checkpoint(ckpt, model, opt, step, cfg)
+                done = step
+                rundir.fault("after-checkpoint")
+                if record["eval_loss"] < best_loss:  # the best held-out checkpoint so far
+                    best_loss = record["eval_loss"]
+                    save_checkpoint(best, model, opt, step, cfg)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{last_eval.get('eval_acc', float('nan')):.3f}", refresh=False)
-    bar.close()
+            bar.set_postfix(train_loss=f"{loss:.3f}", heldout_acc=f"{last_acc:.3f}", refresh=False)
+    except OSError as e:
+        raise TrainError(f"step {step}: cannot write the run directory ({rundir._why(e)}); " + _kept(ckpt, done)) from None
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted at step {step}; " + _kept(ckpt, done) + "; continue with --resume") from None
+    finally:
+        bar.close()
+        log.close()
     if not last_eval:  # resumed at the final step
         last_eval = evaluate(model, held_out)
-    if cfg.task == "text":
-        sample = sample_text(model, cfg, 300)
-        (out / "sample.txt").write_text(sample + "\n")
-        last_eval["sample"] = sample
-    if cfg.plots:
-        from . import plots
+    try:
+        if cfg.task == "text":
+            sample = sample_text(model, cfg, 300)
+            rundir.atomic_write(out / "sample.txt", (sample + "\n").encode())
+            last_eval["sample"] = sample
+        if cfg.plots:
+            from . import plots
 
-        last_eval["plots"] = plots.write_all(out, read_metrics(metrics_path), model, held_out, last_eval)
+            last_eval["plots"] = plots.write_all(out, read_metrics(metrics_path), model, held_out, last_eval)
+    except OSError as e:
+        raise TrainError(f"cannot write the run directory ({rundir._why(e)}); " + _kept(ckpt, done)) from None
     return last_eval
+
+
+def _kept(ckpt: Path, step: int) -> str:
+    if step > 0:
+        return f"the last good checkpoint ({ckpt}, step {step}) is intact"
+    return "no checkpoint was written yet"
 
 
 def _progress(cfg: Config, start: int) -> Any:
@@ -299,14 +433,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden-size", type=positive_int, default=d.hidden_size)
     p.add_argument("--lr", type=positive_float, default=d.lr)
     p.add_argument("--optimizer", choices=["sgd", "adam"], default=d.optimizer)
-    p.add_argument("--momentum", type=float, default=d.momentum, help="for sgd (default 0.9)")
+    p.add_argument("--momentum", type=float, default=d.momentum, help="for sgd, in [0, 1) (default 0.9)")
     p.add_argument("--clip", type=float, default=d.clip, help="global grad-norm clipping; 0 turns it off (default 1)")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed, help="a non-negative integer (default 0)")
     p.add_argument("--no-attention", action="store_true", help="the baseline: Ω_t = V h_t + c")
     p.add_argument("--attend-h0", action="store_true", help="the literal k = 0..t reading of eqs 3-4")
     p.add_argument("--eval-every", type=positive_int, default=d.eval_every, help="evaluate and checkpoint every N steps")
     p.add_argument("--eval-size", type=positive_int, default=d.eval_size, help="held-out sequences (default 256)")
-    p.add_argument("--out", default=d.out, help="output directory (its parent must exist)")
+    p.add_argument("--out", default=None, help="output directory, created with its parents (default out/runs/TASK)")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
     p.add_argument("--force", action="store_true", help="start over even if DIR has a checkpoint")
     p.add_argument("--plots", action="store_true", help="write loss, attention and gradient-norm plots (matplotlib)")
@@ -314,17 +448,54 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _available_memory() -> int:
+    """Bytes of memory available now (MemAvailable), or a generous guess where /proc is missing."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return 16 << 30  # pragma: no cover
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
+    """The configuration, with every setting checked before any work (one-line TrainError)."""
     names = {f.name for f in fields(Config)}
     values = {k: v for k, v in vars(args).items() if k in names}
     values["attention"] = not args.no_attention
     values["progress"] = not args.no_progress
-    values["clip"] = args.clip if args.clip and args.clip > 0 else None
+    if args.out is None:
+        args.out = values["out"] = f"out/runs/{args.task}"
+    if not math.isfinite(args.clip) or args.clip < 0:
+        raise TrainError(f"--clip: expected a non-negative number (0 turns clipping off), got {args.clip}")
+    values["clip"] = args.clip if args.clip > 0 else None
+    if not (math.isfinite(args.momentum) and 0.0 <= args.momentum < 1.0):
+        raise TrainError(f"--momentum: expected a number in [0, 1), got {args.momentum}")
+    if args.seed < 0:
+        raise TrainError(f"--seed: expected a non-negative integer, got {args.seed}")
+    if not args.out or not args.out.strip():
+        raise TrainError("--out: the output directory name is empty")
     cfg = Config(**values)
     try:
-        _ = cfg.spec  # computing the spec validates the task-specific settings
+        spec = cfg.spec  # computing the spec validates the task-specific settings
     except ValueError as e:
         raise TrainError(str(e)) from None
+    if cfg.task == "first" and cfg.seq_len < 2:
+        raise TrainError(f"--seq-len: the first task needs at least 2 steps (a symbol, then a reply), got {cfg.seq_len}")
+    if cfg.task == "text":
+        held_out = len(tasks.text_ids("test"))
+        if cfg.seq_len + 1 > held_out:
+            raise TrainError(f"--seq-len: the text's held-out split has {held_out} characters; use at most {held_out - 1}")
+    T = spec.seq_len
+    batch = max(cfg.batch_size, cfg.eval_size)
+    need = 8 * batch * T * T * 6 + 8 * batch * T * (cfg.hidden_size + spec.input_size + spec.output_size) * 12
+    have = _available_memory()
+    if need > have:
+        raise TrainError(f"--seq-len {T} with batch {batch} (the larger of --batch-size and --eval-size) needs about "
+                         f"{need / 2**30:.1f} GiB for the (B, T, T) attention arrays, more than the "
+                         f"{have / 2**30:.1f} GiB available")
     return cfg
 
 
@@ -339,7 +510,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = config_from_args(args)
         result = run(cfg, resume=args.resume, force=args.force)
-    except TrainError as e:
+    except Interrupted as e:
+        print(f"stopped: {e}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("stopped: interrupted before training started; nothing was written", file=sys.stderr)
+        return 130
+    except rundir.RunError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     summary = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()
