@@ -16,6 +16,7 @@ import math
 import re
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -163,6 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if viz is None:
         print(f"error: {_VIZ_ERROR}", file=sys.stderr)
+        return 1
+    try:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as e:
+        print(f"error: -o: cannot create the directory for {args.output!r}: {e}", file=sys.stderr)
         return 1
     try:
         model = AttentionRNN(args.input_size, args.hidden_size, args.output_size, seed=args.seed,
