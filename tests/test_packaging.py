@@ -97,3 +97,14 @@ def test_a_missing_extra_is_one_line_naming_it(installed):
         assert cli.returncode == 1 and cli.stderr.strip() == cli.stderr.strip().splitlines()[0], cli.stderr
         assert f"pip install 'tinygrad_rnn[{extra}]'" in cli.stderr and "Traceback" not in cli.stderr
     assert run(installed, block + "import tinygrad_rnn as tg; print(tg.Tensor(1.0) + 1)").returncode == 0
+
+
+def test_the_readmes_python_blocks_run_after_a_plain_install(installed):
+    import re
+
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    script = installed["work"] / "readme_blocks.py"
+    script.write_text("\n".join(blocks))
+    out = run(installed, "", str(script))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "suspect rule: 'my_tanh_wrong'" in out.stdout
