@@ -1,13 +1,24 @@
 """``python -m tinygrad_rnn.models.sweep``: when does the seed's attention help a plain tanh RNN?
 
-Attention (the seed's model) against the baseline (``--no-attention``: Ω_t = V h_t + c), three
-seeds each, on ``first`` with sequence lengths 5, 10, 20, 40 and on ``recall`` with 2, 3, 4, 6
-pairs.  Both models get the same budget of steps and the same learning rate, tuned first: for
-each task, every candidate rate trains both models once (seed 100, a middle setting) and the rate
-with the best mean held-out accuracy over the two models wins.
+Attention (the seed's model) against the baseline (``--no-attention``: Ω_t = V h_t + c), ten
+seeds each (``--seeds``), on ``first`` with sequence lengths 5, 10, 20, 40 and on ``recall`` with
+2, 3, 4, 6 pairs.  Both models get the same budget of steps and the same learning rate, tuned
+first: for each task, every candidate rate trains both models once (seed 100, a middle setting)
+and the rate with the best mean held-out accuracy over the two models wins.  Evaluation uses
+sequences no training step can draw (``tasks.is_held_out``).
 
-Writes ``results/sweep.jsonl`` (one line per finished run; the sweep is resumable: finished runs
-are skipped), ``results/sweep.png`` and ``results/sweep.md``.  Never part of ``make test``.
+Every row records the commit it was computed at (and whether the tree had uncommitted changes);
+the sweep refuses to add rows to a file holding another commit's rows unless
+``--allow-mixed-commits`` is given, so one table is always one code version.
+
+Reported per setting: mean ± sd (ddof=1), [min, max], the number of runs that *solve* the task
+(held-out accuracy ≥ 0.9), the number that beat the **most-frequent floor** (a strategy that
+ignores the question: the most frequent value, blind to the query key, for ``recall``; the most
+frequent symbol for ``first``) by more than two standard errors of the evaluation, and Fisher's
+exact test on those counts (attention vs baseline).
+
+Writes ``results/sweep.jsonl`` (one line per finished run; resumable: finished runs are
+skipped), ``results/sweep.png`` and ``results/sweep.md``.  Never part of ``make test``.
 """
 
 from __future__ import annotations
@@ -21,9 +32,14 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import math
+import subprocess
+
 import numpy as np
 
 from .rundir import atomic_write
+
+SOLVED = 0.9  # held-out accuracy that counts as solving the task
 
 GRID = {"first": ("seq_len", (5, 10, 20, 40)), "recall": ("pairs", (2, 3, 4, 6))}
 TUNE_AT = {"first": 10, "recall": 3}
@@ -36,15 +52,26 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from . import train
 
+    common = {**COMMON, **job.get("override", {})}
     cfg = train.Config(task=job["task"], steps=job["steps"], lr=job["lr"], seed=job["seed"],
                        attention=job["attention"], eval_every=job["steps"], log_every=100,
-                       out=job["dir"], progress=False, **{GRID[job["task"]][0]: job["value"]}, **COMMON)
+                       out=job["dir"], progress=False, **{GRID[job["task"]][0]: job["value"]}, **common)
+    from . import tasks
+
     start = time.perf_counter()
     res = train.run(cfg, force=True)
     grad_end = res.pop("grad_h")
     res["grad_h1"], res["grad_hT"] = grad_end[0], grad_end[-1]
-    grad_h = train.evaluate(train.make_model(cfg), train.eval_batch(cfg))["grad_h"]  # at initialisation
-    return {**job, **res, "grad_h1_init": grad_h[0], "seconds": time.perf_counter() - start}
+    held_out = train.eval_batch(cfg)
+    grad_init = train.evaluate(train.make_model(cfg), held_out)["grad_h"]  # at initialisation
+    model = train.make_model(cfg)
+    train.load_checkpoint(Path(job["dir"]) / "checkpoint.npz", cfg, model, train.make_optimizer(cfg, model))
+    fwd = model.forward(held_out.xs)
+    attn_last = None if fwd.attention is None else fwd.attention.data[:, -1, :].mean(axis=0).tolist()
+    floor = tasks.most_frequent_accuracy(held_out, job["task"], cfg.pairs)
+    return {**job, **res, "grad_h1_init": grad_init[0], "grad_h_end": grad_end, "grad_h_init": grad_init,
+            "attn_last": attn_last, "floor": floor, "eval_n": len(held_out.tokens),
+            "seconds": time.perf_counter() - start}
 
 
 def key(job: dict[str, Any]) -> str:
@@ -55,16 +82,37 @@ def load(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
-def execute(jobs: list[dict[str, Any]], path: Path, workers: int, desc: str) -> list[dict[str, Any]]:
-    """Run the jobs not yet in ``path``; append each result as it finishes."""
+def code_version() -> dict[str, Any]:
+    """The commit of the checkout this runs from, and whether it has uncommitted changes."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                    capture_output=True, text=True, check=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": "unknown", "dirty": True}
+    return {"commit": rev, "dirty": dirty}
+
+
+def execute(jobs: list[dict[str, Any]], path: Path, workers: int, desc: str, version: dict[str, Any],
+            allow_mixed: bool = False) -> list[dict[str, Any]]:
+    """Run the jobs not yet in ``path``; append each result (with the code version) as it finishes."""
     from tqdm import tqdm
 
-    done = {key(r) for r in load(path)}
+    existing = load(path)
+    others = {(r.get("commit"), r.get("dirty")) for r in existing} - {(version["commit"], version["dirty"])}
+    if others and not allow_mixed:
+        raise SystemExit(f"error: {path} holds rows from another code version {sorted(map(str, others))}; "
+                         f"this is {version['commit']}{' (dirty)' if version['dirty'] else ''}. Use another --out, "
+                         "or --allow-mixed-commits to merge them anyway")
+    done = {key(r) for r in existing}
     todo = [j for j in jobs if key(j) not in done]
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)  # never through a link
     with ProcessPoolExecutor(max_workers=workers) as pool, os.fdopen(fd, "a") as out, \
             tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc, dynamic_ncols=True) as bar:
         for res in pool.map(run_one, todo):
+            res.update(version)
             out.write(json.dumps(res) + "\n")
             out.flush()
             bar.update(1)
@@ -74,11 +122,11 @@ def execute(jobs: list[dict[str, Any]], path: Path, workers: int, desc: str) -> 
     return [r for r in load(path) if key(r) in wanted]
 
 
-def tune(results_dir: Path, steps: int, workers: int) -> dict[str, float]:
+def tune(results_dir: Path, steps: int, workers: int, version: dict[str, Any], allow_mixed: bool) -> dict[str, float]:
     jobs = [{"stage": "tune", "task": task, "value": TUNE_AT[task], "attention": attn, "seed": 100, "lr": lr,
              "steps": steps, "dir": str(results_dir / "runs" / f"tune-{task}-{lr}-{int(attn)}")}
             for task in GRID for lr in LRS for attn in (True, False)]
-    rows = execute(jobs, results_dir / "sweep.jsonl", workers, "tuning lr")
+    rows = execute(jobs, results_dir / "sweep.jsonl", workers, "tuning lr", version, allow_mixed)
     best = {}
     for task in GRID:
         score = {lr: np.mean([r["eval_acc"] for r in rows if r["task"] == task and r["lr"] == lr]) for lr in LRS}
@@ -86,46 +134,85 @@ def tune(results_dir: Path, steps: int, workers: int) -> dict[str, float]:
     return best
 
 
-def sweep(results_dir: Path, steps: int, seeds: int, workers: int) -> list[dict[str, Any]]:
-    lrs = tune(results_dir, steps, workers)
+def sweep(results_dir: Path, steps: int, seeds: int, workers: int, allow_mixed: bool = False) -> list[dict[str, Any]]:
+    version = code_version()
+    lrs = tune(results_dir, steps, workers, version, allow_mixed)
     jobs = [{"stage": "main", "task": task, "value": v, "attention": attn, "seed": s, "lr": lrs[task],
              "steps": steps, "dir": str(results_dir / "runs" / f"{task}-{v}-{int(attn)}-{s}")}
             for task, (_, values) in GRID.items() for v in values for attn in (True, False) for s in range(seeds)]
-    return execute(jobs, results_dir / "sweep.jsonl", workers, "sweep")
+    # does the recall look-up scale with a wider state and a longer budget? (3 pairs, H = 128, 3x the steps)
+    jobs += [{"stage": "probe", "task": "recall", "value": 3, "attention": attn, "seed": s, "lr": lrs["recall"],
+              "steps": 3 * steps, "override": {"hidden_size": 128},
+              "dir": str(results_dir / "runs" / f"probe-recall-3-h128-{int(attn)}-{s}")}
+             for attn in (True, False) for s in range(min(seeds, 5))]
+    return execute(jobs, results_dir / "sweep.jsonl", workers, "sweep", version, allow_mixed)
 
 
 # ----------------------------------------------------------------------------- reporting
+def fisher_exact(a: int, b: int, c: int, d: int) -> float:
+    """Two-sided Fisher's exact test for the 2x2 table [[a, b], [c, d]]: the probability, with the
+    margins fixed, of a table at most as likely as the observed one."""
+    n1, n2, k = a + b, c + d, a + c
+    total = math.comb(n1 + n2, k)
+
+    def p(x: int) -> float:
+        return math.comb(n1, x) * math.comb(n2, k - x) / total
+
+    observed = p(a)
+    lo, hi = max(0, k - n2), min(k, n1)
+    return min(1.0, sum(p(x) for x in range(lo, hi + 1) if p(x) <= observed * (1 + 1e-9)))
+
+
+def above_floor(r: dict[str, Any]) -> bool:
+    """Held-out accuracy above the most-frequent floor by more than two evaluation standard errors."""
+    se = math.sqrt(max(r["floor"] * (1 - r["floor"]), 1e-12) / r["eval_n"])
+    return r["eval_acc"] > r["floor"] + 2 * se
+
+
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for task, (param, values) in GRID.items():
         for v in values:
             line: dict[str, Any] = {"task": task, "param": param, "value": v}
             for name, attn in (("attn", True), ("rnn", False)):
-                sel = [r for r in rows if r["task"] == task and r["value"] == v and r["attention"] == attn]
+                sel = sorted((r for r in rows if r["stage"] == "main" and r["task"] == task and r["value"] == v
+                              and r["attention"] == attn), key=lambda r: r["seed"])
                 if not sel:
                     continue
                 acc = np.array([r["eval_acc"] for r in sel])
-                line[name] = {"accs": [float(a) for a in acc],
+                line["floor"] = float(np.mean([r["floor"] for r in sel]))
+                line[name] = {"accs": [float(a) for a in acc], "seeds": [r["seed"] for r in sel],
                               "acc_mean": float(acc.mean()), "acc_min": float(acc.min()), "acc_max": float(acc.max()),
-                              "acc_sd": float(acc.std()), "n": len(sel), "lr": sel[0]["lr"],
+                              "acc_sd": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0, "n": len(sel),
+                              "lr": sel[0]["lr"], "solved": int((acc >= SOLVED).sum()),
+                              "above_floor": int(sum(above_floor(r) for r in sel)),
                               "grad_h1": float(np.mean([r["grad_h1"] for r in sel])),
                               "grad_h1_init": float(np.mean([r["grad_h1_init"] for r in sel]))}
                 if attn:
                     line[name].update({k: float(np.mean([r[k] for r in sel]))
                                        for k in ("attn_entropy", "attn_self", "attn_first")})
+            if "attn" in line and "rnn" in line:
+                a, r = line["attn"], line["rnn"]
+                line["p_solved"] = fisher_exact(a["solved"], a["n"] - a["solved"], r["solved"], r["n"] - r["solved"])
+                line["p_floor"] = fisher_exact(a["above_floor"], a["n"] - a["above_floor"],
+                                               r["above_floor"], r["n"] - r["above_floor"])
             out.append(line)
     return out
 
 
-def markdown(summary: list[dict[str, Any]], steps: int, seeds: int) -> str:
+def markdown(summary: list[dict[str, Any]], steps: int, seeds: int, version: str) -> str:
     lines = [
-        f"Held-out accuracy after {steps} steps (mean ± sd over {seeds} seeds, [min, max]); chance is 1/8. "
-        "Attention columns: entropy of α_t and weight on i = t and on i = 1 at the scored step; ‖∂L/∂h_1‖ is the "
-        "mean norm of the total gradient reaching the first hidden state on held-out data, at the end "
+        f"Held-out accuracy after {steps} steps on sequences no training step can draw; {seeds} seeds per cell; "
+        f"all rows from commit {version}. Accuracy: mean ± sd (ddof=1) [min, max]. *Floor*: accuracy of answering "
+        "the most frequent value (recall: blind to the query key) or symbol (first), on the same held-out "
+        f"sequences; chance is 1/8. *Solved*: runs with accuracy ≥ {SOLVED}. *> floor*: runs above the floor by "
+        "more than 2 evaluation standard errors. p: Fisher's exact test, attention vs baseline, on those counts. "
+        "‖∂L/∂h_1‖: mean norm of the gradient reaching the first hidden state on held-out data, at the end "
         "(and at initialisation).",
         "",
-        "| task | setting | attention acc | baseline acc | α entropy | α on i=t | α on i=1 | ‖∂L/∂h_1‖ attn end (init) | ‖∂L/∂h_1‖ rnn end (init) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| task | setting | floor | attention acc | baseline acc | solved (attn / base, p) | > floor (attn / base, p) "
+        "| α entropy | α on i=t | ‖∂L/∂h_1‖ attn end (init) | ‖∂L/∂h_1‖ rnn end (init) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summary:
         a, r = s.get("attn"), s.get("rnn")
@@ -133,9 +220,12 @@ def markdown(summary: list[dict[str, Any]], steps: int, seeds: int) -> str:
             continue
         label = f"T = {s['value']}" if s["param"] == "seq_len" else f"{s['value']} pairs"
         lines.append(
-            f"| {s['task']} | {label} | {a['acc_mean']:.3f} ± {a['acc_sd']:.3f} [{a['acc_min']:.2f}, {a['acc_max']:.2f}] "
+            f"| {s['task']} | {label} | {s['floor']:.3f} "
+            f"| {a['acc_mean']:.3f} ± {a['acc_sd']:.3f} [{a['acc_min']:.2f}, {a['acc_max']:.2f}] "
             f"| {r['acc_mean']:.3f} ± {r['acc_sd']:.3f} [{r['acc_min']:.2f}, {r['acc_max']:.2f}] "
-            f"| {a['attn_entropy']:.2f} | {a['attn_self']:.2f} | {a['attn_first']:.3f} "
+            f"| {a['solved']}/{a['n']} vs {r['solved']}/{r['n']}, p = {s['p_solved']:.2g} "
+            f"| {a['above_floor']}/{a['n']} vs {r['above_floor']}/{r['n']}, p = {s['p_floor']:.2g} "
+            f"| {a['attn_entropy']:.2f} | {a['attn_self']:.2f} "
             f"| {a['grad_h1']:.2e} ({a['grad_h1_init']:.1e}) | {r['grad_h1']:.2e} ({r['grad_h1_init']:.1e}) |"
         )
     return "\n".join(lines) + "\n"
@@ -164,6 +254,9 @@ def plot(summary: list[dict[str, Any]], path: Path) -> Path | None:
             for x, r in zip(xs, rows):  # every run, so a bimodal outcome shows as two clusters
                 ax.plot([x + offset] * len(r["accs"]), r["accs"], ".", color=colour, alpha=0.6, ms=5)
         ax.axhline(1 / 8, color="grey", lw=0.8, ls=":", label="chance")
+        floors = [sm["floor"] for sm in summary if sm["task"] == task and "floor" in sm]
+        if floors:
+            ax.plot(list(values)[: len(floors)], floors, "k--", lw=1, label="most-frequent floor")
         ax.set_xlabel("sequence length T" if param == "seq_len" else "key-value pairs")
         ax.set_ylabel("held-out accuracy")
         ax.set_title(task)
@@ -181,15 +274,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tinygrad_rnn.models.sweep", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="results", help="results directory (default results/)")
     p.add_argument("--steps", type=int, default=3000, help="training steps per run (default 3000)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per configuration (default 3; results/ has 5)")
+    p.add_argument("--seeds", type=int, default=10, help="seeds per configuration (default 10)")
+    p.add_argument("--allow-mixed-commits", action="store_true",
+                   help="add to a results file that holds rows from another code version")
     p.add_argument("--workers", type=int, default=2, help="parallel runs (default 2: one per core)")
     args = p.parse_args(argv)
     out = Path(args.out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    rows = sweep(out, args.steps, args.seeds, args.workers)
+    rows = sweep(out, args.steps, args.seeds, args.workers, args.allow_mixed_commits)
     summary = summarise(rows)
-    atomic_write(out / "sweep.md", markdown(summary, args.steps, args.seeds).encode())
+    versions = sorted({f"{r.get('commit')}{' (dirty)' if r.get('dirty') else ''}" for r in rows})
+    atomic_write(out / "sweep.md", markdown(summary, args.steps, args.seeds, ", ".join(versions)).encode())
+    atomic_write(out / "summary.json", (json.dumps(summary, indent=1) + "\n").encode())
     png = plot(summary, out / "sweep.png")
     print((out / "sweep.md").read_text())
     print(f"wrote {out / 'sweep.jsonl'}, {out / 'sweep.md'}" + (f", {png}" if png else "")
