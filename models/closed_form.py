@@ -178,12 +178,19 @@ def immediate_jacobian_W(h_k: np.ndarray, h_prev: np.ndarray) -> np.ndarray:
 
 
 # ============================================================================ nested sums
-def nested_sums(params: Params, xs: Any, ys: Any, attend_h0: bool = False) -> Grads:
+def nested_sums(params: Params, xs: Any, ys: Any, attend_h0: bool = False, product_order: str = "chain") -> Grads:
     """Eqs 12, 14, 16 evaluated literally — Σ_t Σ_{m≤t} Σ_{k≤m} of the chain
     ∂L_t/∂Ω_t · ∂Ω_t/∂Z_t · ∂Z_t/∂h_m · Π_{j=k}^{m−1} ∂h_{j+1}/∂h_j · ∂⁺h_k/∂θ — with every
     inserted factor corrected: ŷ_t − y_t (not y_t − ŷ_t), the full attention Jacobian
     :func:`attention_jacobian` (not A_{t,m}).  V and c use eqs 10 (with Z_t) and 11.
-    O(T⁴ H²) per sequence: for small sizes only."""
+    O(T⁴ H²) per sequence: for small sizes only.
+
+    ``product_order`` reads Π_{j=k}^{m−1} ∂h_{j+1}/∂h_j, which the print leaves unordered, with the
+    Jacobians in Jacobian layout: ``"chain"`` (the chain rule's order, later steps on the left:
+    ∂h_m/∂h_{m−1} ⋯ ∂h_{k+1}/∂h_k) or ``"as_written"`` (left to right as j increases:
+    ∂h_{k+1}/∂h_k ⋯ ∂h_m/∂h_{m−1}, the order the Π symbol is usually expanded in)."""
+    if product_order not in ("chain", "as_written"):
+        raise ValueError(f"nested_sums: product_order must be 'chain' or 'as_written', got {product_order!r}")
     W, U, b, V, c = _unpack(params)
     f = forward(params, xs, ys, attend_h0)
     B, T, _ = f.X.shape
@@ -200,7 +207,8 @@ def nested_sums(params: Params, xs: Any, ys: Any, attend_h0: bool = False) -> Gr
                 row_m = row @ attention_jacobian(hs, t, m, attend_h0)  # · ∂Z_t/∂h_m
                 for k in range(1, m + 1):
                     q = row_m
-                    for j in range(m - 1, k - 1, -1):  # · Π_{j=k}^{m−1} ∂h_{j+1}/∂h_j, applied from j = m−1 down
+                    js = range(m - 1, k - 1, -1) if product_order == "chain" else range(k, m)
+                    for j in js:  # · Π_{j=k}^{m−1} ∂h_{j+1}/∂h_j (chain: applied from j = m−1 down)
                         q = q @ recurrence_jacobian(W, hs[j + 1])
                     local = q * (1.0 - hs[k] ** 2)  # · ∂⁺h_k/∂θ
                     grads["W"] += np.outer(local, hs[k - 1])
@@ -210,7 +218,8 @@ def nested_sums(params: Params, xs: Any, ys: Any, attend_h0: bool = False) -> Gr
 
 
 # ============================================================================ as printed
-def as_printed(params: Params, xs: Any, ys: Any, attend_h0: bool = False) -> Grads:
+def as_printed(params: Params, xs: Any, ys: Any, attend_h0: bool = False, sign: str = "printed",
+               weight: str = "score") -> Grads:
     """Eqs 10, 11, 13, 15, 17 exactly as printed, under the most charitable reading that makes
     the shapes conform:
 
@@ -223,6 +232,8 @@ def as_printed(params: Params, xs: Any, ys: Any, attend_h0: bool = False) -> Gra
       "(1 − h_k²) h_{k−1}" (resp. x_k, 1) read as the outer product (q ⊙ (1 − h_k²)) h_{k−1}ᵀ.
 
     Only the printed factors are kept: the sign of (y_t − ŷ_t) and A_{t,m} in place of ∂Z_t/∂h_m.
+    For the errata's "what would make it right" question, ``sign="fixed"`` uses ŷ_t − y_t and
+    ``weight="alpha"`` the softmax weight α_{t,m} instead of the score A_{t,m}.
     """
     W, U, b, V, c = _unpack(params)
     f = forward(params, xs, ys, attend_h0)
@@ -237,8 +248,13 @@ def as_printed(params: Params, xs: Any, ys: Any, attend_h0: bool = False) -> Gra
         hs, X = f.hs[s], f.X[s]
         for t in range(1, T + 1):
             row = (f.Y[s, t - 1] - f.probs[s, t - 1]) @ V  # (y_t − ŷ_t) Vᵀ, as a row vector
+            if sign == "fixed":
+                row = -row
+            scores = hs[1:t + 1] @ hs[t]
+            alpha = np.exp(scores - scores.max())
+            alpha /= alpha.sum()
             for m in range(1, t + 1):
-                row_m = row * float(hs[m] @ hs[t])  # A_{t,m}
+                row_m = row * (float(hs[m] @ hs[t]) if weight == "score" else float(alpha[m - 1]))  # A_{t,m} or α_{t,m}
                 for k in range(1, m + 1):
                     q = row_m
                     for j in range(m - 1, k - 1, -1):

@@ -25,6 +25,7 @@ def case(T=5, H=4, D=3, K=3, seed=0, scale=1.0, B=1, onehot=False):
 
 
 # ============================================================ eqs 1-7: the model
+@pytest.mark.verdict(1, "correct")
 def test_eq1_recurrence():
     params, xs, ys = case()
     h = np.zeros(4)
@@ -37,6 +38,7 @@ def test_eq1_recurrence():
         np.testing.assert_allclose(got, expected, rtol=1e-14, atol=1e-15)
 
 
+@pytest.mark.verdict(2, "correct")
 def test_eq2_to_4_match_the_seeds_worked_examples():
     """t = 1: softmax(A_{1,1}) = 1, Z_1 = h_1.  t = 2: weights e^{h_i·h_2} / (e^{h_1·h_2} + e^{h_2·h_2}).
     t = 3 (eq 2): A_{3,i} = h_i · h_3.  No h_0 term anywhere: the default reading i = 1..t."""
@@ -55,6 +57,7 @@ def test_eq2_to_4_match_the_seeds_worked_examples():
         np.testing.assert_allclose(a[2], np.exp(scores) / np.exp(scores).sum(), rtol=1e-14)
 
 
+@pytest.mark.verdict((3, 4), "ambiguous")
 def test_eq3_eq4_literal_k0_reading_is_attend_h0():
     """Read literally, eq 3's denominator runs over k = 0..t while its numerator is defined for
     i = 1..t: the weights on h_1..h_t then sum to less than 1, with the rest on h_0 (score
@@ -77,6 +80,7 @@ def test_eq3_eq4_literal_k0_reading_is_attend_h0():
     assert np.abs(literal_Z - plain.context.data).max() > 0.05
 
 
+@pytest.mark.verdict((5, 6), "correct")
 def test_eq5_eq6_logits_and_probabilities():
     params, xs, _ = case()
     for mode in ("fused", "unrolled"):
@@ -87,6 +91,7 @@ def test_eq5_eq6_logits_and_probabilities():
         np.testing.assert_allclose(f.probs.data, e / e.sum(axis=1, keepdims=True), rtol=1e-13)
 
 
+@pytest.mark.verdict(7, "correct")
 def test_eq7_loss_is_the_inner_product():
     params, xs, ys = case(onehot=True, B=2)
     model = AttentionRNN.from_params(params)
@@ -104,6 +109,7 @@ def test_eq8_correct_form_matches_the_engine(omega):
     np.testing.assert_allclose(tg.jacobian(lambda t: t.softmax(), omega), cf.softmax_jacobian(p), atol=1e-14)
 
 
+@pytest.mark.verdict(8, "wrong")
 @given(omega=arrays(st.integers(2, 6).map(lambda k: (k,)), min_value=-4.0, max_value=4.0))
 def test_eq8_as_printed_is_wrong_off_the_diagonal(omega):
     """Printed ŷ_i(1 − ŷ_j) equals the truth on the diagonal and exceeds it by exactly ŷ_i off it."""
@@ -119,6 +125,7 @@ def test_eq8_as_printed_is_wrong_off_the_diagonal(omega):
 
 
 # ============================================================ eq 9: output error
+@pytest.mark.verdict(9, "correct")
 @given(cfg=model_configs(max_steps=6, max_hidden=4, max_batch=2), onehot=st.booleans())
 def test_eq9_output_error_is_yhat_minus_y(cfg, onehot):
     params, xs, ys = make_case(cfg, onehot)
@@ -130,6 +137,7 @@ def test_eq9_output_error_is_yhat_minus_y(cfg, onehot):
     np.testing.assert_allclose(f.logits.grad, f.probs.data - Y, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.verdict(9, "correct")
 def test_eq9_needs_targets_that_sum_to_one():
     """For rows that do not sum to 1 (e.g. a zeroed, masked step) the gradient is ŷ Σ_k y_k − y."""
     logits = np.array([[0.2, -1.0, 0.5], [1.0, 0.0, -0.5]])
@@ -146,6 +154,7 @@ def _engine(params, xs, ys, attend_h0=False):
     return engine_grads(params, xs, ys, "fused", attend_h0)[1]
 
 
+@pytest.mark.verdict(10, "wrong")
 def test_eq10_as_printed_is_wrong_on_generic_inputs():
     """Σ_t (ŷ_t − y_t) h_tᵀ instead of Σ_t (ŷ_t − y_t) Z_tᵀ: off on every one of 50 draws."""
     rel = []
@@ -184,6 +193,7 @@ def test_eq10_error_shrinks_as_attention_concentrates_on_h_t():
     assert med[3.0] < 0.5 * med[0.3]
 
 
+@pytest.mark.verdict(11, "correct")
 @given(cfg=model_configs(max_steps=6, max_hidden=4, max_batch=2), onehot=st.booleans())
 def test_eq11_dc(cfg, onehot):
     params, xs, ys = make_case(cfg, onehot)
@@ -282,6 +292,7 @@ def test_eq12_14_16_factor_immediate_partials():
 
 
 # ============================================================ eqs 13, 15, 17 as printed
+@pytest.mark.verdict((13, 15, 17), "wrong")
 @pytest.mark.parametrize("name, eq", [("W", 13), ("U", 15), ("b", 17)])
 def test_eq13_15_17_as_printed_are_wrong_on_generic_inputs(name, eq):
     """Off by more than 30 % on every one of 50 draws at each of two scales, and pointing the
@@ -327,3 +338,67 @@ def test_eq13_15_17_coincide_when_both_vanish():
     printed = cf.as_printed(params, xs, ys)
     for k in ("W", "U", "b"):
         assert not truth[k].any() and not printed[k].any()
+
+
+# ============================================================ readings the print leaves open (issue: results that hold up)
+@pytest.mark.verdict((12, 14, 16), "ambiguous")
+def test_eq12_14_16_are_right_only_in_the_chain_rules_product_order():
+    """Π_{j=k}^{m−1} ∂h_{j+1}/∂h_j is not ordered by the print.  In the chain rule's order (later
+    steps on the left, in Jacobian layout) the nested sums equal the engine to rounding; read left
+    to right as j increases they do not (median relative error 0.135 at scale 1, up to 8× at 3:
+    ``python -m tinygrad_rnn.models.errata``)."""
+    errs = {"chain": [], "as_written": []}
+    for seed in range(20):
+        params, xs, ys = random_case(seed, 1.0)
+        truth = _engine(params, xs, ys)
+        for order in errs:
+            got = cf.nested_sums(params, xs, ys, product_order=order)
+            errs[order].append(max(relative_error(got[k], truth[k]) for k in "WUb"))
+    assert max(errs["chain"]) < 1e-12
+    assert np.median(errs["as_written"]) > 0.05 and min(errs["as_written"]) > 1e-6
+
+
+def _detached_attention_grads(params, xs, ys):
+    """The engine's gradient of the seed's loss with the attention weights α_{t,i} held constant
+    (detached): an oracle written here with engine ops, sharing no code with closed_form."""
+    W, U, b, V, c = (tg.Tensor(params[k], requires_grad=True) for k in "WUbVc")
+    h = tg.Tensor(np.zeros(W.shape[0]))
+    hs, loss = [], tg.Tensor(0.0)
+    for t in range(len(xs)):
+        h = (W @ h + U @ xs[t] + b).tanh()
+        hs.append(h)
+        alpha = tg.stack([tg.dot(hi, h) for hi in hs]).softmax().detach()
+        Z = hs[0] * alpha.data[0]
+        for i in range(1, len(hs)):
+            Z = Z + hs[i] * alpha.data[i]
+        loss = loss + tg.cross_entropy(V @ Z + c, np.asarray(ys[t]))
+    loss.backward()
+    return {"W": W.grad, "U": U.grad, "b": b.grad}
+
+
+def test_eq13_15_17_with_the_sign_fixed_and_alpha_for_A_are_the_gradient_with_attention_detached():
+    """What the printed eqs 13/15/17 compute, once the sign is fixed and the weight α_{t,m} stands
+    where the score A_{t,m} is printed: the gradient with the attention weights detached.  The path
+    through the softmax (∂α/∂h) is what the seed leaves out."""
+    for seed in range(5):
+        params, xs, ys = random_case(seed, 1.0)
+        fixed = cf.as_printed(params, xs, ys, sign="fixed", weight="alpha")
+        detached = _detached_attention_grads(params, xs, ys)
+        truth = _engine(params, xs, ys)
+        for k in "WUb":
+            np.testing.assert_allclose(fixed[k], detached[k], rtol=1e-10, atol=1e-13)
+            assert relative_error(fixed[k], truth[k]) > 1e-3  # and it is not the full gradient
+
+
+@given(omega=arrays(st.integers(2, 6).map(lambda k: (k,)), min_value=-4.0, max_value=4.0), data=st.data())
+def test_eq8_chained_with_eq7_gives_yhat_minus_one_not_eq9(omega, data):
+    """∂L/∂Ω_j = Σ_i (∂L/∂ŷ_i)(∂ŷ_i/∂Ω_j) with ∂L/∂ŷ_i = −y_i/ŷ_i and the printed eq 8
+    ŷ_i(1 − ŷ_j) gives −(1 − ŷ_j) Σ_i y_i = ŷ_j − 1 for every j: eq 9 cannot follow from eq 8."""
+    K = len(omega)
+    y = np.eye(K)[data.draw(st.integers(0, K - 1))]
+    p = np.exp(omega - omega.max())
+    p /= p.sum()
+    printed_chain = (-y / p) @ cf.softmax_jacobian_as_printed(p)
+    np.testing.assert_allclose(printed_chain, p - 1.0, rtol=1e-12, atol=1e-14)
+    true_chain = (-y / p) @ tg.jacobian(lambda t: t.softmax(), omega)
+    np.testing.assert_allclose(true_chain, p - y, rtol=1e-12, atol=1e-14)
