@@ -231,6 +231,53 @@ def markdown(summary: list[dict[str, Any]], steps: int, seeds: int, version: str
     return "\n".join(lines) + "\n"
 
 
+def evidence(rows: list[dict[str, Any]]) -> str:
+    """The numbers behind each explanatory sentence of the README's results section, per run
+    (``python -m tinygrad_rnn.models.sweep --report``)."""
+    main = [r for r in rows if r["stage"] == "main"]
+    out = []
+
+    def sel(task: str, value: int, attn: bool) -> list[dict[str, Any]]:
+        return sorted((r for r in main if r["task"] == task and r["value"] == value and r["attention"] == attn),
+                      key=lambda r: r["seed"])
+
+    for T in (20, 40):
+        a, b = sel("first", T, True), sel("first", T, False)
+        ratios = [x["grad_h1_init"] / y["grad_h1_init"] for x, y in zip(a, b) if x["seed"] == y["seed"]]
+        if ratios:
+            out.append(f"first T={T}: ‖∂L/∂h_1‖ at initialisation, attention / baseline, per seed (paired): "
+                       + ", ".join(f"{q:.2g}" for q in ratios)
+                       + f"; median {np.median(ratios):.2g}, range [{min(ratios):.2g}, {max(ratios):.2g}]")
+        for name, runs in (("attention", a), ("baseline", b)):
+            failed = [r for r in runs if r["eval_acc"] < SOLVED]
+            for r in failed:
+                g = np.asarray(r["grad_h_end"])
+                rate = (g[-1] / g[-10]) ** (1 / 9)  # > 1: smaller further back
+                trend = f"shrinks ×{rate:.2g}" if rate >= 1 else f"grows ×{1 / rate:.2g}"
+                line = (f"first T={T} {name} seed {r['seed']} failed (acc {r['eval_acc']:.2f}): ‖∂L/∂h_t‖ at the end "
+                        f"{trend} per step going back from t = {T} to {T - 9}; largest at t = {int(np.argmax(g)) + 1}")
+                if r.get("attn_last"):
+                    att = np.asarray(r["attn_last"])
+                    line += f"; attention at t = T: max weight {att.max():.2f} (on i = {int(att.argmax()) + 1}), uniform = {1 / T:.3f}"
+                out.append(line)
+        for r in (x for x in a if x["eval_acc"] >= SOLVED and x.get("attn_last")):
+            att, g = np.asarray(r["attn_last"]), np.asarray(r["grad_h_end"])
+            top = [int(i) + 1 for i in np.argsort(att)[::-1][:3]]
+            out.append(f"first T={T} attention seed {r['seed']} solved (acc {r['eval_acc']:.2f}): attention at t = T on "
+                       f"i = {top} ({', '.join(f'{att[i - 1]:.2f}' for i in top)}); largest ‖∂L/∂h_t‖ at t = "
+                       f"{[int(i) + 1 for i in np.argsort(g)[::-1][:3]]}")
+    probe = [r for r in rows if r["stage"] == "probe"]
+    if probe:
+        for name, attn in (("attention", True), ("baseline", False)):
+            runs = sorted((r for r in probe if r["attention"] == attn), key=lambda r: r["seed"])
+            if runs:
+                out.append(f"recall 3 pairs, H = 128, {runs[0]['steps']} steps, {name}: accuracy "
+                           + ", ".join(f"{r['eval_acc']:.2f}" for r in runs)
+                           + f" (floor {np.mean([r['floor'] for r in runs]):.3f}; above floor: "
+                           f"{sum(above_floor(r) for r in runs)}/{len(runs)})")
+    return "\n".join(out) + "\n"
+
+
 def plot(summary: list[dict[str, Any]], path: Path) -> Path | None:
     try:
         import matplotlib
@@ -275,11 +322,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="results", help="results directory (default results/)")
     p.add_argument("--steps", type=int, default=3000, help="training steps per run (default 3000)")
     p.add_argument("--seeds", type=int, default=10, help="seeds per configuration (default 10)")
+    p.add_argument("--report", action="store_true",
+                   help="only print the per-run evidence behind the README's results section (no training)")
     p.add_argument("--allow-mixed-commits", action="store_true",
                    help="add to a results file that holds rows from another code version")
     p.add_argument("--workers", type=int, default=2, help="parallel runs (default 2: one per core)")
     args = p.parse_args(argv)
     out = Path(args.out)
+    if args.report:
+        print(evidence(load(out / "sweep.jsonl")), end="")
+        return 0
     (out / "runs").mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     rows = sweep(out, args.steps, args.seeds, args.workers, args.allow_mixed_commits)
@@ -287,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     versions = sorted({f"{r.get('commit')}{' (dirty)' if r.get('dirty') else ''}" for r in rows})
     atomic_write(out / "sweep.md", markdown(summary, args.steps, args.seeds, ", ".join(versions)).encode())
     atomic_write(out / "summary.json", (json.dumps(summary, indent=1) + "\n").encode())
+    atomic_write(out / "evidence.txt", evidence(rows).encode())
     png = plot(summary, out / "sweep.png")
     print((out / "sweep.md").read_text())
     print(f"wrote {out / 'sweep.jsonl'}, {out / 'sweep.md'}" + (f", {png}" if png else "")

@@ -226,7 +226,7 @@ def _run(*targets):
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=60)
+        t.join(timeout=20)
     assert not any(t.is_alive() for t in threads), "a thread hung"
     if errors:
         raise errors[0]
@@ -239,10 +239,10 @@ def test_another_threads_no_grad_does_not_drop_ops_from_this_graph():
     def evaluator():
         with tg.no_grad():
             inside.set()
-            done.wait(30)
+            done.wait(10)
 
     def trainer():
-        inside.wait(30)
+        inside.wait(10)
         x = tg.Tensor([1.0, 2.0], requires_grad=True)
         (x * x + 3.0 * x).sum().backward()  # d/dx = 2x + 3
         result["grad"] = x.grad
@@ -288,15 +288,15 @@ def test_overlapping_no_grad_blocks_in_two_threads_restore_each_thread():
     def a():
         with tg.no_grad():
             steps[0].set()
-            steps[1].wait(30)  # B has entered too
+            steps[1].wait(10)  # B has entered too
         seen["a_after"] = tg.is_grad_enabled()
         steps[2].set()  # A left first
 
     def b():
-        steps[0].wait(30)
+        steps[0].wait(10)
         with tg.no_grad():
             steps[1].set()
-            steps[2].wait(30)
+            steps[2].wait(10)
             seen["b_inside"] = tg.is_grad_enabled()
         seen["b_after"] = tg.is_grad_enabled()
 
@@ -306,7 +306,7 @@ def test_overlapping_no_grad_blocks_in_two_threads_restore_each_thread():
 
 
 def test_concurrent_scopes_tags_and_anomaly_mode_stay_in_their_thread():
-    barrier = threading.Barrier(2, timeout=30)
+    barrier = threading.Barrier(2, timeout=10)
     recs = {}
 
     def worker(name):
