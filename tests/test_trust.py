@@ -171,6 +171,7 @@ OP_CASES = {  # the op under test is the last one applied, straight to the leave
     "dot": lambda a, b: tg.dot(a, b.T), "reshape": lambda a, b: a.reshape(4, 3), "transpose": lambda a, b: a.T,
     "broadcast_to": lambda a, b: tg.broadcast_to(a, (2, 3, 4)), "getitem": lambda a, b: a[[0, 0, 2], 1:],
     "stack": lambda a, b: tg.stack([a, b]), "concatenate": lambda a, b: tg.concatenate([a, b], 1),
+    "scatter": lambda a, b: ops.scatter(a, index=(np.array([0, 0, 2]),), shape=(4, 4), advanced=True),
 }
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .funcs import NP, TG, SparseGrad
 from .tape import AnomalyError, Record, state, tape_of
 
 __all__ = ["backward", "fit_gradient", "Gradients", "GradientShapeError", "SparseGrad"]
@@ -33,37 +34,6 @@ _ndarray = np.ndarray
 
 class GradientShapeError(RuntimeError):
     """A backward rule produced a gradient that cannot belong to its input."""
-
-
-class SparseGrad:
-    """A gradient that is zero except at ``index`` (``values`` there).
-
-    Indexing rules return one instead of ``zeros(shape)`` with the values scattered in, so the
-    walk can add it into an existing gradient in place: slicing x[:, t] for every t of a
-    (B, T, H) tensor then costs O(B·H) per step instead of O(B·T·H).  Integer-array indices
-    (``advanced=True``) accumulate repeated positions (``np.add.at``).
-    """
-
-    __slots__ = ("index", "values", "shape", "dtype", "advanced")
-
-    def __init__(self, index: Any, values: Any, shape: tuple[int, ...], dtype: Any, advanced: bool) -> None:
-        self.index = index
-        self.values = values
-        self.shape = shape
-        self.dtype = dtype
-        self.advanced = advanced
-
-    def add_into(self, arr: np.ndarray) -> None:
-        """arr[index] += values (repeated integer indices accumulate)."""
-        if self.advanced:
-            np.add.at(arr, self.index, self.values)
-        else:
-            arr[self.index] += self.values
-
-    def dense(self) -> np.ndarray:
-        out = np.zeros(self.shape, dtype=self.dtype)
-        self.add_into(out)
-        return out
 
 
 def fit_gradient(g: Any, shape: tuple[int, ...], dtype: Any, rec: Record, i: int) -> np.ndarray:
@@ -122,10 +92,9 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = False) -> None:
                 _add_to_grad(t, g, rec)
             g.setflags(write=False)  # rules must not write into g (it may be shared)
             for i, x in rec.parents:
-                vjp = rec.vjps[i]
-                if vjp is not None:
+                if rec.vjps[i] is not None:
                     try:
-                        gx = vjp(g)
+                        gx = rec.vjp(i, NP, g, t.data, rec.arrays)
                     except Exception as e:
                         raise _rule_error(e, g, rec, i, x) from e
                     grads.add(x, gx, rec, i)

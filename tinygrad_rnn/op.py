@@ -69,7 +69,8 @@ class Op:
     """A named op: calling it runs the forward and, when recording, puts a
     :class:`~tinygrad_rnn.tape.Record` on the tape."""
 
-    def __init__(self, name: str, fn: Rule, saves: tuple[int | str, ...] | None = None) -> None:
+    def __init__(self, name: str, fn: Rule, saves: tuple[int | str, ...] | None = None,
+                 rules: tuple[Any, ...] | None = None, ctx: bool = False) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"defop: an op needs a non-empty string name, got {name!r}")
         if saves is not None and not all(k == "out" or isinstance(k, int) for k in saves):
@@ -77,6 +78,8 @@ class Op:
         self.name = name
         self.fn = fn
         self.saves = None if saves is None else tuple(saves)
+        self.rules = None if rules is None else tuple(rules)  # differentiable rules (None: closures)
+        self.has_ctx = bool(ctx)
         self.input_saves: Any = None if saves is None else tuple(k for k in saves if k != "out")
         functools.update_wrapper(self, fn)
         n_inputs: int | None = 0
@@ -90,6 +93,8 @@ class Op:
                 static.append(p.name)
         self.n_inputs = n_inputs  # None: any number (a *args forward)
         self.static = tuple(static)
+        if self.rules is not None and n_inputs is not None and len(self.rules) != n_inputs:
+            raise ValueError(f"defop '{name}': {len(self.rules)} rule(s) for {n_inputs} input(s); give one per input")
 
 
     def __repr__(self) -> str:
@@ -117,9 +122,17 @@ class Op:
             if isinstance(e, OpDefinitionError):
                 raise
             raise _with_context(self.name, e, arrays) from e
-        if type(result) is not tuple or len(result) != 2 or type(result[1]) is not tuple:
+        ctx = None
+        if self.rules is not None:  # differentiable rules: the forward returns out, or (out, ctx)
+            if self.has_ctx:
+                out, ctx = result
+            else:
+                out = result
+            vjps = self.rules if self.n_inputs is not None else self.rules * len(args)
+        elif type(result) is not tuple or len(result) != 2 or type(result[1]) is not tuple:
             raise OpDefinitionError(_bad_result(self.name, result))
-        out, vjps = result
+        else:
+            out, vjps = result
         if type(out) is not _ndarray:
             out = np.asarray(out)
         st = state()
@@ -141,6 +154,9 @@ class Op:
                 )
             t.requires_grad = True
             t.record = rec = Record(self, args, tuple(parents), kwargs, vjps, out.shape, st)
+            if self.rules is not None:
+                rec.arrays = tuple(arrays)
+                rec.ctx = ctx
             # keep what the rules read from changing (other ops' outputs are kept by their own records)
             saves = self.input_saves
             shared = []
@@ -174,7 +190,8 @@ class Op:
         return args[:n], kwargs
 
 
-def defop(name: str, saves: tuple[int | str, ...] | None = None) -> Callable[[Rule], Op]:
+def defop(name: str, saves: tuple[int | str, ...] | None = None, rules: tuple[Any, ...] | None = None,
+          ctx: bool = False) -> Callable[[Rule], Op]:
     """Decorator: turn ``fn(*arrays, **static) -> (out, vjps)`` into a recorded op.
 
     See the module docstring for the contract.  The returned :class:`Op` is called with
@@ -186,10 +203,19 @@ def defop(name: str, saves: tuple[int | str, ...] | None = None) -> Callable[[Ru
     keeps every array input: always safe; declare ``saves`` only to make an op cheaper, and
     test it (a wrong declaration lets a later in-place write change the gradient;
     ``tests/test_trust.py`` shows how).
+
+    **Differentiable rules** (higher-order gradients): instead of returning closures, give
+    ``rules=(rule_0, rule_1, ...)``, one per input (``None`` for no gradient; one rule for all
+    inputs of a ``*args`` op, called with ``i=``), each ``rule(F, g, out, *inputs, **static)``
+    written with operators and the functions of ``F`` (see :mod:`tinygrad_rnn.funcs`); the forward
+    then returns only the output, or ``(output, ctx)`` with ``ctx=True`` (constants the rules need,
+    passed as ``ctx=``).  The same rule runs on numpy arrays in ``backward()`` and on Tensors in
+    ``backward(create_graph=True)``.  An op defined with closures has first derivatives only;
+    asking for more is a clear error.
     """
 
     def wrap(fn: Rule) -> Op:
-        return Op(name, fn, saves)
+        return Op(name, fn, saves, rules, ctx)
 
     return wrap
 

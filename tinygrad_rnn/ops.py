@@ -1,9 +1,19 @@
-"""Every built-in op: its forward and its named backward rule, side by side.
+"""Every built-in op: its forward and its named backward rules, side by side.
 
-Each rule is written as the VJP ``g ↦ g · ∂out/∂input`` (``g`` has the output's
-shape).  Broadcasting is *not* undone here: the engine does it once, for all ops
-(:func:`tinygrad_rnn.backward.fit_gradient`).  Learners adding an op: copy one of
-these and see :mod:`tinygrad_rnn.op` for the contract.
+A rule is the VJP ``g ↦ g · ∂out/∂input`` (``g`` has the output's shape), written once as
+``rule(F, g, out, *inputs, **static)`` with operators and the functions of ``F``
+(:mod:`tinygrad_rnn.funcs`): with ``F = NP`` it runs on numpy arrays (first-order backward),
+with ``F = TG`` on Tensors, recording the backward pass so it can be differentiated again
+(``backward(create_graph=True)``, ``tg.grad``, ``tg.hessian``).  Masks and indices taken with
+``F.value`` are constants.  Broadcasting is *not* undone here: the engine does it once, for all
+ops (:func:`tinygrad_rnn.backward.fit_gradient`).  Learners adding an op: copy one of these and
+see :mod:`tinygrad_rnn.op` for the contract.
+
+**Second derivatives.**  Every op here has one (its rule is made of differentiable ops).  At
+kinks the first-order subgradient choices carry over: ``relu`` and ``abs`` use 0 at 0 and
+their second derivative is 0 everywhere (the mask is a constant); ``max``/``min`` route to the
+first arg-max, so their second derivative is that of the selected element; ``where``'s
+condition is a constant.
 """
 
 from __future__ import annotations
@@ -13,92 +23,94 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .backward import SparseGrad
 from .op import defop
 
+
 # ============================================================================ elementwise
-def _same(g: Any) -> Any:
+def _grad(F: Any, g: Any, out: Any, *ins: Any, **static: Any) -> Any:
     return g
 
 
-def _negated(g: Any) -> Any:
+def _neg_grad(F: Any, g: Any, out: Any, *ins: Any, **static: Any) -> Any:
     return -g
 
 
-@defop("add", saves=())
+@defop("add", saves=(), rules=(_grad, _grad))
 def add(a: Any, b: Any) -> Any:
     """a + b.   ∂/∂a = 1, ∂/∂b = 1."""
-    return np.add(a, b), (_same, _same)
+    return np.add(a, b)
 
 
-@defop("sub", saves=())
+@defop("sub", saves=(), rules=(_grad, _neg_grad))
 def sub(a: Any, b: Any) -> Any:
     """a − b.   ∂/∂a = 1, ∂/∂b = −1."""
-    return np.subtract(a, b), (_same, _negated)
+    return np.subtract(a, b)
 
 
-@defop("mul", saves=(0, 1))
+@defop("mul", saves=(0, 1), rules=(lambda F, g, out, a, b: g * b,
+                                   lambda F, g, out, a, b: g * a))
 def mul(a: Any, b: Any) -> Any:
     """a ⊙ b.   ∂/∂a = b, ∂/∂b = a."""
-    return np.multiply(a, b), (lambda g: g * b, lambda g: g * a)
+    return np.multiply(a, b)
 
 
-@defop("div", saves=(1, "out"))
+@defop("div", saves=(1, "out"), rules=(lambda F, g, out, a, b: g / b,
+                                       lambda F, g, out, a, b: -g * out / b))
 def div(a: Any, b: Any) -> Any:
-    """a / b.   ∂/∂a = 1/b, ∂/∂b = −a/b²."""
-    out = np.true_divide(a, b)
-    return out, (lambda g: g / b, lambda g: -g * out / b)
+    """a / b.   ∂/∂a = 1/b, ∂/∂b = −a/b² = −out/b."""
+    return np.true_divide(a, b)
 
 
-@defop("pow", saves=(0, 1, "out"))
+def _pow_da(F: Any, g: Any, out: Any, a: Any, b: Any) -> Any:
+    zero_b = np.equal(F.value(b), 0)
+    if np.any(zero_b):  # x⁰ = 1 for every x, even 0: the derivative is 0 there (a kept away from 0⁻¹)
+        return g * F.where(zero_b, 0.0, b * F.where(zero_b, 1.0, a) ** (b - 1.0))
+    return g * (b * a ** (b - 1.0))
+
+
+def _pow_db(F: Any, g: Any, out: Any, a: Any, b: Any) -> Any:
+    zero_a = np.equal(F.value(a), 0)
+    if np.any(zero_a):  # 0^b is constant for b ≥ 0: the derivative is 0 there (ln kept away from 0)
+        mask = np.logical_and(zero_a, np.greater_equal(F.value(b), 0))
+        return g * F.where(mask, 0.0, out * F.log(F.where(zero_a, 1.0, a)))
+    return g * (out * F.log(a))
+
+
+@defop("pow", saves=(0, 1, "out"), rules=(_pow_da, _pow_db))
 def pow(a: Any, b: Any) -> Any:  # noqa: A001 (shadows builtin inside this module only)
     """a ** b.   ∂/∂a = b·a^(b−1), ∂/∂b = a^b · ln a  (real only for a > 0).
 
     Limits taken as PyTorch does: ∂/∂a = 0 where b = 0 (x⁰ = 1 for every x, even at 0),
     and ∂/∂b = 0 where a = 0 and b ≥ 0 (0^b is constant there), instead of 0·∞ = NaN.
     """
-    out = np.power(a, b)
-
-    def vjp_a(g: Any) -> Any:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            d = b * np.power(a, b - 1)
-        return g * np.where(np.equal(b, 0), 0.0, d)
-
-    def vjp_b(g: Any) -> Any:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            d = out * np.log(a)
-        return g * np.where(np.logical_and(np.equal(a, 0), np.greater_equal(b, 0)), 0.0, d)
-
-    return out, (vjp_a, vjp_b)
+    return np.power(a, b)
 
 
-@defop("neg", saves=())
+@defop("neg", saves=(), rules=(_neg_grad,))
 def neg(x: Any) -> Any:
     """−x.   ∂/∂x = −1."""
-    return np.negative(x), (_negated,)
+    return np.negative(x)
 
 
-@defop("tanh", saves=("out",))
+@defop("tanh", saves=("out",), rules=(lambda F, g, y, x: g * (1.0 - y * y),))
 def tanh(x: Any) -> Any:
     """tanh x (Θ_h of eq 1).   ∂/∂x = 1 − tanh² x."""
-    y = np.tanh(x)
-    return y, (lambda g: g * (1.0 - y * y),)
+    return np.tanh(x)
 
 
-@defop("exp", saves=("out",))
+@defop("exp", saves=("out",), rules=(lambda F, g, y, x: g * y,))
 def exp(x: Any) -> Any:
     """eˣ.   ∂/∂x = eˣ."""
-    y = np.exp(x)
-    return y, (lambda g: g * y,)
+    return np.exp(x)
 
 
-@defop("log", saves=(0,))
+@defop("log", saves=(0,), rules=(lambda F, g, y, x: g / x,))
 def log(x: Any) -> Any:
     """ln x.   ∂/∂x = 1/x.  Non-positive x gives numpy's usual warning and nan/−inf."""
-    return np.log(x), (lambda g: g / x,)
+    return np.log(x)
 
 
-@defop("sigmoid", saves=("out",))
+@defop("sigmoid", saves=("out",), rules=(lambda F, g, y, x: g * y * (1.0 - y),))
 def sigmoid(x: Any) -> Any:
     """σ(x) = 1/(1+e⁻ˣ).   ∂/∂x = σ(1−σ).
 
@@ -107,30 +119,30 @@ def sigmoid(x: Any) -> Any:
     """
     x = np.asarray(x)
     e = np.exp(-np.abs(x))  # ≤ 1: never overflows
-    y = np.where(x >= 0, 1.0, e) / (1.0 + e)
-    return y, (lambda g: g * y * (1.0 - y),)
+    return np.where(x >= 0, 1.0, e) / (1.0 + e)
 
 
-@defop("relu", saves=(0,))
+@defop("relu", saves=(0,), rules=(lambda F, g, y, x: g * (F.value(x) > 0),))
 def relu(x: Any) -> Any:
     """max(x, 0).   ∂/∂x = 1 for x > 0, else 0 (we take the subgradient 0 at x = 0)."""
-    return np.maximum(x, 0), (lambda g: g * (x > 0),)
+    return np.maximum(x, 0)
 
 
-@defop("sqrt", saves=("out",))
+@defop("sqrt", saves=("out",), rules=(lambda F, g, y, x: g * 0.5 / y,))
 def sqrt(x: Any) -> Any:
     """√x.   ∂/∂x = 1/(2√x)."""
-    y = np.sqrt(x)
-    return y, (lambda g: g * 0.5 / y,)
+    return np.sqrt(x)
 
 
-@defop("abs", saves=(0,))
+@defop("abs", saves=(0,), rules=(lambda F, g, y, x: g * np.sign(F.value(x)),))
 def abs(x: Any) -> Any:  # noqa: A001
     """|x|.   ∂/∂x = sign x (subgradient 0 at x = 0)."""
-    return np.abs(x), (lambda g: g * np.sign(x),)
+    return np.abs(x)
 
 
-@defop("where", saves=(0,))
+@defop("where", saves=(0,), rules=(None,
+                                   lambda F, g, out, cond, a, b: F.where(cond, g, 0.0),
+                                   lambda F, g, out, cond, a, b: F.where(cond, 0.0, g)))
 def where(cond: Any, a: Any, b: Any) -> Any:
     """cond ? a : b, elementwise.   ∂/∂a = [cond], ∂/∂b = [¬cond]; no gradient for cond.
 
@@ -140,7 +152,7 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     cond = np.asarray(cond)
     if cond.dtype != np.bool_:
         raise TypeError(f"where: cond must be boolean, got dtype {cond.dtype}")
-    return np.where(cond, a, b), (None, lambda g: np.where(cond, g, 0), lambda g: np.where(cond, 0, g))
+    return np.where(cond, a, b)
 
 
 # ============================================================================ reductions
@@ -154,36 +166,32 @@ def _keepdims_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
-def _spread(g: Any, x: np.ndarray, keep: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
-    """g (reduced to shape ``keep``) copied back over the reduced axes: a fresh array of x's
-    shape (faster than np.expand_dims + np.broadcast_to, and writable)."""
-    out = np.empty(x.shape, dtype=x.dtype)
-    kept = np.reshape(g, keep)
-    out[...] = kept if scale == 1.0 else kept * scale
-    return out
+def _sum_rule(F: Any, g: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    shape = np.shape(F.value(x))
+    return F.spread(g, _keepdims_shape(shape, axis), shape, F.value(x).dtype)
 
 
-@defop("sum", saves=())
+def _mean_rule(F: Any, g: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    xv = F.value(x)
+    n = xv.size // builtins.max(int(np.prod(np.shape(F.value(out)))), 1) if xv.size else 1
+    return F.spread(g, _keepdims_shape(xv.shape, axis), xv.shape, xv.dtype, 1.0 / n)
+
+
+@defop("sum", saves=(), rules=(_sum_rule,))
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Σ over ``axis``.   ∂/∂x_i = 1: the gradient is ``g`` copied back over the summed axes."""
-    x = np.asarray(x)
-    out = x.sum(axis=axis, keepdims=keepdims)  # first: numpy reports a bad axis
-    keep = _keepdims_shape(x.shape, axis)
-    return out, (lambda g: _spread(g, x, keep),)
+    return np.asarray(x).sum(axis=axis, keepdims=keepdims)
 
 
-@defop("mean", saves=())
+@defop("mean", saves=(), rules=(_mean_rule,))
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Mean over ``axis``.   ∂/∂x_i = 1/n, n = number of averaged elements."""
-    x = np.asarray(x)
-    out = x.mean(axis=axis, keepdims=keepdims)
-    n = x.size // builtins.max(np.size(out), 1) if x.size else 1
-    keep = _keepdims_shape(x.shape, axis)
-    return out, (lambda g: _spread(g, x, keep, 1.0 / n),)
+    return np.asarray(x).mean(axis=axis, keepdims=keepdims)
 
 
 def _extreme(x: Any, axis: Any, keepdims: bool, arg: Any, name: str) -> Any:
-    """Shared by max and min: the value at the first arg-max (arg-min) and its rule."""
+    """Shared by max and min: the value at the first arg-max (arg-min), and the index of
+    that element as a full integer index (the rule's constant context)."""
     x = np.asarray(x)
     if axis is not None and not isinstance(axis, (int, np.integer)):
         raise TypeError(f"{name}: axis must be an int or None, got {axis!r}")
@@ -194,28 +202,23 @@ def _extreme(x: Any, axis: Any, keepdims: bool, arg: Any, name: str) -> Any:
             np.sum(x, axis=axis)  # raises numpy's AxisError
         where = np.unravel_index(int(arg(x)), x.shape)  # works for any memory layout (e.g. x.T)
         out = x[where]
-        out = np.reshape(out, (1,) * x.ndim) if keepdims else np.asarray(out)
-
-        def vjp_all(g: Any) -> Any:
-            z = np.zeros(x.shape, dtype=np.result_type(x.dtype, np.float64) if x.dtype.kind != "f" else x.dtype)
-            z[where] = np.reshape(g, ())
-            return z
-
-        return out, (vjp_all,)
+        return (np.reshape(out, (1,) * x.ndim) if keepdims else np.asarray(out)), where
     idx = arg(x, axis=axis, keepdims=True)
-    out = np.take_along_axis(x, idx, axis=axis)
-    if not keepdims:
-        out = np.squeeze(out, axis=axis)
-
-    def vjp(g: Any) -> Any:
-        z = np.zeros_like(x)
-        np.put_along_axis(z, idx, g if keepdims else np.expand_dims(g, axis), axis=axis)
-        return z
-
-    return out, (vjp,)
+    grid = list(np.indices(idx.shape, sparse=True))
+    grid[axis % x.ndim] = idx
+    where = tuple(grid)  # x[where] has idx's (keepdims) shape
+    out = x[where]
+    return (out if keepdims else np.squeeze(out, axis=axis)), where
 
 
-@defop("max", saves=())
+def _extreme_rule(F: Any, g: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False,
+                  ctx: Any = None) -> Any:
+    xv = F.value(x)
+    kept = F.reshape(g, np.broadcast(*ctx).shape if ctx else ())  # g in the shape of the selected elements
+    return F.scatter(kept, ctx, xv.shape, xv.dtype, True)
+
+
+@defop("max", saves=(), rules=(_extreme_rule,), ctx=True)
 def max(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Maximum over ``axis`` (an int or None).
 
@@ -227,7 +230,7 @@ def max(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:  # noqa
     return _extreme(x, axis, keepdims, np.argmax, "max")
 
 
-@defop("min", saves=())
+@defop("min", saves=(), rules=(_extreme_rule,), ctx=True)
 def min(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Minimum over ``axis`` (an int or None).   ∂/∂x_i = 1 at the *first* arg-min, 0 elsewhere."""
     return _extreme(x, axis, keepdims, np.argmin, "min")
@@ -247,7 +250,20 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     return out
 
 
-@defop("softmax", saves=("out",))
+def _softmax_rule(F: Any, g: Any, y: Any, x: Any, axis: int = -1) -> Any:
+    if np.ndim(F.value(x)) == 0 or np.shape(F.value(x))[axis] == 0:
+        return g * 0.0
+    gy = g * y
+    return gy - y * F.sum(gy, axis=axis, keepdims=True)  # y ⊙ g − y ⊙ Σ_j g_j y_j
+
+
+def _log_softmax_rule(F: Any, g: Any, out: Any, x: Any, axis: int = -1) -> Any:
+    if np.ndim(F.value(x)) == 0 or np.shape(F.value(x))[axis] == 0:
+        return g * 0.0
+    return g - F.exp(out) * F.sum(g, axis=axis, keepdims=True)
+
+
+@defop("softmax", saves=("out",), rules=(_softmax_rule,))
 def softmax(x: Any, axis: int = -1) -> Any:
     """ŷ_i = e^{x_i − m} / Σ_k e^{x_k − m}, m = max_k x_k (stable; eqs 3 and 6).
 
@@ -257,39 +273,72 @@ def softmax(x: Any, axis: int = -1) -> Any:
     x = _floating(x)
     if x.ndim == 0:  # a single element: softmax is 1, its gradient 0
         np.empty(0).sum(axis=axis)  # raises numpy's AxisError for an axis other than 0 / -1
-        return np.ones_like(x), (lambda g: np.zeros_like(x),)
+        return np.ones_like(x)
     if x.shape[axis] == 0:  # nothing to normalise: the empty result, as numpy/PyTorch give
-        return x.copy(), (lambda g: np.zeros_like(x),)
+        return x.copy()
     y = x - x.max(axis=axis, keepdims=True)  # one buffer, reused in place below
     np.exp(y, out=y)
     y /= y.sum(axis=axis, keepdims=True)
-
-    def vjp(g: Any) -> Any:
-        out = g * y
-        inner = out.sum(axis=axis, keepdims=True)
-        out -= y * inner  # y ⊙ g − y ⊙ Σ_j g_j y_j
-        return out
-
-    return y, (vjp,)
+    return y
 
 
-@defop("log_softmax", saves=("out",))
+@defop("log_softmax", saves=("out",), rules=(_log_softmax_rule,))
 def log_softmax(x: Any, axis: int = -1) -> Any:
     """ln softmax(x)_i = x_i − m − ln Σ_k e^{x_k − m}.
 
-    ∂/∂x_j = δ_ij − softmax_j, so the VJP is  g ↦ g − softmax(x) · Σ_i g_i.
+    ∂/∂x_j = δ_ij − softmax_j, so the VJP is  g ↦ g − softmax(x) · Σ_i g_i  (softmax = e^out).
     """
     x = _floating(x)
     if x.ndim == 0:
         np.empty(0).sum(axis=axis)  # raises numpy's AxisError for an axis other than 0 / -1
-        return np.zeros_like(x), (lambda g: np.zeros_like(x),)
+        return np.zeros_like(x)
     if x.shape[axis] == 0:
-        return x.copy(), (lambda g: np.zeros_like(x),)
-    out = _log_softmax(x, axis)
-    return out, (lambda g: g - np.exp(out) * np.asarray(g).sum(axis=axis, keepdims=True),)
+        return x.copy()
+    return _log_softmax(x, axis)
 
 
-@defop("cross_entropy", saves=(1,))
+def _ce_upstream(F: Any, g: Any, n: int, ax: int, reduction: str) -> Any:
+    """g broadcast to the per-position losses, with the class axis kept."""
+    if reduction == "none":
+        shape = np.shape(F.value(g))
+        return F.reshape(g, shape[:ax] + (1,) + shape[ax:])
+    return g / n if reduction == "mean" else g
+
+
+def _ce_dlogits(F: Any, g: Any, out: Any, logits: Any, targets: Any, axis: int = -1, reduction: str = "sum",
+                ctx: Any = None) -> Any:
+    """∂L/∂logits = softmax · Σ_k y_k − y, times the upstream gradient."""
+    lsm, y, ax, n = ctx
+    up = _ce_upstream(F, g, n, ax, reduction)
+    if F.traced:  # recomputed from the logits Tensor, so the softmax is differentiated too
+        y = _one_hot(y, lsm.shape, ax) if y.dtype.kind in "iu" else F.value(targets)
+        return (F.exp(log_softmax(logits, axis=ax)) * np.sum(y, axis=ax, keepdims=True) - y) * up
+    d = np.exp(lsm)  # the first-order path: one buffer, in place
+    if y.dtype.kind in "iu":
+        index = np.expand_dims(y, ax)
+        np.put_along_axis(d, index, np.take_along_axis(d, index, axis=ax) - 1.0, axis=ax)
+    else:
+        d *= np.sum(y, axis=ax, keepdims=True)
+        d -= y
+    d *= up
+    return d
+
+
+def _one_hot(classes: np.ndarray, shape: tuple[int, ...], ax: int) -> np.ndarray:
+    y = np.zeros(shape)
+    np.put_along_axis(y, np.expand_dims(classes, ax), 1.0, axis=ax)
+    return y
+
+
+def _ce_dtargets(F: Any, g: Any, out: Any, logits: Any, targets: Any, axis: int = -1, reduction: str = "sum",
+                 ctx: Any = None) -> Any:
+    """∂L/∂y = −ln softmax(logits) (probability targets), times the upstream gradient."""
+    lsm, _, ax, n = ctx
+    lsm = log_softmax(logits, axis=ax) if F.traced else lsm
+    return -lsm * _ce_upstream(F, g, n, ax, reduction)
+
+
+@defop("cross_entropy", saves=(1,), rules=(_ce_dlogits, _ce_dtargets), ctx=True)
 def cross_entropy(logits: Any, targets: Any, axis: int = -1, reduction: str = "sum") -> Any:
     """L = −Σ_k y_k ln softmax(logits)_k per position (eq 7), then reduced.
 
@@ -322,11 +371,6 @@ def cross_entropy(logits: Any, targets: Any, axis: int = -1, reduction: str = "s
             )
         index = np.expand_dims(targets, ax)
         losses = -np.squeeze(np.take_along_axis(lsm, index, axis=ax), axis=ax)
-
-        def dlogits_raw() -> Any:
-            d = np.exp(lsm)
-            np.put_along_axis(d, index, np.take_along_axis(d, index, axis=ax) - 1.0, axis=ax)
-            return d
     elif targets.dtype.kind == "f":
         if targets.shape != logits.shape:
             raise ValueError(
@@ -338,30 +382,11 @@ def cross_entropy(logits: Any, targets: Any, axis: int = -1, reduction: str = "s
             with np.errstate(invalid="ignore"):
                 prod[targets == 0] = 0.0
         losses = -np.sum(prod, axis=ax)
-        del prod
-
-        def dlogits_raw() -> Any:
-            d = np.exp(lsm)
-            d *= np.sum(targets, axis=ax, keepdims=True)
-            d -= targets
-            return d
     else:
         raise TypeError(f"cross_entropy: targets must be integer classes or float rows, got dtype {targets.dtype}")
-
     n = losses.size
     out = losses if reduction == "none" else (np.sum(losses) if reduction == "sum" else np.sum(losses) / builtins.max(n, 1))
-
-    def upstream(g: Any) -> Any:  # g broadcast to the per-position losses, with the class axis kept
-        if reduction == "none":
-            return np.expand_dims(g, ax)
-        return g / n if reduction == "mean" else g
-
-    def vjp_logits(g: Any) -> Any:
-        d = dlogits_raw()
-        d *= upstream(g)
-        return d
-
-    return out, (vjp_logits, lambda g: -lsm * upstream(g))
+    return out, (lsm, targets, ax, builtins.max(n, 1))
 
 
 # ============================================================================ linear algebra
@@ -375,46 +400,42 @@ def _check_inner(name: str, a: Any, b: Any) -> None:
         raise ValueError(f"{name}: shapes {sa} and {sb} do not align ({ka} != {kb})")
 
 
-def _matmul_rule(a: Any, b: Any) -> Any:
-    """Shared by matmul and dot.  out = a @ b;  ∂/∂a: g @ bᵀ,  ∂/∂b: aᵀ @ g,
-    with 1-D operands promoted to matrices and the promotion undone afterwards
-    (batch axes are summed by the engine's broadcasting step)."""
-    a = np.asarray(a)
-    b = np.asarray(b)
-    out = np.matmul(a, b)
-
-    def grads(g: Any) -> tuple[Any, Any]:
-        a2 = a[None, :] if a.ndim == 1 else a
-        b2 = b[:, None] if b.ndim == 1 else b
-        g2 = np.asarray(g)
-        if b.ndim == 1:  # first: for two vectors g is 0-d and becomes (1, 1)
-            g2 = np.expand_dims(g2, -1)
-        if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
-        return g2, a2, b2
-
-    def vjp_a(g: Any) -> Any:
-        g2, _, b2 = grads(g)
-        ga = np.matmul(g2, np.swapaxes(b2, -1, -2))
-        return ga[..., 0, :] if a.ndim == 1 else ga
-
-    def vjp_b(g: Any) -> Any:
-        g2, a2, _ = grads(g)
-        gb = np.matmul(np.swapaxes(a2, -1, -2), g2)
-        return gb[..., :, 0] if b.ndim == 1 else gb
-
-    return out, (vjp_a, vjp_b)
+def _promote(F: Any, g: Any, a: Any, b: Any) -> tuple[Any, Any, Any]:
+    """1-D operands as matrices (a row, b a column) and g with the matching unit axes."""
+    na, nb = np.ndim(F.value(a)), np.ndim(F.value(b))
+    a2 = F.reshape(a, (1,) + np.shape(F.value(a))) if na == 1 else a
+    b2 = F.reshape(b, np.shape(F.value(b)) + (1,)) if nb == 1 else b
+    gs = np.shape(F.value(g))
+    if nb == 1:  # first: for two vectors g is 0-d and becomes (1, 1)
+        gs = gs + (1,)
+    if na == 1:
+        gs = gs[:-1] + (1,) + gs[-1:]
+    return F.reshape(g, gs), a2, b2
 
 
-@defop("matmul", saves=(0, 1))
+def _matmul_da(F: Any, g: Any, out: Any, a: Any, b: Any) -> Any:
+    """∂/∂a = g @ bᵀ (batch axes are summed by the engine's broadcasting step)."""
+    g2, _, b2 = _promote(F, g, a, b)
+    ga = F.matmul(g2, F.swapaxes(b2, -1, -2))
+    return F.reshape(ga, np.shape(F.value(ga))[:-2] + np.shape(F.value(ga))[-1:]) if np.ndim(F.value(a)) == 1 else ga
+
+
+def _matmul_db(F: Any, g: Any, out: Any, a: Any, b: Any) -> Any:
+    """∂/∂b = aᵀ @ g."""
+    g2, a2, _ = _promote(F, g, a, b)
+    gb = F.matmul(F.swapaxes(a2, -1, -2), g2)
+    return F.reshape(gb, np.shape(F.value(gb))[:-1]) if np.ndim(F.value(b)) == 1 else gb
+
+
+@defop("matmul", saves=(0, 1), rules=(_matmul_da, _matmul_db))
 def matmul(a: Any, b: Any) -> Any:
     """a @ b with numpy ``matmul`` semantics (1-D operands, batched and broadcast stacks).
     ∂/∂a = g @ bᵀ, ∂/∂b = aᵀ @ g."""
     _check_inner("matmul", a, b)
-    return _matmul_rule(a, b)
+    return np.matmul(a, b)
 
 
-@defop("dot", saves=(0, 1))
+@defop("dot", saves=(0, 1), rules=(_matmul_da, _matmul_db))
 def dot(a: Any, b: Any) -> Any:
     """numpy ``dot`` for 1-D and 2-D operands (vector·vector, matrix·vector, matrix·matrix).
     The attention score of eq 2, A_{t,i} = h_i · h_t, is ``dot`` of two vectors."""
@@ -424,31 +445,32 @@ def dot(a: Any, b: Any) -> Any:
             "use tg.matmul for batched operands"
         )
     _check_inner("dot", a, b)
-    return _matmul_rule(a, b)
+    return np.matmul(a, b)
 
 
 # ============================================================================ shape ops
-@defop("reshape", saves=())
+@defop("reshape", saves=(), rules=(lambda F, g, out, x, shape=(): F.reshape(g, np.shape(F.value(x))),))
 def reshape(x: Any, *, shape: tuple[int, ...]) -> Any:
     """Same elements, new shape.   The gradient is reshaped back."""
-    x = np.asarray(x)
-    return np.reshape(x, shape), (lambda g: np.reshape(g, x.shape),)
+    return np.reshape(np.asarray(x), shape)
 
 
-@defop("transpose", saves=())
+def _transpose_rule(F: Any, g: Any, out: Any, x: Any, axes: Any = None) -> Any:
+    nd = np.ndim(F.value(x))
+    return F.transpose(g, None if axes is None else tuple(np.argsort([a % nd for a in axes])))
+
+
+@defop("transpose", saves=(), rules=(_transpose_rule,))
 def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Any:
     """Permute axes (all reversed if ``axes`` is None).   The gradient is permuted back."""
-    x = np.asarray(x)
-    out = np.transpose(x, axes)
-    inverse = None if axes is None else tuple(np.argsort([a % x.ndim for a in axes]))
-    return out, (lambda g: np.transpose(g, inverse),)
+    return np.transpose(np.asarray(x), axes)
 
 
-@defop("broadcast_to", saves=())
+@defop("broadcast_to", saves=(), rules=(_grad,))
 def broadcast_to(x: Any, *, shape: tuple[int, ...]) -> Any:
     """Repeat along broadcast axes.   The gradient is summed back — by the engine's single
     unbroadcasting step, so this rule is the identity."""
-    return np.broadcast_to(x, shape), (_same,)
+    return np.broadcast_to(x, shape)
 
 
 def _is_advanced(index: Any) -> bool:
@@ -463,43 +485,63 @@ def _is_advanced(index: Any) -> bool:
     return False
 
 
-@defop("getitem", saves=())
+def _getitem_rule(F: Any, g: Any, out: Any, x: Any, index: Any = None) -> Any:
+    xv = F.value(x)
+    return F.scatter(g, index, xv.shape, xv.dtype, _is_advanced(index))
+
+
+@defop("getitem", saves=(), rules=(_getitem_rule,))
 def getitem(x: Any, *, index: Any) -> Any:
     """x[index]: slices, integers, integer arrays, boolean masks.
 
-    ∂/∂x scatters ``g`` back into zeros; with integer-array indices repeated
-    positions **accumulate** (``np.add.at``).  The rule returns a :class:`SparseGrad`, which
+    ∂/∂x scatters ``g`` back into zeros (the op ``scatter``); with integer-array indices repeated
+    positions **accumulate**.  In first-order backward the scatter is a :class:`SparseGrad`, which
     the walk adds into x's gradient in place instead of allocating zeros of x's shape.
     """
     x = np.asarray(x)
     out = x[index]
+    return np.array(out) if not isinstance(out, np.ndarray) else out
 
-    advanced = _is_advanced(index)
-    return np.array(out) if not isinstance(out, np.ndarray) else out, (
-        lambda g: SparseGrad(index, g, x.shape, x.dtype, advanced),)
+
+@defop("scatter", saves=(), rules=(lambda F, g, out, v, index=None, shape=(), advanced=True: F.getitem(g, index),))
+def scatter(v: Any, *, index: Any, shape: tuple[int, ...], advanced: bool = True) -> Any:
+    """zeros(shape) with v added at ``index`` (repeats accumulate): the gradient of ``getitem``
+    as an op, so that indexing has a second derivative.   ∂/∂v = g[index]."""
+    v = np.asarray(v)
+    out = np.zeros(shape, dtype=v.dtype if v.dtype.kind == "f" else np.float64)
+    if advanced:
+        np.add.at(out, index, v)
+    else:
+        out[index] += v
+    return out
 
 
 def _slicer(axis: int, ndim: int, piece: Any) -> Any:
     return (slice(None),) * axis + (piece,) + (slice(None),) * (ndim - axis - 1)
 
 
-@defop("stack", saves=())
+def _stack_rule(F: Any, g: Any, out: Any, *xs: Any, axis: int = 0, i: int = 0) -> Any:
+    nd = np.ndim(F.value(out))
+    return F.getitem(g, _slicer(axis % nd, nd, i))
+
+
+def _concatenate_rule(F: Any, g: Any, out: Any, *xs: Any, axis: int = 0, i: int = 0) -> Any:
+    nd = np.ndim(F.value(out))
+    ax = axis % nd
+    start = builtins.sum(np.shape(F.value(x))[ax] for x in xs[:i])
+    return F.getitem(g, _slicer(ax, nd, slice(start, start + np.shape(F.value(xs[i]))[ax])))
+
+
+@defop("stack", saves=(), rules=(_stack_rule,))
 def _stack(*xs: Any, axis: int = 0) -> Any:
     """Stack equal-shaped arrays along a new ``axis``.   Input i's gradient is ``g`` at index i."""
-    out = np.stack(xs, axis=axis)
-    ax = axis % out.ndim
-    return out, tuple((lambda g, i=i: g[_slicer(ax, g.ndim, i)]) for i in range(len(xs)))
+    return np.stack(xs, axis=axis)
 
 
-@defop("concatenate", saves=())
+@defop("concatenate", saves=(), rules=(_concatenate_rule,))
 def _concatenate(*xs: Any, axis: int = 0) -> Any:
     """Join arrays along an existing ``axis``.   Input i's gradient is its slice of ``g``."""
-    out = np.concatenate(xs, axis=axis)
-    ax = axis % out.ndim
-    bounds = np.cumsum([0] + [np.shape(x)[ax] for x in xs])
-    return out, tuple(
-        (lambda g, s=int(s), e=int(e): g[_slicer(ax, g.ndim, slice(s, e))]) for s, e in zip(bounds[:-1], bounds[1:])
-    )
+    return np.concatenate(xs, axis=axis)
 
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Any:

@@ -129,7 +129,7 @@ class Record:
     """
 
     __slots__ = ("op", "inputs", "parents", "kwargs", "vjps", "shape", "scope", "tags", "seq", "saved", "out",
-                 "out_name", "kept", "guard", "__weakref__")
+                 "out_name", "kept", "guard", "arrays", "ctx", "__weakref__")
 
     def __init__(
         self,
@@ -155,6 +155,8 @@ class Record:
         self.out_name: str | None = None  # after free(): the output tensor's name
         self.kept: Any = None  # after free(): the output tensor, if it asked to keep its grad
         self.guard: Any = None  # a weak reference whose callback releases `saved` if the record dies unfreed
+        self.arrays: tuple[Any, ...] | None = None  # the raw inputs, for differentiable rules (None: closures)
+        self.ctx: Any = None  # constants a differentiable rule needs (from the forward)
 
     @property
     def name(self) -> str:
@@ -166,6 +168,26 @@ class Record:
         """True once a backward pass (without ``retain_graph``) has released this record."""
         return self.vjps is None
 
+    def vjp(self, i: int, F: Any, g: Any, out: Any, ins: Any) -> Any:
+        """Input ``i``'s gradient from this record's rule: ``g · ∂out/∂input_i``.
+
+        Differentiable rules get ``F`` (numpy or traced functions), the output and all inputs
+        (arrays, or Tensors when the backward pass is being recorded); closure rules get ``g``."""
+        rule = self.vjps[i]
+        if self.arrays is None:
+            if F.traced:
+                raise RuntimeError(
+                    f"op {self.where()} has only a numpy backward rule (closures), so it has no higher-order "
+                    "gradient; define it with defop(name, rules=...) to differentiate its backward pass"
+                )
+            return rule(g)
+        kw = self.kwargs
+        if self.ctx is not None:
+            kw = {**kw, "ctx": self.ctx}
+        if self.op.n_inputs is None:
+            kw = {**kw, "i": i}
+        return rule(F, g, out, *ins, **kw) if kw else rule(F, g, out, *ins)
+
     def free(self, output: Any = None) -> None:
         """Drop the rules and saved values; saved arrays become writable again.
 
@@ -175,6 +197,8 @@ class Record:
         each constant; no intermediate array survives.  ``output`` (the tensor this record
         made) leaves its name, and itself if it asked to keep its gradient (``retain_grad``)."""
         self.vjps = None
+        self.arrays = None
+        self.ctx = None
         T = TENSOR
         skeleton = []
         for x in self.inputs:
