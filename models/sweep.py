@@ -83,13 +83,15 @@ def load(path: Path) -> list[dict[str, Any]]:
 
 
 def code_version() -> dict[str, Any]:
-    """The commit of the checkout this runs from, and whether it has uncommitted changes."""
+    """The commit of the checkout this runs from, and whether its code (not its results/) has
+    uncommitted changes."""
     root = Path(__file__).resolve().parents[1]
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
                              check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                    capture_output=True, text=True, check=True).stdout.strip())
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                     "tinygrad_rnn", "models", "viz", "pyproject.toml"],  # the code, not results/
+                                    cwd=root, capture_output=True, text=True, check=True).stdout.strip())
     except (OSError, subprocess.CalledProcessError):
         return {"commit": "unknown", "dirty": True}
     return {"commit": rev, "dirty": dirty}
