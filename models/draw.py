@@ -32,7 +32,7 @@ except ImportError as _e:  # the viz extra is missing
     viz = None  # type: ignore[assignment]
     _VIZ_ERROR = str(_e)
 
-__all__ = ["draw_unrolled", "step_blocks", "unrolled_records", "main"]
+__all__ = ["draw_unrolled", "draw_backward", "step_blocks", "unrolled_records", "main"]
 
 _STEP = re.compile(r"^t=(\d+)$")
 MAX_RECORDS = 200_000  # beyond this even the collapsed view would cost minutes and gigabytes to record
@@ -129,6 +129,38 @@ def draw_unrolled(
             p.grad = saved[k]
 
 
+def draw_backward(model: AttentionRNN, xs: Any, ys: Any, *, max_nodes: int | None = None, show_values: bool = False,
+                  rankdir: str = "TB") -> Any:
+    """The backward pass itself, drawn: ``loss.backward(create_graph=True)`` records every rule
+    as engine ops (tagged with the forward record and equation they differentiate), and the graph
+    of ∂L/∂W — forward and backward ops together, grouped by time step, the backward ops of step t
+    in a nested ``backward`` cluster, coloured by the seed's equation — is drawn.  BPTT made
+    visible."""
+    if viz is None:
+        raise ImportError(_VIZ_ERROR)
+    max_nodes = 4 * viz.DEFAULT_MAX_NODES if max_nodes is None else max_nodes
+    steps = len(xs) if np.ndim(xs) == 2 else np.shape(xs)[1]
+    expected = 4 * unrolled_records(model, steps)  # the backward pass records a few ops per forward op
+    if expected > max_nodes:
+        raise viz.GraphTooLargeError(f"viz: the backward graph of T={steps} has about {expected} nodes, more than "
+                                     f"max_nodes={max_nodes}; draw fewer steps (T ≤ 3 is readable)")
+    params = model.parameters()
+    saved = {k: p.grad for k, p in params.items()}
+    try:
+        for p in params.values():
+            p.grad = None
+        loss = model.loss(xs, ys, mode="unrolled")
+        loss.backward(create_graph=True)
+        grad_W = params["W"].grad
+        grad_W.name = "∂L/∂W"
+        return viz.draw(grad_W, show_values=show_values, show_grads=False, cluster_scopes=True, max_nodes=max_nodes,
+                        fold=("transpose",), rankdir=rankdir, color_tag="eq", legend=model.EQUATIONS, compact=True,
+                        title=f"{type(model).__name__}: the recorded backward pass giving ∂L/∂W, T={steps}")
+    finally:
+        for k, p in params.items():
+            p.grad = saved[k]
+
+
 def parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="python -m tinygrad_rnn.models.draw",
@@ -153,6 +185,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-blocks", type=positive_int, default=16,
                    help="blocks in the collapsed view (default 16; dot slows sharply beyond ~20)")
     p.add_argument("--full", action="store_true", help="draw every intermediate value as its own node")
+    p.add_argument("--backward-graph", action="store_true",
+                   help="draw the recorded backward pass (loss.backward(create_graph=True)) that computes ∂L/∂W")
     p.add_argument("--no-values", action="store_true", help="leave values out of the labels (smaller nodes)")
     p.add_argument("--rankdir", choices=["TB", "LR"], default="TB", help="layout direction (default TB)")
     p.add_argument("--max-nodes", type=positive_int, default=1200,
@@ -177,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         xs = rng.standard_normal((args.steps, args.input_size))
         ys = rng.integers(0, args.output_size, args.steps)
         start = time.perf_counter()
-        graph = draw_unrolled(model, xs, ys, backward=not args.no_backward,
+        graph = draw_backward(model, xs, ys, rankdir=args.rankdir) if args.backward_graph else \
+            draw_unrolled(model, xs, ys, backward=not args.no_backward,
                               color_by=None if args.color_by == "none" else args.color_by,
                               collapse=args.collapse, max_blocks=args.max_blocks, max_nodes=args.max_nodes,
                               compact=not args.full, show_values=not args.no_values, rankdir=args.rankdir)

@@ -17,7 +17,7 @@ Modules, in reading order:
 from . import optim
 from .memory import reuse_freed_memory
 from .backward import GradientShapeError, SparseGrad
-from .gradcheck import GradcheckError, gradcheck, jacobian, numerical_jacobian
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck, jacobian, numerical_jacobian
 from .op import Op, OpDefinitionError, defop
 from .ops import (
     abs,
@@ -66,6 +66,7 @@ from .tape import (
     tape_of,
 )
 from .tensor import Tensor
+from .functional import gradients, grad, value_and_grad, vjp, jvp, hvp, hessian
 
 __version__ = "0.1.0"
 
@@ -92,4 +93,5 @@ __all__ = [
     "no_grad", "enable_grad", "is_grad_enabled", "scope", "tag", "current_scope", "detect_anomaly", "is_anomaly_enabled", "describe_saved", "tape_of", "graph_of",
     "gradcheck", "jacobian", "numerical_jacobian", "GradcheckError", "GradientShapeError", "AnomalyError",
     "SparseGrad", "reuse_freed_memory", "OpDefinitionError",
+    "gradients", "grad", "value_and_grad", "vjp", "jvp", "hvp", "hessian", "gradgradcheck",
 ]

@@ -27,7 +27,7 @@ import numpy as np
 from .funcs import NP, TG, SparseGrad
 from .tape import AnomalyError, Record, state, tape_of
 
-__all__ = ["backward", "fit_gradient", "Gradients", "GradientShapeError", "SparseGrad"]
+__all__ = ["backward", "traced_walk", "fit_gradient", "Gradients", "GradientShapeError", "SparseGrad"]
 
 _ndarray = np.ndarray
 
@@ -233,3 +233,78 @@ def _check_finite(g: Any, rec: Record | None, i: int, x: Any) -> None:
         raise AnomalyError(
             f"backward rule {_where(rec)} produced a non-finite gradient for input {i} of shape {x.shape}"
         )
+
+
+# ----------------------------------------------------------------------------- the recorded walk
+def traced_walk(root: Any, g: Any, inputs: Any = None) -> dict[int, Any]:
+    """The same walk with every rule run on Tensors (``F = TG``), so the backward pass is itself
+    recorded on the tape and can be differentiated again (higher-order gradients).
+
+    ``g`` is a Tensor (it may require grad: the result is then differentiable in it too).  Each
+    backward op is recorded in scope ``<forward scope>/backward`` with the forward record's tags
+    plus ``grad_of="<rule name>"``, so drawings group and colour it like the forward op it came
+    from.  The forward graph is kept (as ``retain_graph=True``).
+
+    With ``inputs=None`` the gradients are *added* to every reached leaf's ``.grad`` (and to
+    intermediates that called ``retain_grad()``), as ``backward(create_graph=True)`` does; ``.grad``
+    becomes a Tensor with history.  With ``inputs`` (tensors, leaf or not) nothing is stored and the
+    result maps ``id(input)`` to its gradient (missing: it does not depend on it)."""
+    from .tape import scope, tag
+
+    order = tape_of(root)
+    want = None if inputs is None else {id(x.record) if x.record is not None else id(x): x for x in inputs}
+    found: dict[int, Any] = {}
+    if want is not None and id(root) in want:
+        found[id(root)] = g
+    pending: dict[int, Any] = {id(root.record): g}
+    for t in reversed(order):
+        rec = t.record
+        gt = pending.pop(id(rec), None)
+        if gt is None:
+            continue
+        if want is not None and id(rec) in want:
+            found[id(want[id(rec)])] = gt  # complete: every consumer of t came later on the tape
+        elif want is None and t.retains_grad:
+            t.grad = gt if t.grad is None else gt + t.grad
+        where = f"{rec.scope}/backward" if rec.scope else "backward"
+        with scope(where), tag(**{**rec.tags, "grad_of": rec.op.name}):
+            for i, x in rec.parents:
+                if rec.vjps[i] is None:
+                    continue
+                try:
+                    gx = _fit_traced(rec.vjp(i, TG, gt, t, rec.inputs), x.shape, rec, i)
+                except GradientShapeError:
+                    raise
+                except Exception as e:
+                    raise _rule_error(e, gt, rec, i, x) from e
+                if x.record is not None:
+                    key = id(x.record)
+                    pending[key] = gx if key not in pending else pending[key] + gx
+                elif want is None:
+                    x.grad = gx if x.grad is None else gx + x.grad
+                elif id(x) in want:
+                    found[id(x)] = gx if id(x) not in found else found[id(x)] + gx
+    return found
+
+
+def _fit_traced(g: Any, shape: tuple[int, ...], rec: Record, i: int) -> Any:
+    """:func:`fit_gradient` with engine ops, so undoing broadcasting is recorded too."""
+    if type(g) is SparseGrad:  # pragma: no cover - TG rules scatter with an op
+        g = g.dense()
+    if not hasattr(g, "shape"):
+        g = np.asarray(g, dtype=np.float64)
+    if tuple(g.shape) == shape:
+        return g
+    extra = len(g.shape) - len(shape)
+    if extra > 0:
+        g = TG.sum(g, axis=tuple(range(extra)))
+    if extra >= 0:
+        axes = tuple(k for k, n in enumerate(shape) if n == 1 and g.shape[k] != 1)
+        if axes:
+            g = TG.sum(g, axis=axes, keepdims=True)
+    if tuple(g.shape) != shape:
+        raise GradientShapeError(
+            f"backward rule {rec.where()} returned a gradient of shape {g.shape} for input {i} of shape {shape}; "
+            "they are not broadcast-compatible"
+        )
+    return g

@@ -34,7 +34,7 @@ from .funcs import NP
 from .tape import no_grad, tape_of
 from .tensor import Tensor
 
-__all__ = ["gradcheck", "jacobian", "numerical_jacobian", "GradcheckError"]
+__all__ = ["gradcheck", "gradgradcheck", "jacobian", "numerical_jacobian", "GradcheckError"]
 
 Fn = Callable[..., Tensor]
 
@@ -322,3 +322,71 @@ def _path(order: Sequence[Tensor], start: Tensor) -> str:
         names.append(node.record.where())
         node = parent.get(id(node))
     return " -> ".join(reversed(names))
+
+
+def gradgradcheck(
+    fn: Fn,
+    inputs: Any,
+    eps: float = 1e-6,
+    atol: float = 1e-8,
+    rtol: float = 1e-6,
+    raise_exception: bool = True,
+    n_directions: int = 3,
+    seed: int = 0,
+) -> bool:
+    """Check the engine's **second** derivatives: for random directions v (on the output) and u (on
+    every checked input), the recorded backward pass's Hessian-vector product
+
+        H_v u = ∂/∂x ⟨∂⟨v, fn(x)⟩/∂x, u⟩          (two recorded walks)
+
+    against central differences of the engine's *first-order* gradient along u:
+    (∇⟨v, fn⟩(x + εu) − ∇⟨v, fn⟩(x − εu)) / 2ε.  Like :func:`gradcheck`, a NaN or inf on either
+    side fails.  Returns True, or raises :class:`GradcheckError` (False if ``raise_exception=False``).
+    """
+    from .functional import gradients
+
+    ts = _prepare(inputs)
+    checked = [i for i, t in enumerate(ts) if t.requires_grad]
+    rng = np.random.default_rng(seed)
+    for d in range(n_directions):
+        out = _call(fn, ts)
+        v = rng.standard_normal(out.shape)
+        us = {i: rng.standard_normal(ts[i].shape) for i in checked}
+        # analytic: the recorded gradient, contracted with u, differentiated again
+        grads = gradients((out * v).sum(), [ts[i] for i in checked])
+        inner = None
+        for i, g in zip(checked, grads):
+            term = (g * us[i]).sum()
+            inner = term if inner is None else inner + term
+        analytic = [np.zeros(ts[i].shape) for i in checked] if not inner.requires_grad else \
+            [h.data for h in gradients(inner, [ts[i] for i in checked])]
+        # numeric: central differences of the first-order gradient along u (all checked inputs at once)
+        def first_order(sign: float) -> list[np.ndarray]:
+            moved = list(ts)
+            for i in checked:
+                moved[i] = Tensor(ts[i].data + sign * eps * us[i], requires_grad=True)
+            y = _call(fn, moved)
+            if not y.requires_grad:
+                return [np.zeros(ts[i].shape) for i in checked]
+            (y * v).sum().backward()
+            return [np.zeros(ts[i].shape) if moved[i].grad is None else moved[i].grad for i in checked]
+
+        plus, minus = first_order(1.0), first_order(-1.0)
+        for k, i in enumerate(checked):
+            numeric = (plus[k] - minus[k]) / (2 * eps)
+            where = f"{_name(ts, i)} in random direction {d} (seed {seed}, second derivative)"
+            problem = _nonfinite(analytic[k].reshape(1, -1), numeric.reshape(1, -1), where, (), ts[i].shape)
+            if problem is None:
+                diff = np.abs(analytic[k] - numeric)
+                tol = atol + rtol * np.abs(numeric)
+                bad = ~(diff <= tol)
+                if bad.any():
+                    j = np.unravel_index(int(np.argmax(np.where(bad, diff / tol, 0))), diff.shape)
+                    problem = (f"gradgradcheck failed for {where}: (H u) entry {tuple(int(q) for q in j)}: "
+                               f"analytic {analytic[k][j]:.12g}, numeric {numeric[j]:.12g}, |diff| {diff[j]:.3g} > "
+                               f"tolerance {tol[j]:.3g} (atol {atol:g} + rtol {rtol:g}·|numeric|)")
+            if problem is not None:
+                if raise_exception:
+                    raise GradcheckError(problem)
+                return False
+    return True

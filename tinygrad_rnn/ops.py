@@ -310,9 +310,14 @@ def _ce_dlogits(F: Any, g: Any, out: Any, logits: Any, targets: Any, axis: int =
     """∂L/∂logits = softmax · Σ_k y_k − y, times the upstream gradient."""
     lsm, y, ax, n = ctx
     up = _ce_upstream(F, g, n, ax, reduction)
-    if F.traced:  # recomputed from the logits Tensor, so the softmax is differentiated too
-        y = _one_hot(y, lsm.shape, ax) if y.dtype.kind in "iu" else F.value(targets)
-        return (F.exp(log_softmax(logits, axis=ax)) * np.sum(y, axis=ax, keepdims=True) - y) * up
+    if F.traced:  # recomputed from the logits (and targets) Tensors, so both are differentiated too
+        if y.dtype.kind in "iu":
+            y = _one_hot(y, lsm.shape, ax)
+            total = np.sum(y, axis=ax, keepdims=True)
+        else:
+            y = targets
+            total = F.sum(y, axis=ax, keepdims=True)
+        return (F.exp(log_softmax(logits, axis=ax)) * total - y) * up
     d = np.exp(lsm)  # the first-order path: one buffer, in place
     if y.dtype.kind in "iu":
         index = np.expand_dims(y, ax)

@@ -179,12 +179,20 @@ class Tensor:
         return f"Tensor({', '.join(parts)})"
 
     # ------------------------------------------------------------------ autodiff
-    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+    def backward(self, grad: Any = None, retain_graph: bool = False, create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) · grad into every leaf's ``.grad``.
 
         ``grad`` may be omitted for a one-element output (it is then 1).  The graph is
-        freed as it is walked unless ``retain_graph=True``.
+        freed as it is walked unless ``retain_graph=True``.  With ``create_graph=True`` the
+        backward pass is recorded too (PyTorch's semantics): every ``.grad`` it touches becomes a
+        Tensor with history, which can be differentiated again; the graph is kept.
         """
+        if create_graph:
+            from .functional import _seed_tensor
+            from .backward import traced_walk
+
+            traced_walk(self, _seed_tensor(self, grad))
+            return
         _backward(self, grad.data if isinstance(grad, Tensor) else grad, retain_graph)
 
     def zero_grad(self) -> None:

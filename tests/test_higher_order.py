@@ -1,0 +1,205 @@
+"""Higher-order gradients: recorded backward passes, the functional API, second derivatives of
+every built-in op, the seed model's Hessian-vector product against the closed form, and the
+backward pass drawn."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_rnn as tg
+from tinygrad_rnn import ops
+from tinygrad_rnn.models import closed_form as cf
+from tinygrad_rnn.models.attention_rnn import AttentionRNN
+from tinygrad_rnn.testing import arrays
+
+# ----------------------------------------------------------------------------- every op, second order
+# (f, strategies for its inputs): inputs kept away from kinks and poles; each f ends in a non-linear
+# use of the op's output so that second derivatives through the rule are exercised
+POS = dict(min_value=0.3, max_value=2.0)
+ANY = dict(min_value=-2.0, max_value=2.0)
+SHAPE = st.sampled_from([(3,), (2, 3)])
+SECOND_ORDER = {
+    "add": (lambda a, b: ((a + b) ** 2).sum(), 2, ANY),
+    "sub": (lambda a, b: ((a - b) ** 3).sum(), 2, ANY),
+    "mul": (lambda a, b: (a * b * a).sum(), 2, ANY),
+    "div": (lambda a, b: (a / b).sum(), 2, POS),
+    "pow": (lambda a, b: (a ** b).sum(), 2, POS),
+    "neg": (lambda a: ((-a) ** 3).sum(), 1, ANY),
+    "tanh": (lambda a: a.tanh().sum(), 1, ANY),
+    "exp": (lambda a: (a.exp() * a).sum(), 1, ANY),
+    "log": (lambda a: (a.log() * a).sum(), 1, POS),
+    "sigmoid": (lambda a: a.sigmoid().sum(), 1, ANY),
+    "relu": (lambda a: (a.relu() ** 2).sum(), 1, dict(ANY, avoid=(0.0,))),
+    "sqrt": (lambda a: a.sqrt().sum(), 1, POS),
+    "abs": (lambda a: (a.abs() ** 3).sum(), 1, dict(ANY, avoid=(0.0,))),
+    "where": (lambda a, b: (tg.where(np.arange(a.size).reshape(a.shape) % 2 == 0, a, b) ** 3).sum(), 2, ANY),
+    "sum": (lambda a: (a.sum(axis=0) ** 3).sum(), 1, ANY),
+    "mean": (lambda a: (a.mean(axis=-1) ** 3).sum(), 1, ANY),
+    "max": (lambda a: a.max(axis=-1).tanh().sum() + a.max() ** 2, 1, dict(ANY, distinct=True)),
+    "min": (lambda a: a.min(axis=0).tanh().sum() + a.min() ** 2, 1, dict(ANY, distinct=True)),
+    "softmax": (lambda a: (a.softmax(axis=-1) * np.arange(1.0, 1.0 + a.shape[-1])).sum() ** 2, 1, ANY),
+    "log_softmax": (lambda a: (a.log_softmax(axis=-1) * np.arange(1.0, 1.0 + a.shape[-1])).sum(), 1, ANY),
+    "cross_entropy": (lambda a, b: tg.cross_entropy(a * b, np.zeros(a.shape[:-1], dtype=np.int64))
+                      + tg.cross_entropy(a, b.softmax(axis=-1)), 2, ANY),
+    "matmul": (lambda a, b: ((a @ b.T).tanh()).sum(), 2, ANY),
+    "dot": (lambda a, b: tg.dot(a.reshape(-1), b.reshape(-1)) ** 2, 2, ANY),
+    "reshape": (lambda a: (a.reshape(-1) ** 3).sum(), 1, ANY),
+    "transpose": (lambda a: (a.T.tanh() * np.arange(a.size).reshape(a.T.shape)).sum(), 1, ANY),
+    "broadcast_to": (lambda a: (a.broadcast_to(2, *a.shape).tanh()).sum(), 1, ANY),
+    "getitem": (lambda a: (a[..., [0, 0, -1]] ** 3).sum(), 1, ANY),
+    "scatter": (lambda a: (ops.scatter(a, index=(np.array([0, 0]),), shape=(2,) + a.shape[1:], advanced=True)
+                           if a.ndim > 1 else ops.scatter(a, index=(np.array([1, 1, 0]),), shape=(2,),
+                                                          advanced=True)).tanh().sum(), 1, ANY),
+    "stack": (lambda a, b: (tg.stack([a, b * a]) ** 2).sum(), 2, ANY),
+    "concatenate": (lambda a, b: (tg.concatenate([a, a * b], axis=-1) ** 3).sum(), 2, ANY),
+}
+
+
+def test_every_built_in_op_has_a_second_derivative_test():
+    built_in = {v.name for v in vars(ops).values() if isinstance(v, tg.Op)}
+    assert built_in <= set(SECOND_ORDER), built_in - set(SECOND_ORDER)
+    assert all(v.rules is not None for v in vars(ops).values() if isinstance(v, tg.Op))  # all differentiable
+
+
+@pytest.mark.parametrize("name", sorted(SECOND_ORDER))
+@settings(max_examples=8)
+@given(data=st.data())
+def test_second_derivatives_match_finite_differences_of_the_gradient(name, data):
+    fn, arity, kw = SECOND_ORDER[name]
+    shape = data.draw(SHAPE)
+    xs = [data.draw(arrays(shape, **kw)) for _ in range(arity)]
+    assert tg.gradgradcheck(fn, xs, rtol=1e-6, atol=1e-7)
+
+
+# ----------------------------------------------------------------------------- negative controls
+@tg.defop("tanh_frozen_second", saves=("out",), rules=(lambda F, g, y, x: g * (1.0 - F.value(y) ** 2),))
+def _tanh_frozen(x):
+    """First derivative right, but the rule reads y as a constant: the second derivative is lost."""
+    return np.tanh(x)
+
+
+def test_gradgradcheck_catches_a_rule_whose_second_derivative_is_wrong():
+    x = np.array([0.3, -0.7, 1.1])
+    assert tg.gradcheck(lambda t: _tanh_frozen(t).sum(), [x])  # first order is fine
+    with pytest.raises(tg.GradcheckError, match="second derivative"):
+        tg.gradgradcheck(lambda t: _tanh_frozen(t).sum(), [x])
+
+
+def test_gradgradcheck_fails_on_nan():
+    with np.errstate(all="ignore"), pytest.raises(tg.GradcheckError, match="non-finite"):
+        tg.gradgradcheck(lambda t: t.sqrt().sum(), [np.array([0.0, 1.0])])
+
+
+def test_a_closure_rule_has_no_higher_order_and_says_so():
+    @tg.defop("closure_square")
+    def sq(x):
+        return x * x, (lambda g: 2 * g * x,)
+
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"'closure_square'.*only a numpy backward rule.*defop\(name, rules=...\)"):
+        sq(x).sum().backward(create_graph=True)
+    sq(x).sum().backward()  # first order still works
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+
+
+# ----------------------------------------------------------------------------- the API, against formulas
+def test_grad_of_grad_of_tanh_cubed_against_its_formula():
+    x = tg.Tensor([0.3, -0.5, 1.2], requires_grad=True)
+    f = lambda t: (t.tanh() ** 3).sum()  # noqa: E731
+    df = tg.grad(f)
+    d2 = tg.grad(lambda t: df(t).sum())
+    th = np.tanh(x.data)
+    sech2 = 1 - th ** 2
+    np.testing.assert_allclose(df(x).data, 3 * th ** 2 * sech2, rtol=1e-14)
+    np.testing.assert_allclose(d2(x).data, 6 * th * sech2 ** 2 - 6 * th ** 3 * sech2, rtol=1e-12)
+    H = tg.hessian(f)(x)
+    np.testing.assert_allclose(H.data, np.diag(6 * th * sech2 ** 2 - 6 * th ** 3 * sech2), rtol=1e-12, atol=1e-15)
+
+
+def test_hessian_hvp_vjp_and_jvp_agree_with_each_other_and_with_jacobians():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((4, 4))
+    f = lambda t: ((A @ t).tanh() * t).sum()  # noqa: E731
+    x, v = rng.standard_normal(4), rng.standard_normal(4)
+    H = tg.hessian(f)(x).data
+    np.testing.assert_allclose(H, H.T, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(tg.hvp(f, (x,), (v,)).data, H @ v, rtol=1e-12, atol=1e-14)
+    g = lambda t: (A @ t).tanh()  # noqa: E731
+    J = tg.jacobian(g, x)  # first-order engine, one backward pass per output
+    _, jv = tg.jvp(g, (x,), (v,))
+    np.testing.assert_allclose(jv.data, J @ v, rtol=1e-12, atol=1e-14)
+    out, vjp_fn = tg.vjp(g, x)
+    np.testing.assert_allclose(vjp_fn(v).data, v @ J, rtol=1e-12, atol=1e-14)
+    numeric = np.stack([(tg.grad(f)(x + 1e-6 * e).data - tg.grad(f)(x - 1e-6 * e).data) / 2e-6 for e in np.eye(4)])
+    np.testing.assert_allclose(H, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_backward_create_graph_gives_grads_with_history():
+    x = tg.Tensor([0.5, -1.0], requires_grad=True)
+    y = (x.sigmoid() * x).sum()
+    y.backward(create_graph=True)
+    assert isinstance(x.grad, tg.Tensor) and x.grad.requires_grad
+    g1 = x.grad
+    x.grad = None
+    (g1 ** 2).sum().backward()
+    s = 1 / (1 + np.exp(-x.data))
+    d1 = s + x.data * s * (1 - s)
+    d2 = 2 * s * (1 - s) + x.data * s * (1 - s) * (1 - 2 * s)
+    np.testing.assert_allclose(g1.data, d1, rtol=1e-14)
+    np.testing.assert_allclose(x.grad, 2 * d1 * d2, rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- the seed's model
+@pytest.mark.parametrize("mode", ["fused", "unrolled"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_model_hessian_vector_product_against_differences_of_the_closed_form(mode, seed):
+    """H v of the seed's loss in all five parameters, against central differences of the closed-form
+    gradient ``bptt`` (plain numpy, no engine code).  ε = 1e-5: truncation ~1e-10, rounding ~1e-11;
+    tolerance 1e-7 relative to the largest entry."""
+    rng = np.random.default_rng(seed)
+    model = AttentionRNN(3, 4, 3, seed=seed)
+    params = model.numpy_params()
+    xs, ys = rng.standard_normal((2, 5, 3)), rng.integers(0, 3, (2, 5))
+    names = ("W", "U", "b", "V", "c")
+    v = {k: rng.standard_normal(params[k].shape) for k in names}
+
+    def loss(*ts):
+        m = AttentionRNN.from_params(params)
+        for k, t in zip(names, ts):
+            setattr(m, k, t)
+        return m.loss(xs, ys, mode=mode)
+
+    hv = tg.hvp(loss, [params[k] for k in names], [v[k] for k in names])
+    eps = 1e-5
+    plus = cf.bptt({k: params[k] + eps * v[k] for k in names}, xs, ys)
+    minus = cf.bptt({k: params[k] - eps * v[k] for k in names}, xs, ys)
+    scale = max(np.abs((plus[k] - minus[k]) / (2 * eps)).max() for k in names)
+    for k, h in zip(names, hv):
+        numeric = (plus[k] - minus[k]) / (2 * eps)
+        np.testing.assert_allclose(h.data, numeric, rtol=0, atol=1e-7 * scale, err_msg=k)
+
+
+# ----------------------------------------------------------------------------- the backward pass, drawn
+def test_backward_graph_of_the_unrolled_model_is_drawn_grouped_and_tagged(tmp_path):
+    from tinygrad_rnn.models.draw import draw_backward
+
+    src = draw_backward(AttentionRNN(2, 2, 2, seed=0), *_seq(2)).source
+    assert src == draw_backward(AttentionRNN(2, 2, 2, seed=0), *_seq(2)).source  # deterministic
+    assert re.search(r"label=<<B>t=1</B>>", src) and re.search(r"label=<<B>backward</B>>", src)
+    assert "grad_of=tanh" in src and "eq 1" in src and "tag_legend" in src
+    run = subprocess.run([sys.executable, "-m", "tinygrad_rnn.models.draw", "--steps", "2", "-H", "2", "-K", "2",
+                          "--backward-graph", "-o", str(tmp_path / "b.dot")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "b.dot").read_text().count("grad_of=") > 20
+
+
+def _seq(T):
+    rng = np.random.default_rng(1)
+    return rng.standard_normal((T, 2)), rng.integers(0, 2, T)
