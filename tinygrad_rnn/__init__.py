@@ -8,10 +8,12 @@
 (2, 2)
 
 Modules, in reading order:
-``tape`` (what is recorded, scopes, no_grad) → ``op`` (how an op declares its rule)
-→ ``tensor`` (the Tensor class) → ``ops`` (every built-in rule) → ``backward``
-(the reverse walk, the one place broadcasting is undone) → ``gradcheck`` →
-``optim`` → ``testing`` (hypothesis strategies for your own gradient tests).
+``tape`` (what is recorded, per-thread scopes, no_grad, saved-data protection) → ``op`` (how an
+op declares its rules) → ``funcs`` (the numpy and traced function sets rules are written with)
+→ ``backward`` (the reverse walk, the one place broadcasting is undone, and its recorded twin)
+→ ``ops`` (every built-in rule) → ``tensor`` (the Tensor class) → ``functional`` (grad, vjp,
+jvp, hvp, hessian) → ``gradcheck`` (and gradgradcheck) → ``optim`` → ``testing`` (hypothesis
+strategies for your own gradient tests).
 """
 
 from . import optim
