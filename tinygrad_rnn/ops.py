@@ -254,7 +254,10 @@ def _softmax_rule(F: Any, g: Any, y: Any, x: Any, axis: int = -1) -> Any:
     if np.ndim(F.value(x)) == 0 or np.shape(F.value(x))[axis] == 0:
         return g * 0.0
     gy = g * y
-    return gy - y * F.sum(gy, axis=axis, keepdims=True)  # y ⊙ g − y ⊙ Σ_j g_j y_j
+    if F.traced:
+        return gy - y * F.sum(gy, axis=axis, keepdims=True)  # y ⊙ g − y ⊙ Σ_j g_j y_j
+    gy -= y * gy.sum(axis=axis, keepdims=True)  # the same, in gy's buffer (first-order fast path)
+    return gy
 
 
 def _log_softmax_rule(F: Any, g: Any, out: Any, x: Any, axis: int = -1) -> Any:
@@ -410,6 +413,8 @@ def _promote(F: Any, g: Any, a: Any, b: Any) -> tuple[Any, Any, Any]:
     na, nb = np.ndim(F.value(a)), np.ndim(F.value(b))
     a2 = F.reshape(a, (1,) + np.shape(F.value(a))) if na == 1 else a
     b2 = F.reshape(b, np.shape(F.value(b)) + (1,)) if nb == 1 else b
+    if na > 1 and nb > 1:
+        return g, a2, b2
     gs = np.shape(F.value(g))
     if nb == 1:  # first: for two vectors g is 0-d and becomes (1, 1)
         gs = gs + (1,)
