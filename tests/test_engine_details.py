@@ -1,0 +1,197 @@
+"""Details of the engine that a mutation tester showed no other test pinned down: exact messages and
+reprs a learner reads, the checker's reproducibility and coverage, ops defined at run time, small
+Tensor conveniences.  Each test asserts behaviour a user relies on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinygrad_rnn as tg
+
+
+# ----------------------------------------------------------------------------- what a learner reads
+def test_reprs_name_the_op_the_inputs_the_scope_and_the_tags():
+    x = tg.Tensor([1.0, 2.0], requires_grad=True, name="x")
+    with tg.scope("s1"), tg.tag(eq=3):
+        y = x * 2.0
+    assert repr(y) == "Tensor([2., 4.], op='mul')"
+    assert repr(x) == "Tensor([1., 2.], name='x', requires_grad=True)"
+    assert repr(tg.Tensor([1, 2])) == "Tensor([1, 2], dtype=int64)"
+    assert repr(tg.Tensor(np.float32(1.5))) == "Tensor(1.5, dtype=float32)"
+    assert repr(y.record) == f"#{y.record.seq} mul(x(2,), 2.0) -> (2,) @s1 {{'eq': 3}}"
+    z = y.sum(axis=0)
+    assert repr(z.record) == f"#{z.record.seq} sum((2,), axis=0, keepdims=False) -> ()"
+    assert y.record.where() == f"'mul' (tape #{y.record.seq}, scope 's1')"
+
+
+def test_where_without_scope_and_the_rule_name():
+    x = tg.Tensor([1.0], requires_grad=True)
+    y = x.tanh()
+    assert y.record.where() == f"'tanh' (tape #{y.record.seq})"
+    assert y.record.name == "tanh" and y.op == "tanh" and x.op is None
+
+
+def test_the_saved_data_explanation_in_full():
+    x = tg.Tensor([1.0, 2.0], requires_grad=True, name="x")
+    with tg.scope("s1"):
+        y = x * x
+    z = x * 3.0
+    seq = y.record.seq
+    assert x.is_saved() == (
+        f"'x' is saved by 2 live recorded op(s), first by op 'mul' (tape #{seq}, scope 's1'), and is read-only "
+        "until that graph is freed: call backward() first (without retain_graph=True), or drop the graph (del the "
+        "output), or compute it under tg.no_grad(); to change a copy, use x.detach().copy()"
+    )
+    unnamed = tg.Tensor([1.0], requires_grad=True)
+    w = unnamed * unnamed
+    assert unnamed.is_saved().startswith("this tensor's data is saved by 1 live recorded op(s), first by op 'mul' "
+                                         f"(tape #{w.record.seq}), and")
+    view = x.data[1:]  # a view of saved memory: explained through its base
+    assert tg.describe_saved(view, "v").startswith("'v' is saved by 2 live")
+    assert tg.describe_saved(np.zeros(2)) is None
+    del y, z, w
+
+
+def test_len_iteration_array_conversion_and_comparisons():
+    t = tg.Tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert len(t) == 2 and len(tg.Tensor([1.0])) == 1
+    with pytest.raises(TypeError, match=r"^len\(\) of a 0-d tensor$"):
+        len(tg.Tensor(1.0))
+    assert [r.tolist() for r in t] == [[1.0, 2.0], [3.0, 4.0]]
+    assert np.asarray(t).dtype == np.float64 and np.asarray(t, dtype=np.float32).dtype == np.float32
+    assert np.asarray(t) is t.data
+    assert (t < 2.5).tolist() == [[True, True], [False, False]]
+    assert (t <= 2.0).tolist() == [[True, True], [False, False]]
+    assert (t > 2.0).tolist() == [[False, False], [True, True]]
+    assert (t >= 3.0).tolist() == [[False, False], [True, True]]
+    assert (t == tg.Tensor([[1.0, 0.0], [3.0, 0.0]])).tolist() == [[True, False], [True, False]]
+    assert (t != 2.0).tolist() == [[True, False], [True, True]]
+    for c in (t < 2.5, t == 1.0):
+        assert c.dtype == np.bool_ and not c.requires_grad and c.record is None
+
+
+def test_detach_retain_grad_and_copy():
+    x = tg.Tensor([1.0, 2.0], requires_grad=True, name="x")
+    d = x.detach()
+    assert d.data is x.data and d.name == "x" and not d.requires_grad and d.record is None
+    c = x.copy()
+    assert c.data is not x.data and np.array_equal(c.data, x.data) and c.name == "x" and not c.requires_grad
+    with pytest.raises(RuntimeError, match="retain_grad: this tensor does not require grad"):
+        d.retain_grad()
+    y = x * 2.0
+    assert y.retain_grad() is y and y.retains_grad
+    y.sum().backward()
+    np.testing.assert_array_equal(y.grad, [1.0, 1.0])
+
+
+# ----------------------------------------------------------------------------- ops defined at run time
+def test_a_runtime_op_with_static_arguments_and_differentiable_rules():
+    @tg.defop("scaled_sum", saves=(), rules=(lambda F, g, out, x, axis=None, scale=1.0:
+                                              F.spread(g * scale, (1,) * np.ndim(F.value(x)) if axis is None else
+                                                       tuple(1 if k == axis else n
+                                                             for k, n in enumerate(np.shape(F.value(x)))),
+                                                       np.shape(F.value(x)), F.value(x).dtype),))
+    def scaled_sum(x, axis=None, scale=1.0):
+        return np.sum(x, axis=axis) * scale
+
+    assert scaled_sum.n_inputs == 1 and scaled_sum.static == ("axis", "scale")
+    x = tg.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    y = scaled_sum(x, 0, 2.0)  # static arguments positionally
+    assert y.record.kwargs == {"axis": 0, "scale": 2.0}
+    np.testing.assert_array_equal(y.data, [6.0, 10.0, 14.0])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, np.full((2, 3), 2.0))
+    with pytest.raises(TypeError, match="scaled_sum: got 'axis' both positionally and by keyword"):
+        scaled_sum(x, 0, axis=1)
+    assert tg.gradgradcheck(lambda t: scaled_sum(t * t, 1, 0.5).sum(), [np.arange(1.0, 7.0).reshape(2, 3)])
+
+
+def test_defop_declarations_are_checked():
+    with pytest.raises(ValueError, match="defop: an op needs a non-empty string name"):
+        tg.defop("")(lambda x: x)
+    with pytest.raises(ValueError, match="saves must hold input positions and/or 'out'"):
+        tg.defop("bad_saves", saves=("nope",))(lambda x: (x, (None,)))
+    with pytest.raises(ValueError, match="defop 'two_rules': 2 rule\\(s\\) for 1 input\\(s\\)"):
+        tg.defop("two_rules", rules=(None, None))(lambda x: x)
+
+
+def test_rule_count_mismatch_names_the_op():
+    @tg.defop("one_rule_two_inputs")
+    def bad(a, b):
+        return a + b, (lambda g: g,)
+
+    with pytest.raises(tg.OpDefinitionError, match="op 'one_rule_two_inputs' returned 1 VJP rule\\(s\\) for 2"):
+        bad(tg.Tensor([1.0], requires_grad=True), 1.0)
+
+
+def test_a_runtime_closure_op_saves_every_input_by_default():
+    c = np.array([1.0, 2.0])
+
+    @tg.defop("times_c")
+    def times_c(x, k):
+        return x * k, (lambda g: g * k, None)
+
+    x = tg.Tensor([1.0, 1.0], requires_grad=True)
+    y = times_c(x, c)
+    with pytest.raises(ValueError):
+        c[0] = 5.0  # the constant the rule reads is kept read-only
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 2.0])
+    c[0] = 5.0
+
+
+# ----------------------------------------------------------------------------- the checker
+@tg.defop("wrong_square")
+def _wrong_square(x):
+    return x * x, (lambda g: g * x,)  # should be 2x
+
+
+def test_fast_mode_checks_every_input_and_names_the_failing_one():
+    const = np.array([1.0, 2.0, 3.0])  # a constant first input must not end the check
+    with pytest.raises(tg.GradcheckError, match=r"input 1 of shape \(3,\) in random direction 0 \(seed 5\)"):
+        tg.gradcheck(lambda a, b: (a * _wrong_square(b)).sum(), [tg.Tensor(const), np.array([0.5, 1.0, 2.0])],
+                     fast_mode=True, seed=5)
+
+
+def test_gradcheck_is_reproducible_for_a_seed():
+    import re
+
+    def message(seed):
+        with pytest.raises(tg.GradcheckError) as err:
+            tg.gradcheck(lambda b: _wrong_square(b).sum(), [np.array([0.5, 1.0, 2.0])], fast_mode=True, seed=seed)
+        return re.sub(r"tape #\d+", "tape #N", str(err.value))
+
+    assert message(3) == message(3)
+    assert message(3) != message(4)  # another seed, another direction
+
+
+def test_the_suspect_rule_is_found_past_a_constant_input():
+    with pytest.raises(tg.GradcheckError, match=r"(?s)suspect rule: 'wrong_square' \(tape #\d+\), input 0.*"
+                                                r"op path to the output: 'wrong_square' \(tape #\d+\) -> 'mul'"):
+        tg.gradcheck(lambda b: (np.array([1.0, 2.0, 3.0]) * _wrong_square(b)).sum(), [np.array([0.5, 1.0, 2.0])])
+
+
+def test_when_every_rule_passes_the_checker_points_at_numpy_code():
+    def sneaky(x):
+        y = x * 2.0
+        return tg.Tensor(np.sin(y.data)) * 1.0 + y.sum() * 0.0  # numpy code outside the tape
+
+    with pytest.raises(tg.GradcheckError, match="every recorded rule passes on its own inputs"):
+        tg.gradcheck(lambda t: sneaky(t).sum(), [np.array([0.3, 0.7])])
+
+
+def test_fast_mode_nan_message_names_input_and_direction():
+    with np.errstate(all="ignore"), pytest.raises(
+            tg.GradcheckError, match=r"gradcheck failed for input 0 of shape \(1,\) in random direction 0 "
+                                     r"\(seed 0, fast mode\): the (analytic|numeric) .* gradient is non-finite"):
+        tg.gradcheck(lambda t: t.log().sum(), [np.array([-1.0])], fast_mode=True)
+
+
+def test_full_mode_failure_message_reports_both_values_and_the_tolerance():
+    with pytest.raises(tg.GradcheckError) as err:
+        tg.gradcheck(lambda b: _wrong_square(b).sum(), [np.array([0.5, 1.0, 2.0])])
+    msg = str(err.value)
+    assert "gradcheck failed for input 0 of shape (3,): 3 of 3 Jacobian entries differ." in msg
+    assert "worst: d out() / d in(2,): analytic 2, numeric 4" in msg
+    assert "> tolerance 4.01e-06 (atol 1e-08 + rtol 1e-06·|numeric|)" in msg
