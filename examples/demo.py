@@ -19,7 +19,7 @@ import tinygrad_rnn as tg
 from tinygrad_rnn import viz
 from tinygrad_rnn.models import closed_form as cf
 from tinygrad_rnn.models.attention_rnn import AttentionRNN
-from tinygrad_rnn.models.draw import draw_unrolled
+from tinygrad_rnn.models.draw import draw_backward, draw_unrolled
 
 OUT = Path("out")
 
@@ -52,12 +52,14 @@ def model_gradient_check() -> None:
 
 def train_recall() -> None:
     print("\n== 4. train the seed's attention RNN on associative recall (2 pairs, 1500 steps)")
-    from tinygrad_rnn.models import train
+    from tinygrad_rnn.models import tasks, train
 
     OUT.mkdir(exist_ok=True)
     cfg = train.Config(task="recall", pairs=2, steps=1500, lr=0.01, eval_every=500, out=str(OUT / "train-recall"))
     result = train.run(cfg, force=True)
-    print(f"   held-out accuracy {result['eval_acc']:.3f} (chance 0.125); attention weight on i=t "
+    floor = tasks.most_frequent_accuracy(train.eval_batch(cfg), "recall", pairs=2)
+    print(f"   held-out accuracy {result['eval_acc']:.3f} (chance 0.125; answering the most frequent value, blind to "
+          f"the query, scores {floor:.3f}); attention weight on i=t "
           f"{result['attn_self']:.2f}, entropy {result['attn_entropy']:.2f}")
     print(f"   wrote {cfg.out}/config.json, metrics.jsonl, checkpoint.npz  (resume: python -m tinygrad_rnn.models.train "
           f"--task recall --pairs 2 --steps 3000 --out {cfg.out} --resume)")
@@ -76,6 +78,8 @@ def render_unrolled() -> None:
     path = viz.render(draw_unrolled(model, rng.standard_normal((120, 2)), rng.integers(0, 3, 120),
                                     collapse=True, color_by="grad"), OUT / "unrolled_T120_collapsed.svg")
     print(f"   wrote {path} (T=120, one node per block of 8 steps)")
+    path = viz.render(draw_backward(model, xs[:2], ys[:2]), OUT / "backward_T2.svg")
+    print(f"   wrote {path} (the recorded backward pass giving dL/dW, T=2: BPTT as a graph)")
 
 
 def main() -> None:
