@@ -6,7 +6,7 @@
 4. train the seed's model on associative recall for a few seconds (python -m tinygrad_rnn.models.train);
 5. the seed's attention RNN: engine gradients (both modes) against the closed forms, and how far
    the seed's printed equations are from them (docs/ERRATA.md);
-6. the unrolled graph of that model after backward, rendered with Graphviz (out/).
+6. the unrolled graph of that model after backward, and its recorded backward pass, rendered with Graphviz (out/).
 """
 
 from __future__ import annotations

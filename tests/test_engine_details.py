@@ -195,3 +195,94 @@ def test_full_mode_failure_message_reports_both_values_and_the_tolerance():
     assert "gradcheck failed for input 0 of shape (3,): 3 of 3 Jacobian entries differ." in msg
     assert "worst: d out() / d in(2,): analytic 2, numeric 4" in msg
     assert "> tolerance 4.01e-06 (atol 1e-08 + rtol 1e-06·|numeric|)" in msg
+
+
+# ----------------------------------------------------------------------------- more that mutation testing found
+def test_long_tensors_print_a_summary_with_four_digits():
+    t = tg.Tensor(np.arange(20.0) / 3)
+    assert repr(t) == "Tensor([0.    , 0.3333, ..., 6.    , 6.3333])"
+    assert str(tg.Tensor([1.23456789])) == "Tensor([1.2346])"
+    assert f"{tg.Tensor([1.0, 2.0])}" == "Tensor([1., 2.])"  # no spec: like str
+
+
+def test_results_without_history_are_plainly_not_requiring_grad():
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    for t in (x.detach(), x.copy(), x == 1.0, x != 1.0, x < 1.5, x <= 1.0, x > 1.0, x >= 1.0,
+              x < tg.Tensor([2.0, 1.0])):
+        assert t.requires_grad is False and t.record is None
+    assert (x < tg.Tensor([2.0, 1.0])).tolist() == [True, False]
+
+
+def test_broadcast_to_takes_a_shape_or_its_sizes():
+    t = tg.Tensor([1.0, 2.0, 3.0])
+    assert t.broadcast_to(2, 3).shape == (2, 3) and t.broadcast_to((2, 3)).shape == (2, 3)
+    assert t.broadcast_to([4, 3]).shape == (4, 3)
+
+
+def test_grad_over_several_arguments_and_value_and_grad():
+    f = lambda a, b: (a * a * b).sum()  # noqa: E731
+    ga, gb = tg.grad(f, argnums=(0, 1))([1.0, 2.0], [3.0, 4.0])
+    np.testing.assert_array_equal(ga.data, [6.0, 16.0])
+    np.testing.assert_array_equal(gb.data, [1.0, 4.0])
+    value, g = tg.value_and_grad(f, argnums=1)(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    assert value.item() == 19.0 and g.data.tolist() == [1.0, 4.0]
+    g_int = tg.grad(lambda a: (a * a).sum())([1, 2])  # integers become float64 leaves
+    assert g_int.dtype == np.float64 and g_int.data.tolist() == [2.0, 4.0]
+    plain = tg.Tensor([1.0, 3.0])  # a Tensor that does not require grad: its data becomes a leaf
+    assert tg.grad(lambda a: (a * a).sum())(plain).data.tolist() == [2.0, 6.0]
+    with pytest.raises(TypeError, match=r"grad: f must return a one-element Tensor, got \(2,\)"):
+        tg.grad(lambda a: a * 2.0)([1.0, 2.0])
+    with pytest.raises(TypeError, match="grad: f must return a one-element Tensor, got float"):
+        tg.grad(lambda a: 1.0)([1.0])
+
+
+def test_vjp_jvp_hvp_hessian_with_two_arguments_and_their_errors():
+    f = lambda a, b: (a * b).tanh()  # noqa: E731
+    a0, b0 = np.array([0.5, -1.0]), np.array([2.0, 0.3])
+    out, vjp_fn = tg.vjp(f, a0, b0)
+    u = np.array([1.0, -2.0])
+    ga, gb = vjp_fn(u)
+    d = 1 - np.tanh(a0 * b0) ** 2
+    np.testing.assert_allclose(ga.data, u * d * b0, rtol=1e-14)
+    np.testing.assert_allclose(gb.data, u * d * a0, rtol=1e-14)
+    _, jv = tg.jvp(f, (a0, b0), (np.ones(2), np.zeros(2)))
+    np.testing.assert_allclose(jv.data, d * b0, rtol=1e-14)
+    s = lambda a, b: (a * a * b).sum()  # noqa: E731
+    ha, hb = tg.hvp(s, (a0, b0), (np.ones(2), np.ones(2)))
+    np.testing.assert_allclose(ha.data, 2 * b0 + 2 * a0, rtol=1e-14)  # H_aa·1 + H_ab·1
+    np.testing.assert_allclose(hb.data, 2 * a0, rtol=1e-14)  # H_ba·1 (H_bb = 0)
+    np.testing.assert_allclose(tg.hessian(s, argnum=1)(a0, b0).data, np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="jvp: 2 primals but 1 tangents"):
+        tg.jvp(f, (a0, b0), (np.ones(2),))
+    with pytest.raises(ValueError, match="hvp: 2 primals but 1 tangents"):
+        tg.hvp(s, (a0, b0), (np.ones(2),))
+    with pytest.raises(TypeError, match=r"hvp: f must return a one-element Tensor, got shape \(2,\)"):
+        tg.hvp(f, (a0, b0), (np.ones(2), np.ones(2)))
+    with pytest.raises(TypeError, match=r"hessian: f must return a one-element Tensor, got shape \(2,\)"):
+        tg.hessian(lambda a: a * 2.0)(a0)
+
+
+def test_gradients_of_unrelated_inputs_are_zeros_and_inputs_must_require_grad():
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    y = tg.Tensor([3.0], requires_grad=True)
+    gx, gy = tg.gradients((x * x).sum(), [x, y])
+    assert gx.data.tolist() == [2.0, 4.0] and gy.data.tolist() == [0.0]
+    detached = tg.gradients((x * x).sum(), x, create_graph=False)
+    assert not detached.requires_grad and detached.data.tolist() == [2.0, 4.0]
+    with pytest.raises(TypeError, match="gradients: input 0 must be a Tensor that requires grad"):
+        tg.gradients((x * x).sum(), [tg.Tensor([1.0])])
+    with pytest.raises(ValueError, match=r"backward: grad has shape \(3,\) but the output has shape \(2,\)"):
+        tg.gradients(x * 2.0, x, grad_outputs=tg.Tensor([1.0, 1.0, 1.0]))
+
+
+def test_a_failing_rule_is_named_with_shapes():
+    @tg.defop("boom")
+    def boom(x):
+        def vjp(g):
+            raise ZeroDivisionError("inside the rule")
+        return x * 1.0, (vjp,)
+
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"^backward rule 'boom' \(tape #\d+\) failed for input 0 of shape \(2,\) "
+                                           r"with upstream gradient of shape \(2,\): inside the rule$"):
+        boom(x).backward(np.ones(2))
