@@ -245,10 +245,11 @@ def test_vjp_jvp_hvp_hessian_with_two_arguments_and_their_errors():
     d = 1 - np.tanh(a0 * b0) ** 2
     np.testing.assert_allclose(ga.data, u * d * b0, rtol=1e-14)
     np.testing.assert_allclose(gb.data, u * d * a0, rtol=1e-14)
-    _, jv = tg.jvp(f, (a0, b0), (np.ones(2), np.zeros(2)))
-    np.testing.assert_allclose(jv.data, d * b0, rtol=1e-14)
+    ta, tb = np.ones(2), np.array([0.5, -1.0])
+    _, jv = tg.jvp(f, (a0, b0), (tg.Tensor(ta), tb))  # a Tensor tangent and an array tangent
+    np.testing.assert_allclose(jv.data, d * (b0 * ta + a0 * tb), rtol=1e-14)
     s = lambda a, b: (a * a * b).sum()  # noqa: E731
-    ha, hb = tg.hvp(s, (a0, b0), (np.ones(2), np.ones(2)))
+    ha, hb = tg.hvp(s, (a0, b0), (tg.Tensor(np.ones(2)), np.ones(2)))
     np.testing.assert_allclose(ha.data, 2 * b0 + 2 * a0, rtol=1e-14)  # H_aa·1 + H_ab·1
     np.testing.assert_allclose(hb.data, 2 * a0, rtol=1e-14)  # H_ba·1 (H_bb = 0)
     np.testing.assert_allclose(tg.hessian(s, argnum=1)(a0, b0).data, np.zeros((2, 2)))
