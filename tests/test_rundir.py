@@ -341,13 +341,19 @@ def test_an_out_that_is_a_file_or_read_only(tmp_path, monkeypatch, capsys):
 def test_ctrl_c_stops_cleanly_and_says_where_the_checkpoint_is(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # a shell that runs this suite in the background starts it with SIGINT ignored, and children inherit that;
+    # the training process gets the default disposition, as a process started from a terminal has
     proc = subprocess.Popen([sys.executable, "-m", "tinygrad_rnn.models.train", *argv(out, steps=100000)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while not (out / "checkpoint.npz").exists() and time.time() < deadline:
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.time() + 60
+        while not (out / "checkpoint.npz").exists() and time.time() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
     assert proc.returncode == 130
     assert err.startswith("stopped: interrupted at step") and "is intact" in err and "--resume" in err
     assert "Traceback" not in err and err.count("\n") == 1
