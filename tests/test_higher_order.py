@@ -203,3 +203,67 @@ def test_backward_graph_of_the_unrolled_model_is_drawn_grouped_and_tagged(tmp_pa
 def _seq(T):
     rng = np.random.default_rng(1)
     return rng.standard_normal((T, 2)), rng.integers(0, 2, T)
+
+
+# ----------------------------------------------------------------------------- the recorded walk's details
+def test_gradients_with_respect_to_intermediates_and_the_output_itself():
+    x = tg.Tensor([0.2, -0.4], requires_grad=True)
+    h = x.tanh()  # not a leaf
+    y = (h * h).sum()
+    gh, gy, gx = tg.gradients(y, [h, y, x])
+    np.testing.assert_allclose(gh.data, 2 * np.tanh(x.data), rtol=1e-14)
+    assert float(gy.data) == 1.0
+    np.testing.assert_allclose(gx.data, 2 * np.tanh(x.data) * (1 - np.tanh(x.data) ** 2), rtol=1e-14)
+    # and the gradient with respect to the intermediate is differentiable again
+    (ggx,) = tg.gradients(gh.sum(), [x])
+    np.testing.assert_allclose(ggx.data, 2 * (1 - np.tanh(x.data) ** 2), rtol=1e-14)
+
+
+def test_create_graph_accumulates_into_grad_and_retained_intermediates():
+    x = tg.Tensor([0.5, 1.5], requires_grad=True)
+    h = x * 3.0
+    h.retain_grad()
+    y = (h * h).sum()
+    y.backward(create_graph=True)
+    y.backward(create_graph=True)  # the graph is kept; gradients add up, as Tensors
+    assert isinstance(h.grad, tg.Tensor) and isinstance(x.grad, tg.Tensor)
+    np.testing.assert_allclose(h.grad.data, 2 * 2 * h.data, rtol=1e-14)
+    np.testing.assert_allclose(x.grad.data, 2 * 18 * x.data, rtol=1e-14)
+    x2 = tg.Tensor([1.0], requires_grad=True)
+    x2.grad = np.array([10.0])  # an existing first-order gradient is added to
+    (x2 * x2).sum().backward(create_graph=True)
+    assert isinstance(x2.grad, tg.Tensor) and x2.grad.data.tolist() == [12.0]
+
+
+def test_recorded_backward_ops_are_scoped_and_tagged_after_their_forward_op():
+    x = tg.Tensor([0.5, -1.0], requires_grad=True)
+    a = x.tanh()  # no scope
+    with tg.scope("s"), tg.tag(eq=2):
+        b = (a * a).sum()  # mul's rule reads a (which requires grad), so its backward op is recorded
+    (g,) = tg.gradients(b, [x])
+    recs = [t.record for t in g.history() if t.record.tags.get("grad_of")]
+    scopes = {(r.tags["grad_of"], r.scope) for r in recs}
+    assert ("tanh", "backward") in scopes and ("mul", "s/backward") in scopes
+    assert all(r.tags.get("eq") == 2 for r in recs if r.scope == "s/backward")
+
+
+def test_recorded_broadcasting_is_undone_and_differentiable():
+    a = np.array([0.3, -0.2, 0.5])
+    b = np.array([[1.0, 2.0, -1.0], [0.5, 0.1, 2.0]])
+    assert tg.gradgradcheck(lambda u, v: (u * v).tanh().sum(), [a, b])  # u broadcast over v's rows
+    assert tg.gradgradcheck(lambda u, v: (u.reshape(1, 3) + v).sin().sum() if hasattr(u, "sin") else
+                            ((u.reshape(1, 3) + v) ** 3).sum(), [a, b])
+    ga, = tg.gradients((tg.Tensor(a, requires_grad=True).reshape(1, 3) * b).sum(),
+                       [tg.Tensor(a, requires_grad=True)])
+    assert ga.shape == (3,)
+
+
+def test_a_rule_failing_while_recorded_is_named():
+    @tg.defop("boom_traced", rules=(lambda F, g, out, x: (_ for _ in ()).throw(ZeroDivisionError("in rule")),))
+    def boom(x):
+        return np.asarray(x) * 1.0
+
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"^backward rule 'boom_traced' \(tape #\d+\) failed for input 0 of shape "
+                                           r"\(2,\) with upstream gradient of shape \(2,\): in rule$"):
+        boom(x).sum().backward(create_graph=True)
