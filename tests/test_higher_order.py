@@ -267,3 +267,34 @@ def test_a_rule_failing_while_recorded_is_named():
     with pytest.raises(RuntimeError, match=r"^backward rule 'boom_traced' \(tape #\d+\) failed for input 0 of shape "
                                            r"\(2,\) with upstream gradient of shape \(2,\): in rule$"):
         boom(x).sum().backward(create_graph=True)
+
+
+@tg.defop("first_only", rules=(None, lambda F, g, out, a, b: g * a))
+def _first_only(a, b):
+    """a·b with a rule for b only (a gets no gradient, by declaration)."""
+    return np.multiply(a, b)
+
+
+def test_recorded_walk_skips_inputs_without_a_rule_and_records_without_a_gradient():
+    x = tg.Tensor([0.5, -1.0], requires_grad=True)
+    y = tg.Tensor([2.0, 3.0], requires_grad=True)
+    a = x.tanh()  # its only consumer declares no rule for it: its record never receives a gradient
+    out = _first_only(a, y * 1.0).sum()
+    gx, gy = tg.gradients(out, [x, y])
+    assert gx.data.tolist() == [0.0, 0.0]
+    np.testing.assert_allclose(gy.data, np.tanh(x.data), rtol=1e-15)
+    out.backward(create_graph=True)
+    np.testing.assert_allclose(y.grad.data, np.tanh(x.data), rtol=1e-15)
+    assert x.grad is None and a.grad is None  # no gradient stored where none flows, nor on intermediates
+
+
+def test_a_recorded_rule_returning_the_wrong_shape_is_named():
+    @tg.defop("bad_shape_traced", rules=(lambda F, g, out, x: F.broadcast_to(F.reshape(g, (2, 1)), (2, 3)),))
+    def bad(x):
+        return np.asarray(x) * 1.0
+
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(tg.GradientShapeError, match=r"^backward rule 'bad_shape_traced' \(tape #\d+\) returned a "
+                                                    r"gradient of shape \(2, 3\) for input 0 of shape \(2,\); they "
+                                                    r"are not broadcast-compatible$"):
+        bad(x).sum().backward(create_graph=True)

@@ -254,8 +254,6 @@ def traced_walk(root: Any, g: Any, inputs: Any = None) -> dict[int, Any]:
     order = tape_of(root)
     want = None if inputs is None else {id(x.record) if x.record is not None else id(x): x for x in inputs}
     found: dict[int, Any] = {}
-    if want is not None and id(root) in want:
-        found[id(root)] = g
     pending: dict[int, Any] = {id(root.record): g}
     for t in reversed(order):
         rec = t.record
@@ -295,6 +293,7 @@ def _fit_traced(g: Any, shape: tuple[int, ...], rec: Record, i: int) -> Any:
         g = np.asarray(g, dtype=np.float64)
     if tuple(g.shape) == shape:
         return g
+    given = tuple(g.shape)
     extra = len(g.shape) - len(shape)
     if extra > 0:
         g = TG.sum(g, axis=tuple(range(extra)))
@@ -304,7 +303,7 @@ def _fit_traced(g: Any, shape: tuple[int, ...], rec: Record, i: int) -> Any:
             g = TG.sum(g, axis=axes, keepdims=True)
     if tuple(g.shape) != shape:
         raise GradientShapeError(
-            f"backward rule {rec.where()} returned a gradient of shape {g.shape} for input {i} of shape {shape}; "
+            f"backward rule {rec.where()} returned a gradient of shape {given} for input {i} of shape {shape}; "
             "they are not broadcast-compatible"
         )
     return g
