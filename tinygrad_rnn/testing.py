@@ -137,8 +137,12 @@ def assert_grad_close(
 def register_profiles() -> None:
     """Register hypothesis profiles: ``"tinygrad_rnn"`` (no deadline, derandomized so a
     run is reproducible, no example database), ``"thorough"`` (5× the examples) and
-    ``"explore"`` (5× the examples, fresh random ones each run: for hunting, not for CI)."""
+    ``"explore"`` (5× the examples, fresh random ones each run: for hunting, not for CI; failing
+    examples are saved in ``.hypothesis/explore`` so that a rare failure can be replayed)."""
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
     common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True, database=None)
     settings.register_profile("tinygrad_rnn", max_examples=40, **common)
     settings.register_profile("thorough", max_examples=200, **common)
-    settings.register_profile("explore", max_examples=200, **{**common, "derandomize": False})
+    settings.register_profile("explore", max_examples=200, **{**common, "derandomize": False,
+                                                              "database": DirectoryBasedExampleDatabase(".hypothesis/explore")})
