@@ -92,9 +92,10 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = False) -> None:
                 _add_to_grad(t, g, rec)
             g.setflags(write=False)  # rules must not write into g (it may be shared)
             for i, x in rec.parents:
-                if rec.vjps[i] is not None:
-                    try:
-                        gx = rec.vjp(i, NP, g, t.data, rec.arrays)
+                rule = rec.vjps[i]
+                if rule is not None:
+                    try:  # (the common case first: a rule with nothing but the arrays)
+                        gx = rule(NP, g, t.data, *rec.arrays) if rec.plain else rec.vjp(i, NP, g, t.data, rec.arrays)
                     except Exception as e:
                         raise _rule_error(e, g, rec, i, x) from e
                     grads.add(x, gx, rec, i)

@@ -157,6 +157,7 @@ class Op:
             if self.rules is not None:
                 rec.arrays = tuple(arrays)
                 rec.ctx = ctx
+                rec.plain = not kwargs and ctx is None and n is not None
             # keep what the rules read from changing (other ops' outputs are kept by their own records)
             saves = self.input_saves
             shared = []

@@ -129,7 +129,7 @@ class Record:
     """
 
     __slots__ = ("op", "inputs", "parents", "kwargs", "vjps", "shape", "scope", "tags", "seq", "saved", "out",
-                 "out_name", "kept", "guard", "arrays", "ctx", "__weakref__")
+                 "out_name", "kept", "guard", "arrays", "ctx", "plain", "__weakref__")
 
     def __init__(
         self,
@@ -157,6 +157,7 @@ class Record:
         self.guard: Any = None  # a weak reference whose callback releases `saved` if the record dies unfreed
         self.arrays: tuple[Any, ...] | None = None  # the raw inputs, for differentiable rules (None: closures)
         self.ctx: Any = None  # constants a differentiable rule needs (from the forward)
+        self.plain = False  # a differentiable rule with no static arguments, ctx or *args: rule(F, g, out, *arrays)
 
     @property
     def name(self) -> str:
@@ -199,6 +200,7 @@ class Record:
         self.vjps = None
         self.arrays = None
         self.ctx = None
+        self.plain = False
         T = TENSOR
         skeleton = []
         for x in self.inputs:
