@@ -169,8 +169,13 @@ def _at_a_kink(program: dict[str, Any], values: list[np.ndarray]) -> bool:
         v = np.asarray(values[operands[0]], dtype=np.float64)
         if v.size == 0:
             continue
-        if name in ("abs", "relu") and np.min(np.abs(v)) < 1e-9:
-            return True
+        # operands that pass through abs or relu (directly, or inside the test's composite forms above)
+        kinked = {"abs": (0,), "relu": (0,), "log": (0,), "sqrt": (0,), "pow": (0,), "div": (1,),
+                  "pow_const": (0,) if static.get("p") == 0.5 else ()}.get(name, ())
+        for k in kinked:
+            u = np.asarray(values[operands[k]], dtype=np.float64)
+            if u.size and np.min(np.abs(u)) < 1e-9:
+                return True
         if name in ("max", "min") and operands[0] >= n_leaves:
             axis = static.get("axis")
             w = v.reshape(-1) if axis is None else np.moveaxis(v, axis, -1).reshape(-1, v.shape[axis])
