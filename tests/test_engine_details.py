@@ -287,3 +287,11 @@ def test_a_failing_rule_is_named_with_shapes():
     with pytest.raises(RuntimeError, match=r"^backward rule 'boom' \(tape #\d+\) failed for input 0 of shape \(2,\) "
                                            r"with upstream gradient of shape \(2,\): inside the rule$"):
         boom(x).backward(np.ones(2))
+
+
+def test_a_leaf_root_with_a_grad_of_the_wrong_shape_is_named():
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    x.grad = np.zeros(5)
+    with pytest.raises(tg.GradientShapeError, match=r"^backward: existing \.grad of shape \(5,\) does not match "
+                                                    r"its tensor of shape \(2,\)$"):
+        x.backward(np.ones(2))

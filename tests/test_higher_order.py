@@ -278,8 +278,9 @@ def _first_only(a, b):
 def test_recorded_walk_skips_inputs_without_a_rule_and_records_without_a_gradient():
     x = tg.Tensor([0.5, -1.0], requires_grad=True)
     y = tg.Tensor([2.0, 3.0], requires_grad=True)
+    c = y * 1.0  # recorded before a: the walk must go on past a's gradient-less record to reach it
     a = x.tanh()  # its only consumer declares no rule for it: its record never receives a gradient
-    out = _first_only(a, y * 1.0).sum()
+    out = _first_only(a, c).sum()
     gx, gy = tg.gradients(out, [x, y])
     assert gx.data.tolist() == [0.0, 0.0]
     np.testing.assert_allclose(gy.data, np.tanh(x.data), rtol=1e-15)
@@ -298,3 +299,11 @@ def test_a_recorded_rule_returning_the_wrong_shape_is_named():
                                                     r"gradient of shape \(2, 3\) for input 0 of shape \(2,\); they "
                                                     r"are not broadcast-compatible$"):
         bad(x).sum().backward(create_graph=True)
+
+
+def test_gradients_never_touch_grad_even_of_retained_intermediates():
+    x = tg.Tensor([0.5, -1.0], requires_grad=True)
+    h = (x * 2.0).retain_grad()
+    (g,) = tg.gradients((h * h).sum(), [x])
+    np.testing.assert_allclose(g.data, 8.0 * x.data, rtol=1e-15)
+    assert h.grad is None and x.grad is None
