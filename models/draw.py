@@ -16,8 +16,9 @@ import math
 import re
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -71,6 +72,21 @@ def unrolled_records(model: AttentionRNN, steps: int) -> int:
     return int(round(a + b * steps + c * steps * steps))
 
 
+@contextmanager
+def _grads_set_aside(model: AttentionRNN) -> Iterator[dict[str, Any]]:
+    """The model's parameters with ``.grad`` cleared for a drawing's own backward pass, and the
+    caller's gradients put back afterwards."""
+    params = model.parameters()
+    saved = {k: p.grad for k, p in params.items()}
+    try:
+        for p in params.values():
+            p.grad = None
+        yield params
+    finally:
+        for k, p in params.items():
+            p.grad = saved[k]
+
+
 def draw_unrolled(
     model: AttentionRNN,
     xs: Any,
@@ -108,11 +124,7 @@ def draw_unrolled(
                 if expected > MAX_RECORDS else
                 f"so the drawing has at least {expected} nodes, more than max_nodes={max_nodes}; use the "
                 "collapsed view (collapse=True, or --collapse on the command line), or raise max_nodes"))
-    params = model.parameters()
-    saved = {k: p.grad for k, p in params.items()}
-    try:
-        for p in params.values():
-            p.grad = None
+    with _grads_set_aside(model):
         loss = model.loss(xs, ys, mode="unrolled")
         loss.name = "L"
         if backward:
@@ -124,9 +136,6 @@ def draw_unrolled(
                         max_nodes=max_nodes, color_by=color_by if backward else None, group=group,
                         fold=("transpose",), rankdir=rankdir, title=title, color_tag="eq",
                         legend=model.EQUATIONS, compact=compact)
-    finally:
-        for k, p in params.items():
-            p.grad = saved[k]
 
 
 def draw_backward(model: AttentionRNN, xs: Any, ys: Any, *, max_nodes: int | None = None, show_values: bool = False,
@@ -144,11 +153,7 @@ def draw_backward(model: AttentionRNN, xs: Any, ys: Any, *, max_nodes: int | Non
     if expected > max_nodes:
         raise viz.GraphTooLargeError(f"viz: the backward graph of T={steps} has about {expected} nodes, more than "
                                      f"max_nodes={max_nodes}; draw fewer steps (T ≤ 3 is readable)")
-    params = model.parameters()
-    saved = {k: p.grad for k, p in params.items()}
-    try:
-        for p in params.values():
-            p.grad = None
+    with _grads_set_aside(model) as params:
         loss = model.loss(xs, ys, mode="unrolled")
         loss.backward(create_graph=True)
         grad_W = params["W"].grad
@@ -156,9 +161,6 @@ def draw_backward(model: AttentionRNN, xs: Any, ys: Any, *, max_nodes: int | Non
         return viz.draw(grad_W, show_values=show_values, show_grads=False, cluster_scopes=True, max_nodes=max_nodes,
                         fold=("transpose",), rankdir=rankdir, color_tag="eq", legend=model.EQUATIONS, compact=True,
                         title=f"{type(model).__name__}: the recorded backward pass giving ∂L/∂W, T={steps}")
-    finally:
-        for k, p in params.items():
-            p.grad = saved[k]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -24,7 +24,7 @@ from hypothesis.extra import numpy as hnp
 
 import tinygrad_rnn as tg
 
-torch = pytest.importorskip("torch")  # installed by the test extra (torch==2.13.0); `make test` installs it
+import torch  # noqa: E402  (the test extra installs torch==2.13.0; a missing torch is a failure, never a skip)
 
 RTOL, ATOL = 1e-10, 1e-12
 

@@ -9,9 +9,9 @@
 
 Modules, in reading order:
 ``tape`` (what is recorded, per-thread scopes, no_grad, saved-data protection) → ``op`` (how an
-op declares its rules) → ``funcs`` (the numpy and traced function sets rules are written with)
-→ ``backward`` (the reverse walk, the one place broadcasting is undone, and its recorded twin)
-→ ``ops`` (every built-in rule) → ``tensor`` (the Tensor class) → ``functional`` (grad, vjp,
+op declares its rules) → ``ops`` (every built-in rule) → ``funcs`` (the numpy and traced function
+sets rules are written with) → ``backward`` (the reverse walk, the one place broadcasting is
+undone, and its recorded twin) → ``tensor`` (the Tensor class) → ``functional`` (grad, vjp,
 jvp, hvp, hessian) → ``gradcheck`` (and gradgradcheck) → ``optim`` → ``testing`` (hypothesis
 strategies for your own gradient tests).
 """

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from . import ops  # the traced set records engine ops (ops imports op and tape only: no cycle)
+
 __all__ = ["NP", "TG", "SparseGrad"]
 
 
@@ -112,56 +114,38 @@ class _Traced:
 
     @staticmethod
     def where(c: Any, a: Any, b: Any) -> Any:
-        from . import ops
-
         return ops.where(np.asarray(getattr(c, "data", c)), a, b)
 
     @staticmethod
     def exp(x: Any) -> Any:
-        from . import ops
-
         return ops.exp(x)
 
     @staticmethod
     def log(x: Any) -> Any:
-        from . import ops
-
         return ops.log(x)
 
     @staticmethod
     def matmul(a: Any, b: Any) -> Any:
-        from . import ops
-
         return ops.matmul(a, b)
 
     @staticmethod
     def reshape(x: Any, shape: Any) -> Any:
-        from . import ops
-
         return ops.reshape(x, shape=tuple(shape))
 
     @staticmethod
     def transpose(x: Any, axes: Any = None) -> Any:
-        from . import ops
-
         return ops.transpose(x, axes=None if axes is None else tuple(int(a) for a in axes))
 
     @staticmethod
     def broadcast_to(x: Any, shape: Any) -> Any:
-        from . import ops
-
         return ops.broadcast_to(x, shape=tuple(shape))
 
     @staticmethod
     def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-        from . import ops
-
         return ops.sum(x, axis=axis, keepdims=keepdims)
 
     @staticmethod
     def swapaxes(x: Any, a: int, b: int) -> Any:
-        from . import ops
-
         nd = len(x.shape)
         perm = list(range(nd))
         perm[a % nd], perm[b % nd] = perm[b % nd], perm[a % nd]
@@ -169,27 +153,19 @@ class _Traced:
 
     @staticmethod
     def spread(g: Any, keep: tuple[int, ...], shape: tuple[int, ...], dtype: Any, scale: float = 1.0) -> Any:
-        from . import ops
-
         out = ops.broadcast_to(ops.reshape(g, shape=tuple(keep)), shape=tuple(shape))
         return out if scale == 1.0 else out * scale
 
     @staticmethod
     def scatter(g: Any, index: Any, shape: tuple[int, ...], dtype: Any, advanced: bool) -> Any:
-        from . import ops
-
         return ops.scatter(g, index=index, shape=tuple(shape), advanced=advanced)
 
     @staticmethod
     def getitem(x: Any, index: Any) -> Any:
-        from . import ops
-
         return ops.getitem(x, index=index)
 
     @staticmethod
     def softmax(x: Any, axis: int) -> Any:
-        from . import ops
-
         return ops.softmax(x, axis=axis)
 
 

@@ -201,17 +201,7 @@ class Record:
         self.arrays = None
         self.ctx = None
         self.plain = False
-        T = TENSOR
-        skeleton = []
-        for x in self.inputs:
-            if type(x) is T:
-                r = x.record
-                skeleton.append(r if r is not None else (x if x.requires_grad else Stub(x)))
-            elif type(x) is _ndarray:
-                skeleton.append(Stub(x))
-            else:
-                skeleton.append(_skeleton(x))
-        self.inputs = tuple(skeleton)
+        self.inputs = tuple([_skeleton(x) for x in self.inputs])
         self.parents = ()
         if output is not None:
             self.out_name = output.name
@@ -259,6 +249,11 @@ class Stub:
 
 def _skeleton(x: Any) -> Any:
     """The part of a record's input that a freed graph keeps (see :meth:`Record.free`)."""
+    if type(x) is TENSOR:  # the common cases first, without attribute lookups that may fail
+        r = x.record
+        return r if r is not None else (x if x.requires_grad else Stub(x))
+    if type(x) is _ndarray:
+        return Stub(x)
     rec = getattr(x, "record", None)
     if rec is not None:
         return rec
