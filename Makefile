@@ -1,11 +1,12 @@
 # The two commands: `make demo` (the main job) and `make test`.
-# Each creates .venv if missing, installs the project (editable, with the extras it uses) and Debian's graphviz.
+# Each creates .venv if missing, installs the project (editable, with the extras it uses) and Debian's graphviz
+# and chromium (the explore page's tests and screenshot drive it headless through Playwright).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo graphviz clean bench sweep mutation
+.PHONY: test demo graphviz chromium clean bench sweep mutation
 
 sweep: $(STAMP)
 	$(PY) -m tinygrad_rnn.models.sweep
@@ -13,7 +14,7 @@ sweep: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,train,viz]'
+	$(PY) -m pip install --quiet -e '.[test,train,viz,browser]'
 	touch $(STAMP)
 
 graphviz:
@@ -25,10 +26,19 @@ graphviz:
 		echo "error: the Graphviz 'dot' binary is missing; install it (e.g. 'sudo apt-get install graphviz')" >&2; exit 1; \
 	fi
 
-test: $(STAMP) graphviz
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -n "$$TINYGRAD_RNN_CHROMIUM" ]; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium (headless, for the explore page's browser tests and screenshot)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "error: no Chromium browser; install one (e.g. 'sudo apt-get install chromium') or set TINYGRAD_RNN_CHROMIUM" >&2; exit 1; \
+	fi
+
+test: $(STAMP) graphviz chromium
 	$(PY) -m pytest -q
 
-demo: $(STAMP) graphviz
+demo: $(STAMP) graphviz chromium
 	$(PY) -m examples.demo
 
 bench: $(STAMP)

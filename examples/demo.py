@@ -6,7 +6,8 @@
 4. train the seed's model on associative recall for a few seconds (python -m tinygrad_rnn.models.train);
 5. the seed's attention RNN: engine gradients (both modes) against the closed forms, and how far
    the seed's printed equations are from them (docs/ERRATA.md);
-6. the unrolled graph of that model after backward, and its recorded backward pass, rendered with Graphviz (out/).
+6. the unrolled graph of that model after backward, and its recorded backward pass, rendered with Graphviz (out/);
+7. a page that steps through that model's backward walk (out/bptt.html), and a picture of it half way (out/bptt.png).
 """
 
 from __future__ import annotations
@@ -82,6 +83,19 @@ def render_unrolled() -> None:
     print(f"   wrote {path} (the recorded backward pass giving dL/dW, T=2: BPTT as a graph)")
 
 
+def explore_walk() -> None:
+    print("\n== 7. step through BPTT: a self-contained page of the forward replay and the backward walk (T=5)")
+    from tinygrad_rnn.models.explore import explore_unrolled
+    from tinygrad_rnn.viz.browser import screenshot
+
+    rng = np.random.default_rng(2)
+    model = AttentionRNN(input_size=2, hidden_size=3, output_size=3, seed=0)
+    page = explore_unrolled(model, rng.standard_normal((5, 2)), rng.integers(0, 3, 5), OUT / "bptt.html")
+    print(f"   wrote {page} ({page.stat().st_size / 1024:.0f} KiB; open it in any browser, no network needed; "
+          "arrow keys step, space plays)")
+    print(f"   wrote {screenshot(page, OUT / 'bptt.png')} (headless Chromium, the backward walk half way through)")
+
+
 def main() -> None:
     rng = np.random.default_rng(0)
     H, D, T = 3, 2, 3
@@ -124,6 +138,7 @@ def main() -> None:
 
     model_gradient_check()
     render_unrolled()
+    explore_walk()
 
 
 if __name__ == "__main__":

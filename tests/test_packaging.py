@@ -51,7 +51,9 @@ def test_the_wheel_holds_one_namespace(installed):
     tops = {n.split("/")[0] for n in installed["names"]}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"tinygrad_rnn"}
     for expected in ("tinygrad_rnn/viz/graph.py", "tinygrad_rnn/models/attention_rnn.py",
-                     "tinygrad_rnn/models/draw.py", "tinygrad_rnn/models/data/corpus.txt"):
+                     "tinygrad_rnn/models/draw.py", "tinygrad_rnn/models/data/corpus.txt",
+                     "tinygrad_rnn/models/explore.py", "tinygrad_rnn/viz/assets/explore.js",
+                     "tinygrad_rnn/viz/assets/explore.css", "tinygrad_rnn/viz/assets/explore.html"):
         assert expected in installed["names"], expected
     meta = next(n for n in installed["names"] if n.endswith("METADATA"))
     requires = [ln for ln in (installed["site"] / meta).read_text().splitlines() if ln.startswith("Requires-Dist:")]
@@ -82,6 +84,9 @@ def test_draw_and_model_from_anywhere(installed):
 def test_command_lines_from_anywhere(installed):
     drawn = run(installed, "", "-m", "tinygrad_rnn.models.draw", "--steps", "2", "-o", "u.svg")
     assert drawn.returncode == 0 and (installed["work"] / "u.svg").exists(), drawn.stderr
+    page = run(installed, "", "-m", "tinygrad_rnn.models.explore", "--steps", "2", "-o", "walk.html")
+    assert page.returncode == 0, page.stderr
+    assert "walk-data" in (installed["work"] / "walk.html").read_text(encoding="utf-8")
     helptext = run(installed, "", "-m", "tinygrad_rnn.models.train", "--help")
     assert helptext.returncode == 0 and "--task" in helptext.stdout
 
@@ -91,6 +96,7 @@ def test_a_missing_extra_is_one_line_naming_it(installed):
     lib = run(installed, block + "from tinygrad_rnn import viz")
     assert "pip install 'tinygrad_rnn[viz]'" in lib.stderr
     for module, extra, argv in (("tinygrad_rnn.models.draw", "viz", "'-o', 'u.svg'"),
+                                ("tinygrad_rnn.models.explore", "viz", "'-o', 'u.html'"),
                                 ("tinygrad_rnn.models.train", "train", "'--out', 'run'")):
         cli = run(installed, block + f"import runpy; sys.argv = ['x', {argv}]; "
                   f"runpy.run_module('{module}', run_name='__main__')")

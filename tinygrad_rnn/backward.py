@@ -27,7 +27,7 @@ import numpy as np
 from .funcs import NP, TG, SparseGrad
 from .tape import AnomalyError, Record, state, tape_of
 
-__all__ = ["backward", "traced_walk", "fit_gradient", "Gradients", "GradientShapeError", "SparseGrad"]
+__all__ = ["backward", "traced_walk", "fit_gradient", "Gradients", "Observed", "GradientShapeError", "SparseGrad"]
 
 _ndarray = np.ndarray
 
@@ -75,10 +75,10 @@ def fit_gradient(g: Any, shape: tuple[int, ...], dtype: Any, rec: Record, i: int
     return g
 
 
-def backward(root: Any, grad: Any = None, retain_graph: bool = False) -> None:
-    """Back-propagate from ``root``; see the module docstring."""
+def backward(root: Any, grad: Any = None, retain_graph: bool = False, observer: Any = None) -> None:
+    """Back-propagate from ``root``; see the module docstring (and :class:`Observed` for ``observer``)."""
     g = _seed(root, grad)
-    grads = Gradients(state().anomaly)
+    grads = Gradients(state().anomaly) if observer is None else Observed(state().anomaly, observer)
     if root.record is None:  # a leaf: d root / d root = identity
         grads.add(root, g, None, 0)
         return
@@ -171,6 +171,34 @@ class Gradients:
             prev = self.pending[key] = prev.copy()  # copy-on-write: prev may be shared with another input
             gx.add_into(prev)
         self.owned.add(key)
+
+
+class Observed(Gradients):
+    """:class:`Gradients` that report to an ``observer`` what the walk does, as it does it — the
+    numbers :func:`tinygrad_rnn.viz.explore` puts on its page are these, the walk's own.
+
+    ``observer.arrive(rec, g)``: ``rec``'s turn has come; ``g`` is its output's complete gradient
+    (``None`` if none arrived).  ``observer.added(rec, i, x, gx, total)``: the rule for input ``i``
+    gave ``gx`` (broadcasting undone), and ``x``'s gradient so far is now ``total`` (its ``.grad``
+    for a leaf).  Both arrays may be changed in place later by the walk: copy what you keep."""
+
+    __slots__ = ("observer",)
+
+    def __init__(self, anomaly: bool, observer: Any) -> None:
+        super().__init__(anomaly)
+        self.observer = observer
+
+    def pop(self, rec: Record) -> np.ndarray | None:
+        g = super().pop(rec)
+        self.observer.arrive(rec, g)
+        return g
+
+    def add(self, x: Any, gx: Any, rec: Record | None, i: int) -> None:
+        if type(gx) is not SparseGrad:
+            gx = fit_gradient(gx, x.data.shape, x.data.dtype, rec, i)  # what add() would add
+        super().add(x, gx, rec, i)
+        total = x.grad if x.record is None else self.pending[id(x.record)]
+        self.observer.added(rec, i, x, gx.dense() if type(gx) is SparseGrad else gx, total)
 
 
 def _add_to_grad(x: Any, g: Any, rec: Record | None) -> None:

@@ -60,6 +60,9 @@ class _Plan:
     edges: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     norms: dict[str, float | None] = field(default_factory=dict)  # tensor node id -> ‖grad‖
     not_kept: int = 0  # freed intermediates whose value and gradient were not kept
+    op_of: dict[int, str] = field(default_factory=dict)  # k (tape position in the graph) -> its op's node
+    value_of: dict[int, str] = field(default_factory=dict)  # k -> the node that stands for its output
+    leaf_of: dict[int, str] = field(default_factory=dict)  # id(leaf tensor) -> its node
 
 
 def retain_grads(tensor: tg.Tensor) -> int:
@@ -179,6 +182,7 @@ def _plan(
             nid = f"in{counters['in']}"
             counters["in"] += 1
             node_of[id(x)] = nid
+            plan.leaf_of[id(x)] = nid
             leaf_obj[nid] = x
             is_param = x.requires_grad
             attrs = {"shape": "box" if is_param else "ellipse", "style": "filled,bold" if is_param else "filled",
@@ -219,9 +223,11 @@ def _plan(
             if isinstance(only, tg.Tensor) and only.record is None:
                 src = leaf(only)
                 node_of[id(rec)] = src  # drawn as its leaf: W used as Wᵀ
+                plan.op_of[k] = plan.value_of[k] = src
                 suffix[src].append(rec.op.name)
                 continue
         op_id, out_id = f"op{k}", f"v{k}"
+        plan.op_of[k], plan.value_of[k] = op_id, out_id
         tag = rec.tags.get(color_tag) if (rec.tags and color_tag) else None
         palette.add(tag)
         quiet = bool(scope) and hidden(scope)
@@ -244,6 +250,7 @@ def _plan(
             plan.not_kept += 1
         if compact and not name and rec is not tensor.record:  # the op node stands for its unnamed output
             node_of[id(rec)] = op_id
+            plan.value_of[k] = op_id
             scope_of[op_id] = scope
             plan.norms[op_id] = norm
             op_node.label = _op_label(rec, color_tag, "→ " + "  ".join(
@@ -371,6 +378,17 @@ def draw(
     unnamed intermediate tensors: their op node shows the output's shape and gradient instead.
     More than ``max_nodes`` nodes raises :class:`GraphTooLargeError`, before any label is built.
     """
+    return _draw(tensor, show_values=show_values, show_grads=show_grads, cluster_scopes=cluster_scopes,
+                 max_nodes=max_nodes, color_by=color_by, color_tag=color_tag, legend=legend, collapse=collapse,
+                 group=group, max_blocks=max_blocks, fold=fold, rankdir=rankdir, title=title, compact=compact)[0]
+
+
+def _draw(tensor: tg.Tensor, *, show_values: bool, show_grads: bool, cluster_scopes: bool, max_nodes: int,
+          color_by: str | None, color_tag: str | None, legend: dict[Any, str] | None, collapse: bool,
+          group: Callable[[str], str | None] | None, max_blocks: int, fold: Iterable[str], rankdir: str,
+          title: str | None, compact: bool) -> tuple[graphviz.Digraph, _Plan, list[tuple[tg.Record, Any]]]:
+    """:func:`draw`, also returning the plan (which node stands for which record and leaf) and the
+    records it drew, for :func:`tinygrad_rnn.viz.explore`."""
     if color_by not in (None, "grad"):
         raise ValueError(f"draw: color_by must be None or 'grad', got {color_by!r}")
     if not isinstance(tensor, tg.Tensor):
@@ -426,7 +444,7 @@ def draw(
         )
         dot.node("tag_legend", f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0">{rows}</TABLE>>',
                  shape="plaintext", fontsize="9")
-    return dot
+    return dot, plan, nodes
 
 
 def _too_large(count: str, max_nodes: int, can_collapse: bool) -> str:

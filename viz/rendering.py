@@ -64,18 +64,8 @@ def render(graph: graphviz.Digraph, path: str | os.PathLike[str], timeout: float
     Without the ``dot`` binary, only .dot works; other formats fail *before* anything is written.
     ``dot`` is stopped after ``timeout`` seconds.
     """
-    try:
-        path = Path(path)
-        os.fsencode(path)
-    except (TypeError, UnicodeError, ValueError) as e:
-        raise VizError(f"viz: cannot use {path!r} as an output path: {e}") from None
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise VizError(f"viz: cannot tell the format of {str(path)!r}; use one of {', '.join(sorted(FORMATS))}")
-    if path.is_dir():
-        raise VizError(f"viz: the output path {str(path)!r} is a directory; give a file name")
-    if not path.parent.is_dir():
-        raise VizError(f"viz: the directory {str(path.parent)!r} does not exist")
+    path = _checked_path(path, FORMATS, "use one of " + ", ".join(sorted(FORMATS)))
+    fmt = FORMATS[path.suffix.lower()]
     if fmt == "dot":
         data = graph.source.encode("utf-8")
     else:
@@ -83,6 +73,35 @@ def render(graph: graphviz.Digraph, path: str | os.PathLike[str], timeout: float
             raise VizError(f"viz: rendering {path.suffix} needs the Graphviz 'dot' program, which is not on PATH; "
                            + INSTALL_HINT)
         data = _pipe(graph, fmt, timeout)
+    return write_atomic(path, data)
+
+
+def svg(graph: graphviz.Digraph, timeout: float = 120.0) -> str:
+    """The drawing as SVG text (needs the ``dot`` binary)."""
+    if dot_binary() is None:
+        raise VizError("viz: an SVG drawing needs the Graphviz 'dot' program, which is not on PATH; " + INSTALL_HINT)
+    return _pipe(graph, "svg", timeout).decode("utf-8")
+
+
+def _checked_path(path: str | os.PathLike[str], formats: dict[str, str], hint: str) -> Path:
+    """``path`` as a Path whose extension is one of ``formats`` and whose directory exists."""
+    try:
+        path = Path(path)
+        os.fsencode(path)
+    except (TypeError, UnicodeError, ValueError) as e:
+        raise VizError(f"viz: cannot use {path!r} as an output path: {e}") from None
+    if path.suffix.lower() not in formats:
+        raise VizError(f"viz: cannot tell the format of {str(path)!r}; {hint}")
+    if path.is_dir():
+        raise VizError(f"viz: the output path {str(path)!r} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise VizError(f"viz: the directory {str(path.parent)!r} does not exist")
+    return path
+
+
+def write_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` completely or not at all: a temporary file in the same directory,
+    then renamed over the target (a symbolic link at ``path`` is replaced, never followed)."""
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:

@@ -1,0 +1,135 @@
+"""The seed's RNN, backpropagated step by step: an interactive page of the unrolled walk.
+
+    python -m tinygrad_rnn.models.explore --steps 5 -o bptt.html
+    python -m tinygrad_rnn.models.explore --steps 5 -o bptt.html --screenshot bptt.png   # + a picture (needs chromium)
+
+The model tells the generic page (:func:`tinygrad_rnn.viz.explore`) what its graph means: ops are
+coloured by the seed's equation (``eq`` tag, eqs 1–7 as the legend), grouped by time step, and two
+side panels follow the walk: the attention matrix α_{t,i} (eq 3) and ‖∂L/∂h_t‖ over t, the total
+gradient reaching each hidden state — the sum over every later step that attended to h_t (eq 4)
+plus the recurrence (eq 1), which the seed's eq 12 tries to write by hand.  Watching those bars
+fill in as the walk moves back through time shows where BPTT's gradient vanishes or concentrates.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import tinygrad_rnn as tg
+
+from .attention_rnn import AttentionRNN
+from .cli import OneLineParser, positive_int
+from .draw import MAX_RECORDS, _grads_set_aside, unrolled_records
+
+try:
+    from tinygrad_rnn import viz
+except ImportError as _e:  # the viz extra is missing
+    viz = None  # type: ignore[assignment]
+    _VIZ_ERROR = str(_e)
+
+__all__ = ["explore_unrolled", "main"]
+
+_H = re.compile(r"^h_(\d+)$")
+_ALPHA = re.compile(r"^α_(\d+)$")
+
+
+def explore_unrolled(model: AttentionRNN, xs: Any, ys: Any, path: str | Path, *, max_nodes: int | None = None,
+                     show_values: bool = True, compact: bool = True, rankdir: str = "TB") -> Path:
+    """Run ``model.loss(xs, ys, mode="unrolled")`` and write the page of its forward replay and
+    backward walk to ``path``.  The model's ``.grad`` values are left as they were (the walk runs
+    on gradients set aside for it).  Oversized graphs are refused before the model runs."""
+    if viz is None:
+        raise ImportError(_VIZ_ERROR)
+    max_nodes = viz.DEFAULT_MAX_NODES if max_nodes is None else max_nodes
+    steps = len(xs) if np.ndim(xs) == 2 else np.shape(xs)[1]
+    expected = unrolled_records(model, steps)
+    if expected > min(max_nodes, MAX_RECORDS):
+        raise viz.GraphTooLargeError(
+            f"viz: T={steps} records {expected} ops, more than max_nodes={max_nodes}; a page steps through every "
+            "record, so use fewer steps (T ≤ 16 at the default), or raise max_nodes")
+    with _grads_set_aside(model):
+        loss = model.loss(xs, ys, mode="unrolled")
+        loss.name = "L"
+        named = {t.name: t for _, t in tg.graph_of(loss) if t is not None and t.name}
+        hs = sorted((int(m.group(1)), t) for n, t in named.items() if (m := _H.match(n)))
+        alphas = sorted((int(m.group(1)), t) for n, t in named.items() if (m := _ALPHA.match(n)))
+        title = f"{type(model).__name__} unrolled over T={steps}: forward replay and backward walk (BPTT)"
+        return viz.explore(
+            loss, path, title=title, color_tag="eq", legend=model.EQUATIONS, fold=("transpose",),
+            compact=compact, show_values=show_values, rankdir=rankdir, max_nodes=max_nodes,
+            track_grads={"‖∂L/∂h_t‖ over t (total: all later steps + the recurrence)": [t for _, t in hs]},
+            heatmaps={("attention α_{t,i} (row t: step t's weights over h_"
+                       + ("0" if model.attend_h0 else "1") + "..h_t)"): [t for _, t in alphas]} if alphas else None,
+        )
+
+
+def parser() -> OneLineParser:
+    p = OneLineParser(
+        prog="python -m tinygrad_rnn.models.explore",
+        description="Write a self-contained HTML page that steps through the seed's attention RNN (mode='unrolled'): "
+                    "the forward replay in tape order and the backward walk in reverse, with each upstream gradient, "
+                    "each rule's output and each partial sum; side panels show α and ‖∂L/∂h_t‖ filling in.",
+    )
+    p.add_argument("--steps", "-T", type=positive_int, default=5, help="sequence length T (default 5)")
+    p.add_argument("--input-size", "-D", type=positive_int, default=2, help="input size D (default 2)")
+    p.add_argument("--hidden-size", "-H", type=positive_int, default=3, help="hidden size H (default 3)")
+    p.add_argument("--output-size", "-K", type=positive_int, default=3, help="number of classes K (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the parameters and the random sequence (default 0)")
+    p.add_argument("--attend-h0", action="store_true", help="the literal k = 0..t reading of eqs 3-4")
+    p.add_argument("-o", "--output", required=True, help="the page to write (.html)")
+    p.add_argument("--full", action="store_true", help="draw every intermediate value as its own node")
+    p.add_argument("--no-values", action="store_true", help="leave values out of the drawing's labels")
+    p.add_argument("--rankdir", choices=["TB", "LR"], default="TB", help="layout direction (default TB)")
+    p.add_argument("--max-nodes", type=positive_int, default=1200,
+                   help="refuse graphs with more records than this (default 1200, about T=16)")
+    p.add_argument("--screenshot", metavar="PNG",
+                   help="also write a picture of the page mid-walk (needs Playwright and a Chromium browser)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if viz is None:
+        print(f"error: {_VIZ_ERROR}", file=sys.stderr)
+        return 1
+    for flag, value in (("-o", args.output), ("--screenshot", args.screenshot)):
+        if value is None:
+            continue
+        try:
+            Path(value).parent.mkdir(parents=True, exist_ok=True)
+        except (OSError, ValueError) as e:
+            print(f"error: {flag}: cannot create the directory for {value!r}: {e}", file=sys.stderr)
+            return 1
+    if args.screenshot is not None and not args.screenshot.lower().endswith(".png"):
+        print(f"error: --screenshot: expected a .png file name, got {args.screenshot!r}", file=sys.stderr)
+        return 1
+    try:
+        model = AttentionRNN(args.input_size, args.hidden_size, args.output_size, seed=args.seed,
+                             attend_h0=args.attend_h0)
+        rng = np.random.default_rng(args.seed + 1)
+        xs = rng.standard_normal((args.steps, args.input_size))
+        ys = rng.integers(0, args.output_size, args.steps)
+        start = time.perf_counter()
+        path = explore_unrolled(model, xs, ys, args.output, max_nodes=args.max_nodes, show_values=not args.no_values,
+                                compact=not args.full, rankdir=args.rankdir)
+        took = time.perf_counter() - start
+        print(f"wrote {path} (T={args.steps}; {path.stat().st_size / 1024:.0f} KiB; made in {took:.2f} s)")
+        if args.screenshot is not None:
+            from tinygrad_rnn.viz.browser import screenshot
+
+            shot = screenshot(path, args.screenshot)
+            print(f"wrote {shot} (the backward walk half way through)")
+    except viz.VizError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
