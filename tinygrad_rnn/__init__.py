@@ -28,7 +28,6 @@ from .ops import (
     concatenate,
     cross_entropy,
     div,
-    dot,
     exp,
     log,
     log_softmax,
@@ -70,29 +69,40 @@ from .tape import (
 from .tensor import Tensor
 from .functional import gradients, grad, value_and_grad, vjp, jvp, hvp, hessian
 
+from .creation import arange, eye, full, full_like, linspace, ones, ones_like, rand, randn, zeros, zeros_like
+from .more_ops import (
+    all, any, argmax, argmin, binary_cross_entropy, binary_cross_entropy_with_logits, chunk, clip, cos, cumsum,
+    diagonal, dot, einsum, elu, expand_dims, expm1, flatten, flip, gather, gelu, isfinite, isnan, leaky_relu,
+    log1p, logaddexp, logsigmoid, logsumexp, maximum, minimum, moveaxis, mse_loss, nll_loss, one_hot, outer, pad,
+    prod, repeat, sign, silu, sin, softplus, split, square, squeeze, std, swapaxes, take_along_axis, tensordot,
+    tile, trace, tril, triu, unsqueeze, var,
+)
+
 __version__ = "0.1.0"
-
-
-def zeros(*shape: int, requires_grad: bool = False, dtype: object = None) -> Tensor:
-    """A tensor of zeros (float64 unless ``dtype`` says otherwise)."""
-    import numpy as _np
-
-    return Tensor(_np.zeros(shape, dtype=dtype or _np.float64), requires_grad=requires_grad)
-
-
-def ones(*shape: int, requires_grad: bool = False, dtype: object = None) -> Tensor:
-    """A tensor of ones (float64 unless ``dtype`` says otherwise)."""
-    import numpy as _np
-
-    return Tensor(_np.ones(shape, dtype=dtype or _np.float64), requires_grad=requires_grad)
-
 
 __all__ = [
     "Tensor", "Op", "defop", "Record", "Stub", "optim",
-    "add", "sub", "mul", "div", "pow", "neg", "tanh", "exp", "log", "sigmoid", "relu", "sqrt", "abs",
-    "sum", "mean", "max", "min", "softmax", "log_softmax", "cross_entropy", "matmul", "dot", "reshape",
-    "transpose", "broadcast_to", "stack", "concatenate", "where", "zeros", "ones",
-    "no_grad", "enable_grad", "is_grad_enabled", "scope", "tag", "current_scope", "detect_anomaly", "is_anomaly_enabled", "describe_saved", "tape_of", "graph_of",
+    # elementwise
+    "add", "sub", "mul", "div", "pow", "neg", "tanh", "exp", "log", "sigmoid", "relu", "sqrt", "abs", "where",
+    "square", "sign", "log1p", "expm1", "sin", "cos", "softplus", "logsigmoid", "leaky_relu", "elu", "gelu",
+    "silu", "maximum", "minimum", "clip", "logaddexp", "isfinite", "isnan",
+    # reductions
+    "sum", "mean", "max", "min", "prod", "var", "std", "logsumexp", "cumsum", "argmax", "argmin", "any", "all",
+    "softmax", "log_softmax",
+    # shape and indexing
+    "reshape", "transpose", "broadcast_to", "stack", "concatenate", "squeeze", "expand_dims", "unsqueeze",
+    "flatten", "flip", "pad", "repeat", "tile", "split", "chunk", "tril", "triu", "swapaxes", "moveaxis",
+    "diagonal", "trace", "gather", "take_along_axis", "one_hot",
+    # linear algebra
+    "matmul", "dot", "outer", "tensordot", "einsum",
+    # losses
+    "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    # creation
+    "zeros", "ones", "full", "eye", "arange", "linspace", "zeros_like", "ones_like", "full_like", "rand", "randn",
+    # recording state and inspection
+    "no_grad", "enable_grad", "is_grad_enabled", "scope", "tag", "current_scope", "detect_anomaly",
+    "is_anomaly_enabled", "describe_saved", "tape_of", "graph_of",
+    # checking and higher order
     "gradcheck", "jacobian", "numerical_jacobian", "GradcheckError", "GradientShapeError", "AnomalyError",
     "SparseGrad", "reuse_freed_memory", "OpDefinitionError",
     "gradients", "grad", "value_and_grad", "vjp", "jvp", "hvp", "hessian", "gradgradcheck",

@@ -54,10 +54,35 @@ class SparseGrad:
         return out
 
 
+def _op_named(name: str) -> Any:
+    """The engine's op or function called ``name`` (ops first, then more_ops), or None."""
+    from . import more_ops
+
+    for module in (ops, more_ops):
+        found = getattr(module, name, None)
+        if callable(found) and not name.startswith("_"):
+            return found
+    return None
+
+
 class _Numpy:
     """Rules on numpy arrays (first-order backward)."""
 
     traced = False
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other op, as its numpy forward (``F.cos`` is the forward of the ``cos`` op), else
+        numpy's function of that name; looked up once."""
+        op = _op_named(name)
+        fn = getattr(op, "fn", None)
+        if fn is not None:
+            f = (lambda *a, **k: fn(*a, **k)[0]) if op.has_ctx else fn
+        elif hasattr(np, name):
+            f = getattr(np, name)
+        else:
+            raise AttributeError(f"NP has no function {name!r}")
+        setattr(self, name, f)
+        return f
 
     @staticmethod
     def value(x: Any) -> Any:
@@ -107,6 +132,14 @@ class _Traced:
     """Rules on Tensors (higher-order): every function records an engine op."""
 
     traced = True
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other op or function of the engine, by name (``F.cos`` records ``cos``)."""
+        f = _op_named(name)
+        if f is None:
+            raise AttributeError(f"TG has no op {name!r}")
+        setattr(self, name, f)
+        return f
 
     @staticmethod
     def value(x: Any) -> Any:

@@ -193,8 +193,10 @@ def _extreme(x: Any, axis: Any, keepdims: bool, arg: Any, name: str) -> Any:
     """Shared by max and min: the value at the first arg-max (arg-min), and the index of
     that element as a full integer index (the rule's constant context)."""
     x = np.asarray(x)
-    if axis is not None and not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"{name}: axis must be an int or None, got {axis!r}")
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    if axis is not None and not isinstance(axis, (int, np.integer, tuple)):
+        raise TypeError(f"{name}: axis must be an int, a tuple of ints or None, got {axis!r}")
     if x.size == 0:
         raise ValueError(f"{name}: a reduction over a zero-size array has no identity (shape {x.shape})")
     if axis is None or x.ndim == 0:
@@ -203,6 +205,24 @@ def _extreme(x: Any, axis: Any, keepdims: bool, arg: Any, name: str) -> Any:
         where = np.unravel_index(int(arg(x)), x.shape)  # works for any memory layout (e.g. x.T)
         out = x[where]
         return (np.reshape(out, (1,) * x.ndim) if keepdims else np.asarray(out)), where
+    if isinstance(axis, tuple):  # several axes: move them to the end, flatten them, take the first extreme
+        axes = sorted({a % x.ndim for a in axis})
+        if len(axes) != len(axis):
+            raise ValueError(f"{name}: repeated axis in {axis}")
+        kept = [k for k in range(x.ndim) if k not in axes]
+        moved = np.transpose(x, kept + axes).reshape([x.shape[k] for k in kept] + [-1])
+        flat = arg(moved, axis=-1)  # C order over the reduced axes: the first extreme
+        coords = np.unravel_index(flat, [x.shape[k] for k in axes])
+        parts: list[Any] = [None] * x.ndim
+        for j, k in enumerate(kept):
+            view = [1] * len(kept)
+            view[j] = x.shape[k]
+            parts[k] = np.arange(x.shape[k]).reshape(view)
+        for c, k in zip(coords, axes):
+            parts[k] = c
+        where = tuple(parts)
+        out = x[where]  # the kept axes' shape
+        return (np.reshape(out, _keepdims_shape(x.shape, tuple(axes))) if keepdims else out), where
     idx = arg(x, axis=axis, keepdims=True)
     grid = list(np.indices(idx.shape, sparse=True))
     grid[axis % x.ndim] = idx
@@ -219,8 +239,8 @@ def _extreme_rule(F: Any, g: Any, out: Any, x: Any, axis: Any = None, keepdims: 
 
 
 @defop("max", saves=(), rules=(_extreme_rule,), ctx=True)
-def max(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:  # noqa: A001
-    """Maximum over ``axis`` (an int or None).
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Maximum over ``axis`` (an int, a tuple of ints, or None).
 
     ∂/∂x_i = 1 at the arg-max, 0 elsewhere.  **Ties:** the whole gradient goes to the
     *first* maximal element (``np.argmax`` order, C order of the logical array) — a valid
@@ -231,8 +251,8 @@ def max(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:  # noqa
 
 
 @defop("min", saves=(), rules=(_extreme_rule,), ctx=True)
-def min(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:  # noqa: A001
-    """Minimum over ``axis`` (an int or None).   ∂/∂x_i = 1 at the *first* arg-min, 0 elsewhere."""
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Minimum over ``axis`` (an int, a tuple of ints, or None).   ∂/∂x_i = 1 at the *first* arg-min, 0 elsewhere."""
     return _extreme(x, axis, keepdims, np.argmin, "min")
 
 
@@ -309,25 +329,26 @@ def _ce_upstream(F: Any, g: Any, n: int, ax: int, reduction: str) -> Any:
 
 
 def _ce_dlogits(F: Any, g: Any, out: Any, logits: Any, targets: Any, axis: int = -1, reduction: str = "sum",
-                ctx: Any = None) -> Any:
-    """∂L/∂logits = softmax · Σ_k y_k − y, times the upstream gradient."""
-    lsm, y, ax, n = ctx
+                weight: Any = None, ignore_index: int = -100, label_smoothing: float = 0.0, ctx: Any = None) -> Any:
+    """∂L/∂logits = softmax · Σ_k Y_k − Y, times the upstream gradient, where L = −Σ_k Y_k ln softmax_k
+    (Y: the one-hot rows, the probability rows, or their weighted / smoothed coefficients)."""
+    lsm, Y, ax, n, scale, shift = ctx
     up = _ce_upstream(F, g, n, ax, reduction)
     if F.traced:  # recomputed from the logits (and targets) Tensors, so both are differentiated too
-        if y.dtype.kind in "iu":
-            y = _one_hot(y, lsm.shape, ax)
-            total = np.sum(y, axis=ax, keepdims=True)
+        if np.asarray(F.value(targets)).dtype.kind == "f":
+            Yt = targets if scale is None else targets * scale + shift
+            total = F.sum(Yt, axis=ax, keepdims=True)
         else:
-            y = targets
-            total = F.sum(y, axis=ax, keepdims=True)
-        return (F.exp(log_softmax(logits, axis=ax)) * total - y) * up
+            Yt = Y if Y.dtype.kind == "f" else _one_hot(Y, lsm.shape, ax)
+            total = np.sum(Yt, axis=ax, keepdims=True)
+        return (F.exp(log_softmax(logits, axis=ax)) * total - Yt) * up
     d = np.exp(lsm)  # the first-order path: one buffer, in place
-    if y.dtype.kind in "iu":
-        index = np.expand_dims(y, ax)
+    if Y.dtype.kind in "iu":
+        index = np.expand_dims(Y, ax)
         np.put_along_axis(d, index, np.take_along_axis(d, index, axis=ax) - 1.0, axis=ax)
     else:
-        d *= np.sum(y, axis=ax, keepdims=True)
-        d -= y
+        d *= np.sum(Y, axis=ax, keepdims=True)
+        d -= Y
     d *= up
     return d
 
@@ -339,25 +360,70 @@ def _one_hot(classes: np.ndarray, shape: tuple[int, ...], ax: int) -> np.ndarray
 
 
 def _ce_dtargets(F: Any, g: Any, out: Any, logits: Any, targets: Any, axis: int = -1, reduction: str = "sum",
-                 ctx: Any = None) -> Any:
-    """∂L/∂y = −ln softmax(logits) (probability targets), times the upstream gradient."""
-    lsm, _, ax, n = ctx
+                 weight: Any = None, ignore_index: int = -100, label_smoothing: float = 0.0, ctx: Any = None) -> Any:
+    """∂L/∂y = −ln softmax(logits) (× w(1 − ε) with class weights / smoothing; probability targets only)."""
+    lsm, _, ax, n, scale, _ = ctx
     lsm = log_softmax(logits, axis=ax) if F.traced else lsm
-    return -lsm * _ce_upstream(F, g, n, ax, reduction)
+    d = -lsm * _ce_upstream(F, g, n, ax, reduction)
+    return d if scale is None else d * scale
+
+
+def class_coefficients(targets: np.ndarray, shape: tuple[int, ...], ax: int, weight: Any, ignore_index: int,
+                       label_smoothing: float, name: str) -> tuple[np.ndarray, float]:
+    """For integer targets: the coefficients A (input's shape) with loss_i = −Σ_c A_ic·logp_ic, and the
+    mean's denominator Σ_i w[y_i] over positions not ignored (PyTorch's semantics)."""
+    n_classes = shape[ax]
+    expected = shape[:ax] + shape[ax + 1:]
+    if targets.shape != expected:
+        raise ValueError(f"{name}: integer targets must have shape {expected} (logits {shape} without axis {ax}), "
+                         f"got {targets.shape}")
+    kept = targets != ignore_index
+    bad = kept & ((targets < 0) | (targets >= n_classes))
+    if bad.any():
+        raise ValueError(f"{name}: class index out of range [0, {n_classes}): got {int(targets[bad].min())}.."
+                         f"{int(targets[bad].max())}" + (f" (ignore_index={ignore_index})" if ignore_index != -100 else ""))
+    w = _class_weight(weight, n_classes, name)
+    safe = np.where(kept, targets, 0)
+    picked = np.where(kept, w[safe], 0.0)
+    A = np.zeros(shape)
+    np.put_along_axis(A, np.expand_dims(safe, ax), np.expand_dims(picked * (1.0 - label_smoothing), ax), axis=ax)
+    if label_smoothing:
+        A += np.expand_dims(kept, ax) * (label_smoothing / n_classes) * w.reshape(_class_view(len(shape), ax, n_classes))
+    return A, float(np.sum(picked))
+
+
+def _class_weight(weight: Any, n_classes: int, name: str) -> np.ndarray:
+    w = np.ones(n_classes) if weight is None else np.asarray(getattr(weight, "data", weight), dtype=np.float64)
+    if w.shape != (n_classes,):
+        raise ValueError(f"{name}: weight must have one entry per class, shape ({n_classes},), got {w.shape}")
+    return w
+
+
+def _class_view(ndim: int, ax: int, n_classes: int) -> tuple[int, ...]:
+    return tuple(n_classes if k == ax else 1 for k in range(ndim))
 
 
 @defop("cross_entropy", saves=(1,), rules=(_ce_dlogits, _ce_dtargets), ctx=True)
-def cross_entropy(logits: Any, targets: Any, axis: int = -1, reduction: str = "sum") -> Any:
+def cross_entropy(logits: Any, targets: Any, axis: int = -1, reduction: str = "sum", weight: Any = None,
+                  ignore_index: int = -100, label_smoothing: float = 0.0) -> Any:
     """L = −Σ_k y_k ln softmax(logits)_k per position (eq 7), then reduced.
 
     ``targets`` are integer class indices (logits' shape without ``axis``) or
     one-hot / probability rows (logits' shape).
     ∂L/∂logits = softmax · Σ_k y_k − y  (= ŷ − y for one-hot or probability rows: eq 9);
     ∂L/∂y = −ln softmax (probability targets only).
-    ``reduction``: ``"sum"`` | ``"mean"`` (over positions) | ``"none"``.
+    ``reduction``: ``"sum"`` (the default here: eq 7 sums) | ``"mean"`` | ``"none"``.
+
+    PyTorch's options, with its semantics: ``weight`` (one per class) scales each position's loss by
+    w[y] (probability targets: Σ_k w_k y_k ln softmax_k); ``ignore_index`` (integer targets) drops
+    positions with that class; ``label_smoothing`` ε mixes the targets with the uniform distribution
+    (y ← (1 − ε)y + ε/K).  With integer targets the ``"mean"`` divides by Σ w[y] over the positions
+    kept (NaN if none is), with probability targets by the number of positions.
     """
     if reduction not in ("sum", "mean", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'sum', 'mean' or 'none', got {reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     logits = _floating(logits)
     targets = np.asarray(targets)
     if logits.ndim == 0:
@@ -365,36 +431,57 @@ def cross_entropy(logits: Any, targets: Any, axis: int = -1, reduction: str = "s
     ax = axis % logits.ndim
     n_classes = logits.shape[ax]
     lsm = _log_softmax(logits, ax)
+    scale = shift = None
+    options = weight is not None or label_smoothing != 0.0
     if targets.dtype.kind in "iu":
-        expected = logits.shape[:ax] + logits.shape[ax + 1:]
-        if targets.shape != expected:
-            raise ValueError(
-                f"cross_entropy: integer targets must have shape {expected} (logits {logits.shape} "
-                f"without axis {axis}), got {targets.shape}"
-            )
-        if targets.size and (targets.min() < 0 or targets.max() >= n_classes):
-            raise ValueError(
-                f"cross_entropy: class index out of range [0, {n_classes}): got values "
-                f"{int(targets.min())}..{int(targets.max())}"
-            )
-        index = np.expand_dims(targets, ax)
-        losses = -np.squeeze(np.take_along_axis(lsm, index, axis=ax), axis=ax)
+        if options or (targets == ignore_index).any():
+            Y, denominator = class_coefficients(targets, logits.shape, ax, weight, ignore_index, label_smoothing,
+                                                "cross_entropy")
+            with np.errstate(invalid="ignore"):
+                losses = -np.sum(np.where(Y != 0, Y * lsm, 0.0), axis=ax)
+            n = losses.size if reduction == "none" else denominator
+        else:
+            expected = logits.shape[:ax] + logits.shape[ax + 1:]
+            if targets.shape != expected:
+                raise ValueError(
+                    f"cross_entropy: integer targets must have shape {expected} (logits {logits.shape} "
+                    f"without axis {axis}), got {targets.shape}"
+                )
+            if targets.size and (targets.min() < 0 or targets.max() >= n_classes):
+                raise ValueError(
+                    f"cross_entropy: class index out of range [0, {n_classes}): got values "
+                    f"{int(targets.min())}..{int(targets.max())}"
+                )
+            Y = targets
+            losses = -np.squeeze(np.take_along_axis(lsm, np.expand_dims(targets, ax), axis=ax), axis=ax)
+            n = builtins.max(losses.size, 1)
     elif targets.dtype.kind == "f":
         if targets.shape != logits.shape:
             raise ValueError(
                 f"cross_entropy: probability / one-hot targets must have the logits' shape {logits.shape}, "
                 f"got {targets.shape}"
             )
-        prod = targets * lsm
+        Y = targets
+        if options:
+            w = _class_weight(weight, n_classes, "cross_entropy").reshape(_class_view(logits.ndim, ax, n_classes))
+            scale, shift = w * (1.0 - label_smoothing), w * (label_smoothing / n_classes)
+            Y = targets * scale + shift
+        prod = Y * lsm
         if np.isinf(lsm).any():  # masked (−inf) logits: 0 · (−inf) must count as 0, not NaN
             with np.errstate(invalid="ignore"):
-                prod[targets == 0] = 0.0
+                prod[np.broadcast_to(Y == 0, prod.shape)] = 0.0
         losses = -np.sum(prod, axis=ax)
+        n = builtins.max(losses.size, 1)
     else:
         raise TypeError(f"cross_entropy: targets must be integer classes or float rows, got dtype {targets.dtype}")
-    n = losses.size
-    out = losses if reduction == "none" else (np.sum(losses) if reduction == "sum" else np.sum(losses) / builtins.max(n, 1))
-    return out, (lsm, targets, ax, builtins.max(n, 1))
+    if reduction == "none":
+        out = losses
+    elif reduction == "sum":
+        out = np.sum(losses)
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.sum(losses) / n
+    return out, (lsm, Y, ax, n, scale, shift)
 
 
 # ============================================================================ linear algebra

@@ -23,6 +23,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from . import interop as _interop
+from . import more_ops as mo
 from . import ops
 from .backward import backward as _backward
 from .op import register_tensor_type
@@ -48,7 +50,6 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "record", "name", "retains_grad", "__weakref__")
-    __array_ufunc__ = None  # make numpy defer: ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> None:
         if isinstance(data, Tensor):
@@ -290,52 +291,182 @@ class Tensor:
     def __ge__(self, other: Any) -> "Tensor":
         return Tensor._make(np.asarray(self.data >= _raw(other)), False, None)
 
-    # ------------------------------------------------------------------ methods
+    # ------------------------------------------------------------------ numpy interoperation
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """``np.tanh(t)``, ``ndarray + t``: recorded as the engine's op (see :mod:`tinygrad_rnn.interop`)."""
+        return _interop.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        """``np.sum(t)``, ``np.stack([a, b])``: recorded as the engine's op, or a clear error."""
+        return _interop.array_function(func, args, kwargs)
+
+    # ------------------------------------------------------------------ methods: elementwise
     def tanh(self) -> "Tensor":
+        """tanh, elementwise (``tg.tanh``)."""
         return ops.tanh(self)
 
     def exp(self) -> "Tensor":
+        """eˣ, elementwise (``tg.exp``)."""
         return ops.exp(self)
 
     def log(self) -> "Tensor":
+        """Natural logarithm, elementwise (``tg.log``)."""
         return ops.log(self)
 
     def sigmoid(self) -> "Tensor":
+        """σ(x) = 1/(1 + e⁻ˣ), stable (``tg.sigmoid``)."""
         return ops.sigmoid(self)
 
     def relu(self) -> "Tensor":
+        """max(x, 0) (``tg.relu``)."""
         return ops.relu(self)
 
     def sqrt(self) -> "Tensor":
+        """√x (``tg.sqrt``)."""
         return ops.sqrt(self)
 
     def abs(self) -> "Tensor":
+        """|x| (``tg.abs``)."""
         return ops.abs(self)
 
+    def square(self) -> "Tensor":
+        """x² (``tg.square``)."""
+        return mo.square(self)
+
+    def sign(self) -> "Tensor":
+        """sign x, gradient 0 (``tg.sign``)."""
+        return mo.sign(self)
+
+    def log1p(self) -> "Tensor":
+        """ln(1 + x) (``tg.log1p``)."""
+        return mo.log1p(self)
+
+    def expm1(self) -> "Tensor":
+        """eˣ − 1 (``tg.expm1``)."""
+        return mo.expm1(self)
+
+    def sin(self) -> "Tensor":
+        """sin x (``tg.sin``)."""
+        return mo.sin(self)
+
+    def cos(self) -> "Tensor":
+        """cos x (``tg.cos``)."""
+        return mo.cos(self)
+
+    def softplus(self, beta: float = 1.0) -> "Tensor":
+        """ln(1 + e^{βx})/β, stable (``tg.softplus``)."""
+        return mo.softplus(self, beta=beta)
+
+    def logsigmoid(self) -> "Tensor":
+        """ln σ(x), stable (``tg.logsigmoid``)."""
+        return mo.logsigmoid(self)
+
+    def leaky_relu(self, negative_slope: float = 0.01) -> "Tensor":
+        """x for x > 0, else slope·x (``tg.leaky_relu``)."""
+        return mo.leaky_relu(self, negative_slope=negative_slope)
+
+    def elu(self, alpha: float = 1.0) -> "Tensor":
+        """x for x > 0, else α(eˣ − 1) (``tg.elu``)."""
+        return mo.elu(self, alpha=alpha)
+
+    def gelu(self) -> "Tensor":
+        """GELU, tanh form (``tg.gelu``)."""
+        return mo.gelu(self)
+
+    def silu(self) -> "Tensor":
+        """x·σ(x) (``tg.silu``)."""
+        return mo.silu(self)
+
+    def maximum(self, other: Any) -> "Tensor":
+        """Elementwise max with ``other`` (``tg.maximum``; ties share the gradient)."""
+        return mo.maximum(self, other)
+
+    def minimum(self, other: Any) -> "Tensor":
+        """Elementwise min with ``other`` (``tg.minimum``)."""
+        return mo.minimum(self, other)
+
+    def clip(self, lo: Any = None, hi: Any = None) -> "Tensor":
+        """Limit to [lo, hi] (``tg.clip``)."""
+        return mo.clip(self, lo=lo, hi=hi)
+
+    def isfinite(self) -> "Tensor":
+        """Elementwise finiteness, a boolean tensor (``tg.isfinite``)."""
+        return mo.isfinite(self)
+
+    def isnan(self) -> "Tensor":
+        """Elementwise NaN test, a boolean tensor (``tg.isnan``)."""
+        return mo.isnan(self)
+
+    # ------------------------------------------------------------------ methods: reductions
     def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
+        """Σ over ``axis`` (an int, a tuple, or None: all) (``tg.sum``)."""
         return ops.sum(self, axis=_axis(axis), keepdims=keepdims)
 
     def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
+        """Mean over ``axis`` (``tg.mean``)."""
         return ops.mean(self, axis=_axis(axis), keepdims=keepdims)
 
-    def max(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
-        return ops.max(self, axis=axis, keepdims=keepdims)
+    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
+        """Maximum over ``axis`` (an int, a tuple or None); gradient to the first arg-max (``tg.max``)."""
+        return ops.max(self, axis=_axis(axis), keepdims=keepdims)
 
-    def min(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
-        return ops.min(self, axis=axis, keepdims=keepdims)
+    def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
+        """Minimum over ``axis``; gradient to the first arg-min (``tg.min``)."""
+        return ops.min(self, axis=_axis(axis), keepdims=keepdims)
+
+    def prod(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
+        """Π over ``axis``, exact at zeros (``tg.prod``)."""
+        return mo.prod(self, axis=_axis(axis), keepdims=keepdims)
+
+    def var(self, axis: int | Sequence[int] | None = None, ddof: int = 0, keepdims: bool = False) -> "Tensor":
+        """Variance over ``axis``, ``ddof=0`` by default as numpy (``tg.var``)."""
+        return mo.var(self, axis=_axis(axis), ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis: int | Sequence[int] | None = None, ddof: int = 0, keepdims: bool = False) -> "Tensor":
+        """Standard deviation over ``axis`` (``tg.std``)."""
+        return mo.std(self, axis=_axis(axis), ddof=ddof, keepdims=keepdims)
+
+    def logsumexp(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
+        """ln Σ eˣ over ``axis``, stable (``tg.logsumexp``)."""
+        return mo.logsumexp(self, axis=_axis(axis), keepdims=keepdims)
+
+    def cumsum(self, axis: int | None = None) -> "Tensor":
+        """Running sum along ``axis`` (None: flattened) (``tg.cumsum``)."""
+        return mo.cumsum(self, axis=axis)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
+        """Index of the first maximum; no gradient (``tg.argmax``)."""
+        return mo.argmax(self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
+        """Index of the first minimum; no gradient (``tg.argmin``)."""
+        return mo.argmin(self, axis=axis, keepdims=keepdims)
+
+    def any(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
+        """Any element non-zero?  A boolean tensor (``tg.any``)."""
+        return mo.any(self, axis=_axis(axis), keepdims=keepdims)
+
+    def all(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
+        """All elements non-zero?  A boolean tensor (``tg.all``)."""
+        return mo.all(self, axis=_axis(axis), keepdims=keepdims)
 
     def softmax(self, axis: int = -1) -> "Tensor":
+        """e^{x_i} / Σ e^{x_k} along ``axis``, stable (``tg.softmax``; eqs 3 and 6)."""
         return ops.softmax(self, axis=axis)
 
     def log_softmax(self, axis: int = -1) -> "Tensor":
+        """ln softmax along ``axis``, stable (``tg.log_softmax``)."""
         return ops.log_softmax(self, axis=axis)
 
+    # ------------------------------------------------------------------ methods: shape and indexing
     def reshape(self, *shape: Any) -> "Tensor":
+        """Same elements, new shape: ``t.reshape(2, 3)`` or ``t.reshape((2, 3))``; -1 infers one size."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return ops.reshape(self, shape=tuple(int(s) for s in shape))
 
     def transpose(self, *axes: Any) -> "Tensor":
+        """Permute axes (all reversed if none given) (``tg.transpose``)."""
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
         return ops.transpose(self, axes=tuple(axes) if axes else None)
@@ -346,15 +477,89 @@ class Tensor:
         return ops.transpose(self, axes=None)
 
     def broadcast_to(self, *shape: Any) -> "Tensor":
+        """Repeat along broadcast axes to ``shape`` (``tg.broadcast_to``)."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return ops.broadcast_to(self, shape=tuple(int(s) for s in shape))
 
+    def squeeze(self, axis: int | Sequence[int] | None = None) -> "Tensor":
+        """Drop axes of size 1 (``tg.squeeze``)."""
+        return mo.squeeze(self, axis)
+
+    def unsqueeze(self, axis: int) -> "Tensor":
+        """A new axis of size 1 at ``axis`` (``tg.unsqueeze``, numpy's ``expand_dims``)."""
+        return mo.expand_dims(self, axis)
+
+    expand_dims = unsqueeze
+
+    def flatten(self, start_axis: int = 0, end_axis: int = -1) -> "Tensor":
+        """Merge axes ``start_axis..end_axis`` into one (``tg.flatten``)."""
+        return mo.flatten(self, start_axis, end_axis)
+
+    def flip(self, axis: int | Sequence[int] | None = None) -> "Tensor":
+        """Reverse along ``axis`` (None: all) (``tg.flip``)."""
+        return mo.flip(self, axis=tuple(axis) if isinstance(axis, list) else axis)
+
+    def repeat(self, repeats: int, axis: int | None = None) -> "Tensor":
+        """Each element ``repeats`` times along ``axis`` (numpy's ``repeat``; ``tg.repeat``)."""
+        return mo.repeat(self, repeats, axis)
+
+    def tile(self, reps: Any) -> "Tensor":
+        """Whole copies along each axis (numpy's ``tile``; ``tg.tile``)."""
+        return mo.tile(self, reps)
+
+    def split(self, indices_or_sections: Any, axis: int = 0) -> list["Tensor"]:
+        """numpy's ``split`` (``tg.split``)."""
+        return mo.split(self, indices_or_sections, axis)
+
+    def chunk(self, chunks: int, axis: int = 0) -> list["Tensor"]:
+        """PyTorch's ``chunk`` (``tg.chunk``)."""
+        return mo.chunk(self, chunks, axis)
+
+    def tril(self, k: int = 0) -> "Tensor":
+        """Lower triangle of the last two axes (``tg.tril``)."""
+        return mo.tril(self, k)
+
+    def triu(self, k: int = 0) -> "Tensor":
+        """Upper triangle of the last two axes (``tg.triu``)."""
+        return mo.triu(self, k)
+
+    def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
+        """Exchange two axes (``tg.swapaxes``)."""
+        return mo.swapaxes(self, axis1, axis2)
+
+    def moveaxis(self, source: Any, destination: Any) -> "Tensor":
+        """Move axes to new positions (``tg.moveaxis``)."""
+        return mo.moveaxis(self, source, destination)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> "Tensor":
+        """The diagonal, as the last axis (``tg.diagonal``)."""
+        return mo.diagonal(self, offset=offset, axis1=axis1, axis2=axis2)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> "Tensor":
+        """Σ of the diagonal (``tg.trace``)."""
+        return mo.trace(self, offset, axis1, axis2)
+
+    def gather(self, axis: int, index: Any) -> "Tensor":
+        """PyTorch's ``gather`` (``tg.gather``)."""
+        return mo.gather(self, axis, index)
+
+    def take_along_axis(self, indices: Any, axis: int) -> "Tensor":
+        """numpy's ``take_along_axis`` (``tg.take_along_axis``)."""
+        return mo.take_along_axis(self, indices, axis)
+
+    # ------------------------------------------------------------------ methods: linear algebra
     def dot(self, other: Any) -> "Tensor":
-        return ops.dot(self, other)
+        """numpy's ``dot`` (``tg.dot``)."""
+        return mo.dot(self, other)
 
     def matmul(self, other: Any) -> "Tensor":
+        """``self @ other`` with numpy's matmul semantics (``tg.matmul``)."""
         return ops.matmul(self, other)
+
+    def outer(self, other: Any) -> "Tensor":
+        """Outer product of the flattened tensors (``tg.outer``)."""
+        return mo.outer(self, other)
 
 
 def _raw(x: Any) -> Any:
