@@ -24,7 +24,8 @@ from hypothesis.extra import numpy as hnp
 
 import tinygrad_rnn as tg
 
-import torch  # noqa: E402  (the test extra installs torch==2.13.0; a missing torch is a failure, never a skip)
+import torch  # noqa: E402
+import torch.nn.functional as TF  # noqa: E402  (the test extra installs torch==2.13.0; a missing torch is a failure, never a skip)
 
 RTOL, ATOL = 1e-10, 1e-12
 
@@ -121,6 +122,42 @@ OPS: dict[str, Op] = {
                       lambda a, seed: torch.nn.functional.cross_entropy(
                           a, torch.from_numpy(np.random.default_rng(seed).integers(0, a.shape[1], a.shape[0])),
                           reduction="sum")),
+    # the op set of tinygrad_rnn.more_ops (issue 18), mixed into the same random programs
+    "square": (1, lambda s, d: {}, lambda a: a.square(), lambda a: torch.square(a)),
+    "sin": (1, lambda s, d: {}, lambda a: a.sin(), lambda a: torch.sin(a)),
+    "cos": (1, lambda s, d: {}, lambda a: a.cos(), lambda a: torch.cos(a)),
+    "expm1": (1, lambda s, d: {}, lambda a: a.tanh().expm1(), lambda a: torch.expm1(a.tanh())),
+    "log1p": (1, lambda s, d: {}, lambda a: (a * a).log1p(), lambda a: torch.log1p(a * a)),
+    "softplus": (1, lambda s, d: {}, lambda a: (a.tanh() * 5.0).softplus(), lambda a: TF.softplus(a.tanh() * 5.0)),
+    "logsigmoid": (1, lambda s, d: {}, lambda a: a.logsigmoid(), lambda a: TF.logsigmoid(a)),
+    "gelu": (1, lambda s, d: {}, lambda a: a.gelu(), lambda a: TF.gelu(a, approximate="tanh")),
+    "silu": (1, lambda s, d: {}, lambda a: a.silu(), lambda a: TF.silu(a)),
+    "elu": (1, lambda s, d: {}, lambda a: a.elu(), lambda a: TF.elu(a)),
+    "leaky_relu": (1, lambda s, d: {}, lambda a: a.leaky_relu(0.1), lambda a: TF.leaky_relu(a, 0.1)),
+    "clip": (1, lambda s, d: {}, lambda a: a.clip(-0.5, 0.5), lambda a: torch.clamp(a, -0.5, 0.5)),
+    "maximum": (2, lambda s, d: {} if _broadcastable(*s) else None, tg.maximum, torch.maximum),
+    "minimum": (2, lambda s, d: {} if _broadcastable(*s) else None, tg.minimum, torch.minimum),
+    "logaddexp": (2, lambda s, d: {} if _broadcastable(*s) else None, tg.logaddexp, torch.logaddexp),
+    "mse_loss": (2, lambda s, d: {} if s[0] == s[1] and int(np.prod(s[0])) > 0 else None, tg.mse_loss, TF.mse_loss),
+    "prod": (1, lambda s, d: {"axis": _axis_of(s[0], d)},
+             lambda a, axis: a.prod(axis=axis), lambda a, axis: a.prod() if axis is None else a.prod(dim=axis)),
+    "var": (1, lambda s, d: ({"axis": _axis_of(s[0], d)} if int(np.prod(s[0])) > 0 else None),
+            lambda a, axis: a.var(axis=axis),
+            lambda a, axis: torch.var(a, correction=0) if axis is None else torch.var(a, axis, correction=0)),
+    "logsumexp": (1, lambda s, d: ({"axis": _axis_of(s[0], d)} if int(np.prod(s[0])) > 0 else None),
+                  lambda a, axis: a.logsumexp(axis=axis),
+                  lambda a, axis: torch.logsumexp(a.reshape(-1), 0) if axis is None else torch.logsumexp(a, axis)),
+    "cumsum": (1, lambda s, d: ({"axis": _axis_of(s[0], d)} if s[0] else None),
+               lambda a, axis: a.cumsum(axis=axis), lambda a, axis: torch.cumsum(a, axis)),
+    "flip": (1, lambda s, d: ({"axis": _axis_of(s[0], d)} if s[0] else None),
+             lambda a, axis: a.flip(axis), lambda a, axis: torch.flip(a, (axis,))),
+    "tile": (1, lambda s, d: {"reps": d(st.sampled_from([(2,), (1, 2), (2, 1, 1)]))},
+             lambda a, reps: a.tile(reps), lambda a, reps: torch.tile(a, reps)),
+    "tril": (1, lambda s, d: ({"k": d(st.integers(-1, 1))} if len(s[0]) >= 2 else None),
+             lambda a, k: a.tril(k), lambda a, k: torch.tril(a, k)),
+    "outer": (2, lambda s, d: {}, lambda a, b: tg.outer(a, b), lambda a, b: torch.outer(a.reshape(-1), b.reshape(-1))),
+    "einsum": (1, lambda s, d: ({"spec": "abc"[:len(s[0])] + "->" + "abc"[:len(s[0])][::-1][:-1]} if s[0] else None),
+               lambda a, spec: tg.einsum(spec, a), lambda a, spec: torch.einsum(spec, a)),
 }
 
 SHAPES = st.sampled_from([(), (1,), (3,), (2, 3), (3, 1), (1, 3), (2, 2, 3), (0,), (0, 3), (3, 0)])
@@ -171,11 +208,17 @@ def _at_a_kink(program: dict[str, Any], values: list[np.ndarray]) -> bool:
             continue
         # operands that pass through abs or relu (directly, or inside the test's composite forms above)
         kinked = {"abs": (0,), "relu": (0,), "log": (0,), "sqrt": (0,), "pow": (0,), "div": (1,),
-                  "pow_const": (0,) if static.get("p") == 0.5 else ()}.get(name, ())
+                  "pow_const": (0,) if static.get("p") == 0.5 else (), "elu": (0,), "leaky_relu": (0,)}.get(name, ())
         for k in kinked:
             u = np.asarray(values[operands[k]], dtype=np.float64)
             if u.size and np.min(np.abs(u)) < 1e-9:
                 return True
+        if name == "clip" and operands[0] >= n_leaves and np.min(np.abs(np.abs(v) - 0.5)) < 1e-9:
+            return True  # a computed value at a bound (exact leaf values there agree: both pass g)
+        if name in ("maximum", "minimum") and max(operands) >= n_leaves:
+            u = np.asarray(values[operands[1]], dtype=np.float64)
+            if np.size(v) and np.size(u) and np.min(np.abs(v - u)) < 1e-9:
+                return True  # a computed near-tie (exact ties of leaf values agree: both split g)
         if name in ("max", "min") and operands[0] >= n_leaves:
             axis = static.get("axis")
             w = v.reshape(-1) if axis is None else np.moveaxis(v, axis, -1).reshape(-1, v.shape[axis])

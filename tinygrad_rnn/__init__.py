@@ -9,9 +9,11 @@
 
 Modules, in reading order:
 ``tape`` (what is recorded, per-thread scopes, no_grad, saved-data protection) → ``op`` (how an
-op declares its rules) → ``ops`` (every built-in rule) → ``funcs`` (the numpy and traced function
+op declares its rules) → ``ops`` (the seed's ops and their rules) → ``more_ops`` (the rest of the
+op set: activations, reductions, shape/index ops, einsum, losses) → ``funcs`` (the numpy and traced function
 sets rules are written with) → ``backward`` (the reverse walk, the one place broadcasting is
-undone, and its recorded twin) → ``tensor`` (the Tensor class) → ``functional`` (grad, vjp,
+undone, and its recorded twin) → ``tensor`` (the Tensor class; ``interop``: numpy functions on
+Tensors; ``creation``: zeros, randn, ...) → ``functional`` (grad, vjp,
 jvp, hvp, hessian) → ``gradcheck`` (and gradgradcheck) → ``optim`` → ``testing`` (hypothesis
 strategies for your own gradient tests).
 """

@@ -208,6 +208,10 @@ def _prod_rule(F: Any, g: Any, out: Any, x: Any, axis: Any = None, keepdims: boo
     gk = _g_kept(F, g, x, axis)
     if not zero.any():
         return gk * (F.reshape(out, np.shape(gk)) / x)
+    if F.traced:  # the zero branch below is exact to first order only (its masks hide x_z's role)
+        raise NotImplementedError(
+            "prod: the second derivative where an element is exactly 0 is not implemented (first derivatives are "
+            "exact there); move the point off 0, or write the product with mul")
     zeros = np.sum(zero, axis=axis, keepdims=True)
     safe = F.where(zero, 1.0, x)
     others = F.prod(safe, axis=axis, keepdims=True)  # product of the non-zero elements of each slice
@@ -392,7 +396,7 @@ def _full_index(shape: tuple[int, ...], axis: int, picked: np.ndarray) -> tuple[
     return tuple(parts)
 
 
-def _take_rule(F: Any, g: Any, out: Any, x: Any, axis: int = 0, ctx: Any = None) -> Any:
+def _take_rule(F: Any, g: Any, out: Any, x: Any, indices: Any = None, axis: int = 0, ctx: Any = None) -> Any:
     xv = F.value(x)
     return F.scatter(g, ctx, xv.shape, xv.dtype, True)
 
@@ -426,7 +430,7 @@ def gather(x: Any, axis: int, index: Any) -> Any:
     idx = np.asarray(getattr(index, "data", index))
     shape = np.shape(getattr(x, "data", x))
     ax = axis % len(shape) if shape else 0
-    if idx.ndim != len(shape) or any(n > shape[k] for k, n in enumerate(idx.shape) if k != ax):
+    if idx.ndim != len(shape) or builtins.any(n > shape[k] for k, n in enumerate(idx.shape) if k != ax):
         raise ValueError(f"gather: index of shape {idx.shape} does not fit x of shape {shape} (axis {axis})")
     if idx.dtype.kind not in "iu" or ((idx < 0) | (idx >= shape[ax])).any():
         raise IndexError(f"gather: indices must be integers in [0, {shape[ax]}) along axis {axis}")
@@ -522,7 +526,7 @@ def _normalise_subscripts(subscripts: str, shapes: list[tuple[int, ...]]) -> str
         if "..." in t:
             k = len(sh) - len(t.replace("...", ""))
             t = t.replace("...", ell[n_ell - k:] if k else "")
-        if any(not c.isalpha() for c in t) or len(t) != len(sh):
+        if builtins.any(not c.isalpha() for c in t) or len(t) != len(sh):
             raise ValueError(f"einsum: subscripts {t!r} do not fit an operand of shape {sh}")
         if len(set(t)) != len(t):
             raise ValueError(f"einsum: repeated subscripts within one operand ({t!r}) are not supported; "
@@ -553,7 +557,7 @@ def tensordot(a: Any, b: Any, axes: Any = 2) -> Any:
             ([axes[1]] if np.ndim(axes[1]) == 0 else list(axes[1]))
     axa = [k % len(sa) for k in axa]
     axb = [k % len(sb) for k in axb]
-    if len(axa) != len(axb) or any(sa[p] != sb[q] for p, q in zip(axa, axb)):
+    if len(axa) != len(axb) or builtins.any(sa[p] != sb[q] for p, q in zip(axa, axb)):
         raise ValueError(f"tensordot: shapes {sa} and {sb} do not align on axes {axa} and {axb}")
     letters = iter(_LETTERS)
     ta = [next(letters) for _ in sa]
@@ -802,8 +806,15 @@ def swapaxes(x: Any, axis1: int, axis2: int) -> Any:
 def moveaxis(x: Any, source: Any, destination: Any) -> Any:
     """Move axes to new positions (numpy's ``moveaxis``).  Recorded as ``transpose``."""
     nd = len(_shape_of(x))
-    perm = np.moveaxis(np.arange(nd), source, destination)
-    return ops.transpose(x, axes=tuple(int(p) for p in np.arange(nd)[perm]) if nd else None)
+    src = [int(a) % nd for a in np.atleast_1d(source)]
+    dst = [int(a) % nd for a in np.atleast_1d(destination)]
+    if len(src) != len(dst) or len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise ValueError(f"moveaxis: source {source!r} and destination {destination!r} must be distinct axes, "
+                         "as many of each")
+    order = [k for k in range(nd) if k not in src]
+    for d, a in sorted(zip(dst, src)):
+        order.insert(d, a)
+    return ops.transpose(x, axes=tuple(order))
 
 
 def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:

@@ -87,18 +87,22 @@ class Tensor:
     # ------------------------------------------------------------------ basic facts
     @property
     def shape(self) -> tuple[int, ...]:
+        """The array's shape."""
         return self.data.shape
 
     @property
     def ndim(self) -> int:
+        """Number of axes."""
         return self.data.ndim
 
     @property
     def size(self) -> int:
+        """Number of elements."""
         return self.data.size
 
     @property
     def dtype(self) -> np.dtype:
+        """The numpy dtype."""
         return self.data.dtype
 
     @property
@@ -132,6 +136,7 @@ class Tensor:
         return self.data.item()
 
     def tolist(self) -> Any:
+        """The values as nested Python lists (numpy's ``tolist``)."""
         return self.data.tolist()
 
     def __len__(self) -> int:
