@@ -18,8 +18,11 @@ jvp, hvp, hessian) → ``gradcheck`` (and gradgradcheck) → ``optim`` → ``tes
 strategies for your own gradient tests).
 """
 
+from . import memory as _memory
 from . import optim
 from .memory import reuse_freed_memory
+
+_memory.apply_default()  # freed numpy buffers are reused (see tinygrad_rnn.memory; off: TINYGRAD_RNN_MALLOC=system)
 from .backward import GradientShapeError, SparseGrad
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck, jacobian, numerical_jacobian
 from .op import Op, OpDefinitionError, defop
