@@ -486,7 +486,8 @@ def cross_entropy(logits: Any, targets: Any, axis: int = -1, reduction: str = "s
 
 # ============================================================================ linear algebra
 def _check_inner(name: str, a: Any, b: Any) -> None:
-    sa, sb = np.shape(a), np.shape(b)
+    sa = a.shape if type(a) is np.ndarray else np.shape(a)  # (attributes: np.shape costs a dispatch)
+    sb = b.shape if type(b) is np.ndarray else np.shape(b)
     if len(sa) == 0 or len(sb) == 0:
         raise ValueError(f"{name}: operands must be at least 1-D, got shapes {sa} and {sb} (use * for scalars)")
     ka = sa[-1]
@@ -512,13 +513,18 @@ def _promote(F: Any, g: Any, a: Any, b: Any) -> tuple[Any, Any, Any]:
 
 def _matmul_da(F: Any, g: Any, out: Any, a: Any, b: Any) -> Any:
     """∂/∂a = g @ bᵀ (batch axes are summed by the engine's broadcasting step)."""
+    if not F.traced and type(b) is np.ndarray and b.ndim == 2 and a.ndim >= 2:  # the common case: one product
+        return _flat_matmul(g, b.T)
     g2, _, b2 = _promote(F, g, a, b)
     ga = F.matmul(g2, F.swapaxes(b2, -1, -2))
     return F.reshape(ga, np.shape(F.value(ga))[:-2] + np.shape(F.value(ga))[-1:]) if np.ndim(F.value(a)) == 1 else ga
 
 
 def _matmul_db(F: Any, g: Any, out: Any, a: Any, b: Any) -> Any:
-    """∂/∂b = aᵀ @ g."""
+    """∂/∂b = aᵀ @ g  (for a stack a @ b with a 2-D b: the sum over the stack, as one product
+    of the stacks flattened — one large matrix product instead of many small ones and a sum)."""
+    if not F.traced and type(a) is np.ndarray and b.ndim == 2 and a.ndim >= 2:
+        return a.reshape(-1, a.shape[-1]).T @ g.reshape(-1, g.shape[-1])
     g2, a2, _ = _promote(F, g, a, b)
     gb = F.matmul(F.swapaxes(a2, -1, -2), g2)
     return F.reshape(gb, np.shape(F.value(gb))[:-1]) if np.ndim(F.value(b)) == 1 else gb
@@ -529,7 +535,17 @@ def matmul(a: Any, b: Any) -> Any:
     """a @ b with numpy ``matmul`` semantics (1-D operands, batched and broadcast stacks).
     ∂/∂a = g @ bᵀ, ∂/∂b = aᵀ @ g."""
     _check_inner("matmul", a, b)
+    if type(a) is np.ndarray and type(b) is np.ndarray and b.ndim == 2 and a.ndim > 2:
+        return _flat_matmul(a, b)
     return np.matmul(a, b)
+
+
+def _flat_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A stack a (..., n, k) times a matrix b (k, m) as one 2-D product (one BLAS call for the
+    whole stack, instead of one per matrix)."""
+    if a.ndim == 2:
+        return a @ b
+    return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[1],))
 
 
 @defop("dot", saves=(0, 1), rules=(_matmul_da, _matmul_db))
