@@ -40,6 +40,15 @@ def peak_step(T: int, B: int = 1, D: int = 16, H: int = 32, K: int = 16) -> dict
     out["closed_peak"] = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
     del g
+    cf._WORKSPACES.clear()  # the floor's footprint includes its reused buffers: measure a cold call
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    tracemalloc.reset_peak()
+    g = cf.bptt_fast(params, xs, ys)
+    out["floor_peak"] = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    cf._WORKSPACES.clear()
     return out
 
 

@@ -18,7 +18,8 @@ def test_smoke_run_writes_the_tables(tmp_path):
     assert text.startswith("# Benchmark results")
     rows = re.findall(r"^\| tiny \(1, 8, 4, 8, 4\) \| ([^|]+) \| ([\d.]+) \[", text, flags=re.M)
     names = {n.strip() for n, _ in rows}
-    assert {"engine fused", "engine unrolled", "closed form"} <= names
+    assert {"engine fused", "engine unrolled", "closed form", "floor"} <= names
+    assert "## Train step in fresh processes" in text and "## Targets" in text and "GFLOP/s" in text
     assert all(float(ms) > 0 for _, ms in rows)
     assert re.search(r"agree with the closed form to [\d.]+e-\d+", text)
 
