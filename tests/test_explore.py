@@ -403,3 +403,18 @@ def test_screenshot_without_browser_or_playwright_is_one_line(tmp_path, monkeypa
     err = capsys.readouterr().err
     assert "pip install 'tinygrad_rnn[browser]'" in err and err.count("\n") == 1
     assert not (tmp_path / "p.png").exists()
+
+
+def test_explore_works_for_closure_ops_and_non_scalar_roots(tmp_path):
+    @tg.defop("cube_closure")
+    def cube(x):
+        return x**3, (lambda g: g * 3.0 * x**2,)
+
+    x = tg.Tensor(np.array([1.0, -2.0]), requires_grad=True, name="x")
+    y = cube(x) * np.array([1.0, 10.0])
+    viz.explore(y, tmp_path / "c.html", grad=np.array([1.0, 0.5]))
+    assert x.grad.tolist() == [3.0, 60.0]
+    data = page_data(tmp_path / "c.html")
+    assert [r["op"] for r in data["records"]] == ["cube_closure", "mul"]
+    assert data["backward"][0]["g"]["v"] == [1.0, 0.5]
+    assert data["final"]["l0"]["v"] == [3.0, 60.0]
