@@ -187,8 +187,8 @@ class AttentionRNN:
         Wt = W.T  # once: every step shares it, and its gradient is accumulated in place
         h = tg.zeros(B, self.hidden_size)  # h_0 = 0
         hs = []
-        for t in range(T):  # eq 1: sequential
-            h = (h @ Wt + inputs[:, t]).tanh()
+        for t in range(T):  # eq 1: sequential; addmm(u, h, Wᵀ) = u + h Wᵀ is one record
+            h = tg.addmm(inputs[:, t], h, Wt).tanh()
             hs.append(h)
         Hs = tg.stack(hs, axis=1)  # (B, T, H)
         if not self.attention:  # the baseline: Ω_t = V h_t + c

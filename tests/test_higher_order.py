@@ -50,6 +50,7 @@ SECOND_ORDER = {
                       + tg.cross_entropy(a, b.softmax(axis=-1)), 2, ANY),
     "matmul": (lambda a, b: ((a @ b.T).tanh()).sum(), 2, ANY),
     "dot": (lambda a, b: tg.dot(a.reshape(-1), b.reshape(-1)) ** 2, 2, ANY),
+    "addmm": (lambda a, b: (tg.addmm(b, a, np.full((a.shape[-1], a.shape[-1]), 0.3)).tanh()).sum(), 2, ANY),
     "reshape": (lambda a: (a.reshape(-1) ** 3).sum(), 1, ANY),
     "transpose": (lambda a: (a.T.tanh() * np.arange(a.size).reshape(a.T.shape)).sum(), 1, ANY),
     "broadcast_to": (lambda a: (a.broadcast_to(2, *a.shape).tanh()).sum(), 1, ANY),

@@ -156,6 +156,9 @@ CASES: dict[str, Case] = {
     "tensordot": Case(lambda a, b: tg.tensordot(a, b, axes=([0, 2], [1, 0])),
                       lambda a, b: torch.tensordot(a, b, dims=([0, 2], [1, 0])),
                       st.tuples(arrays(shape=(2, 3, 4)), arrays(shape=(4, 2, 3)))),
+    "addmm": Case(tg.addmm, torch.addmm, st.tuples(arrays(shape=(3,)), arrays(shape=(2, 4)), arrays(shape=(4, 3)))),
+    "addmm_stack": Case(tg.addmm, lambda c, a, b: c + a @ b,
+                        st.tuples(arrays(shape=(2, 3)), arrays(shape=(2, 2, 4)), arrays(shape=(4, 3)))),
     "dot_nd": Case(tg.dot, lambda a, b: torch.tensordot(a, b, dims=([2], [1])),
                    st.tuples(arrays(shape=(2, 2, 3)), arrays(shape=(2, 3, 2)))),
     # losses
@@ -326,6 +329,8 @@ def test_bad_arguments_are_one_line_errors():
     x = tg.Tensor(np.ones((2, 3)), requires_grad=True)
     cases = [
         (lambda: tg.clip(x), ValueError, "clip: give lo, hi or both"),
+        (lambda: tg.addmm(np.ones((2, 3)), np.ones((2, 4)), np.ones((4, 1))), ValueError,
+         r"addmm: c of shape \(2, 3\) must broadcast to the shape of a @ b, \(2, 1\)"),
         (lambda: tg.einsum("ii->i", np.ones((2, 2))), ValueError, "repeated subscripts"),
         (lambda: tg.einsum("ij,jk->ik", x, np.ones((2, 2))), ValueError, "einsum"),
         (lambda: tg.one_hot(np.array([0, 3]), 3), ValueError, r"one_hot: index out of range \[0, 3\)"),

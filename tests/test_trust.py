@@ -172,6 +172,23 @@ OP_CASES = {  # the op under test is the last one applied, straight to the leave
     "broadcast_to": lambda a, b: tg.broadcast_to(a, (2, 3, 4)), "getitem": lambda a, b: a[[0, 0, 2], 1:],
     "stack": lambda a, b: tg.stack([a, b]), "concatenate": lambda a, b: tg.concatenate([a, b], 1),
     "scatter": lambda a, b: ops.scatter(a, index=(np.array([0, 0, 2]),), shape=(4, 4), advanced=True),
+    "addmm": lambda a, b: tg.addmm(b, a, np.eye(4) * 0.5),
+    # tinygrad_rnn.more_ops
+    "square": lambda a, b: a.square(), "sign": lambda a, b: a.sign(), "log1p": lambda a, b: a.log1p(),
+    "expm1": lambda a, b: a.expm1(), "sin": lambda a, b: a.sin(), "cos": lambda a, b: a.cos(),
+    "softplus": lambda a, b: a.softplus(), "logsigmoid": lambda a, b: a.logsigmoid(),
+    "leaky_relu": lambda a, b: a.leaky_relu(), "elu": lambda a, b: a.elu(), "gelu": lambda a, b: a.gelu(),
+    "silu": lambda a, b: a.silu(), "maximum": lambda a, b: tg.maximum(a, b), "minimum": lambda a, b: tg.minimum(a, b),
+    "clip": lambda a, b: a.clip(0.8, 1.5), "logaddexp": lambda a, b: tg.logaddexp(a, b),
+    "prod": lambda a, b: a.prod(1), "var": lambda a, b: a.var(0), "std": lambda a, b: a.std(1),
+    "logsumexp": lambda a, b: a.logsumexp(1), "cumsum": lambda a, b: a.cumsum(1), "flip": lambda a, b: a.flip(0),
+    "pad": lambda a, b: tg.pad(a, 1, 2.0), "tile": lambda a, b: a.tile((2, 1)), "repeat": lambda a, b: a.repeat(2, 0),
+    "tri": lambda a, b: a.tril(), "take_along_axis": lambda a, b: tg.take_along_axis(a, np.array([[0, 3, 3]]).T, 1),
+    "diagonal": lambda a, b: a.diagonal(), "outer": lambda a, b: tg.outer(a, b),
+    "einsum": lambda a, b: tg.einsum("ij,ij->i", a, b), "mse_loss": lambda a, b: tg.mse_loss(a, b),
+    "nll_loss": lambda a, b: tg.nll_loss(a, np.array([0, 1, 3])),
+    "binary_cross_entropy": lambda a, b: tg.binary_cross_entropy(a / 2.5, b / 2.5),
+    "binary_cross_entropy_with_logits": lambda a, b: tg.binary_cross_entropy_with_logits(a, b / 2.5),
 }
 
 
@@ -207,7 +224,9 @@ def test_no_in_place_write_after_the_forward_changes_a_built_in_gradient(name, w
 
 
 def test_every_built_in_op_is_covered_by_the_mutation_test():
-    built_in = {v.name for v in vars(ops).values() if isinstance(v, tg.Op)}
+    from tinygrad_rnn import more_ops
+
+    built_in = {v.name for m in (ops, more_ops) for v in vars(m).values() if isinstance(v, tg.Op)}
     assert built_in <= set(OP_CASES), built_in - set(OP_CASES)
 
 

@@ -40,6 +40,15 @@ def _first_extreme(x: Any, axis: Any, largest: bool) -> Any:
     return torch.gather(x, axis, i).squeeze(axis)
 
 
+def _addmm_static(s: Any, d: Any) -> dict[str, int] | None:
+    """addmm(c=b, a, M): b must broadcast to the product's shape a.shape[:-1] + (k,)."""
+    if not s[0]:
+        return None
+    k = d(st.integers(1, 3))
+    prod = s[0][:-1] + (k,)
+    return {"k": k} if _broadcastable(s[1], prod) and np.broadcast_shapes(s[1], prod) == prod else None
+
+
 # Each op: (arity, applicable(shapes, draw) -> static args or None, engine fn, torch fn).
 # Static arguments are drawn once and passed to both sides.
 Op = tuple[int, Callable[..., Any], Callable[..., Any], Callable[..., Any]]
@@ -155,6 +164,9 @@ OPS: dict[str, Op] = {
              lambda a, reps: a.tile(reps), lambda a, reps: torch.tile(a, reps)),
     "tril": (1, lambda s, d: ({"k": d(st.integers(-1, 1))} if len(s[0]) >= 2 else None),
              lambda a, k: a.tril(k), lambda a, k: torch.tril(a, k)),
+    "addmm": (2, lambda s, d: _addmm_static(s, d),
+              lambda a, b, k: tg.addmm(b, a, np.linspace(-1.0, 1.0, a.shape[-1] * k).reshape(a.shape[-1], k)),
+              lambda a, b, k: b + a @ torch.linspace(-1.0, 1.0, a.shape[-1] * k, dtype=torch.float64).reshape(a.shape[-1], k)),
     "outer": (2, lambda s, d: {}, lambda a, b: tg.outer(a, b), lambda a, b: torch.outer(a.reshape(-1), b.reshape(-1))),
     "einsum": (1, lambda s, d: ({"spec": "abc"[:len(s[0])] + "->" + "abc"[:len(s[0])][::-1][:-1]} if s[0] else None),
                lambda a, spec: tg.einsum(spec, a), lambda a, spec: torch.einsum(spec, a)),

@@ -29,6 +29,7 @@ from .op import Op, OpDefinitionError, defop
 from .ops import (
     abs,
     add,
+    addmm,
     broadcast_to,
     concatenate,
     cross_entropy,
@@ -99,7 +100,7 @@ __all__ = [
     "flatten", "flip", "pad", "repeat", "tile", "split", "chunk", "tril", "triu", "swapaxes", "moveaxis",
     "diagonal", "trace", "gather", "take_along_axis", "one_hot",
     # linear algebra
-    "matmul", "dot", "outer", "tensordot", "einsum",
+    "matmul", "addmm", "dot", "outer", "tensordot", "einsum",
     # losses
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     # creation

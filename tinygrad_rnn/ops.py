@@ -548,6 +548,25 @@ def _flat_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[1],))
 
 
+@defop("addmm", saves=(1, 2), rules=(lambda F, g, out, c, a, b: g,
+                                     lambda F, g, out, c, a, b: _matmul_da(F, g, out, a, b),
+                                     lambda F, g, out, c, a, b: _matmul_db(F, g, out, a, b)))
+def addmm(c: Any, a: Any, b: Any) -> Any:
+    """c + a @ b in one op (PyTorch's ``addmm``; numpy matmul semantics; c broadcasts to a @ b's shape).
+    ∂/∂c = 1, ∂/∂a = g @ bᵀ, ∂/∂b = aᵀ @ g.  One record where ``+`` after ``@`` makes two: an RNN
+    step ``tanh(addmm(u_t, h, Wᵀ))`` records 2 ops instead of 3."""
+    _check_inner("addmm", a, b)
+    prod = _flat_matmul(a, b) if type(a) is np.ndarray and type(b) is np.ndarray and b.ndim == 2 and a.ndim > 2 \
+        else np.matmul(a, b)
+    if type(prod) is np.ndarray and type(c) is np.ndarray and c.shape == prod.shape and prod.dtype == c.dtype:
+        prod += c  # in the product's fresh buffer
+        return prod
+    if np.broadcast_shapes(np.shape(c), np.shape(prod)) != np.shape(prod):
+        raise ValueError(f"addmm: c of shape {np.shape(c)} must broadcast to the shape of a @ b, {np.shape(prod)} "
+                         "(as PyTorch's addmm); write c + a @ b for the other way round")
+    return np.add(prod, c)
+
+
 @defop("dot", saves=(0, 1), rules=(_matmul_da, _matmul_db))
 def dot(a: Any, b: Any) -> Any:
     """numpy ``dot`` for 1-D and 2-D operands (vector·vector, matrix·vector, matrix·matrix).
