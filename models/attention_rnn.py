@@ -195,9 +195,8 @@ class AttentionRNN:
             logits = Hs @ V.T + c
             return Forward(Hs, None, None, Hs, logits, logits.softmax(axis=-1) if probs else None, hs)
         scores = Hs @ Hs.transpose(0, 2, 1)  # eq 2 for all (t, i): A[t, i] = h_t · h_i
-        # only i <= t: add 0 on and below the diagonal and −inf above (exactly where(causal, scores, −inf),
-        # and the add's rule passes g through, where `where` would allocate a masked copy of it)
-        masked = scores + np.triu(np.full((T, T), -np.inf), k=1)
+        causal = np.tril(np.ones((T, T), dtype=bool))
+        masked = tg.where(causal, scores, -np.inf)  # only i <= t
         alpha_h0 = None
         if self.attend_h0:  # score of h_0 is h_0 · h_t = 0, always allowed
             weights = tg.concatenate([tg.zeros(B, T, 1), masked], axis=-1).softmax(axis=-1)  # eq 3
