@@ -418,3 +418,21 @@ def test_explore_works_for_closure_ops_and_non_scalar_roots(tmp_path):
     assert [r["op"] for r in data["records"]] == ["cube_closure", "mul"]
     assert data["backward"][0]["g"]["v"] == [1.0, 0.5]
     assert data["final"]["l0"]["v"] == [3.0, 60.0]
+
+
+def test_large_tensors_are_summarised_with_the_engines_norm(browser, tmp_path):
+    rng = np.random.default_rng(4)
+    W = tg.Tensor(rng.standard_normal((12, 10)), requires_grad=True, name="W")  # 120 elements > MAX_SHOWN
+    L = (tg.Tensor(rng.standard_normal((5, 12))) @ W).tanh().sum()
+    path = viz.explore(L, tmp_path / "big.html")
+    v = Visit(browser, path)
+    v.page.click("#last")
+    text = v.page.inner_text('#leaf-grads tr[data-leaf="W"] td.grad')
+    assert "shape (12, 10)" in text and "‖·‖" in text
+    printed = v.numbers('#leaf-grads tr[data-leaf="W"] td.grad .num')
+    # the summary prints min, max, the norm, then the first values: compare them with the engine's .grad
+    g = W.grad.reshape(-1)
+    assert close_to_printed(printed[:3], np.array([g.min(), g.max(), np.linalg.norm(g)]))
+    assert close_to_printed(printed[3:], g[:4])
+    assert v.errors == []
+    v.close()
