@@ -32,24 +32,24 @@ def peak_step(T: int, B: int = 1, D: int = 16, H: int = 32, K: int = 16) -> dict
     grads = sum(p.grad.nbytes for p in model.parameters().values())
     out["engine_peak"] = peak - base
     out["engine_after"] = current - base - grads  # what is still held besides the gradients themselves
-    gc.collect()
-    tracemalloc.start()
-    base = tracemalloc.get_traced_memory()[0]
-    tracemalloc.reset_peak()
-    g = cf.bptt(params, xs, ys)
-    out["closed_peak"] = tracemalloc.get_traced_memory()[1] - base
-    tracemalloc.stop()
-    del g
+    out["closed_peak"] = _peak(lambda: cf.bptt(params, xs, ys))
     cf._WORKSPACES.clear()  # the floor's footprint includes its reused buffers: measure a cold call
-    gc.collect()
-    tracemalloc.start()
-    base = tracemalloc.get_traced_memory()[0]
-    tracemalloc.reset_peak()
-    g = cf.bptt_fast(params, xs, ys)
-    out["floor_peak"] = tracemalloc.get_traced_memory()[1] - base
-    tracemalloc.stop()
+    out["floor_peak"] = _peak(lambda: cf.bptt_fast(params, xs, ys))
     cf._WORKSPACES.clear()
     return out
+
+
+def _peak(fn: Any) -> int:
+    """Peak bytes traced while ``fn()`` runs (its result dropped afterwards)."""
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    tracemalloc.reset_peak()
+    result = fn()
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    del result
+    return peak
 
 
 def depth(T: int = 10_000) -> dict[str, Any]:

@@ -163,6 +163,23 @@ def draw_backward(model: AttentionRNN, xs: Any, ys: Any, *, max_nodes: int | Non
                         title=f"{type(model).__name__}: the recorded backward pass giving ∂L/∂W, T={steps}")
 
 
+def add_model_arguments(p: argparse.ArgumentParser, steps: int) -> None:
+    """The model and sequence flags shared by the drawing and the explore command lines."""
+    p.add_argument("--steps", "-T", type=positive_int, default=steps, help=f"sequence length T (default {steps})")
+    p.add_argument("--input-size", "-D", type=positive_int, default=2, help="input size D (default 2)")
+    p.add_argument("--hidden-size", "-H", type=positive_int, default=3, help="hidden size H (default 3)")
+    p.add_argument("--output-size", "-K", type=positive_int, default=3, help="number of classes K (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the parameters and the random sequence (default 0)")
+    p.add_argument("--attend-h0", action="store_true", help="the literal k = 0..t reading of eqs 3-4")
+
+
+def model_and_sequence(args: argparse.Namespace) -> tuple[AttentionRNN, np.ndarray, np.ndarray]:
+    """The model and the random sequence those flags describe."""
+    model = AttentionRNN(args.input_size, args.hidden_size, args.output_size, seed=args.seed, attend_h0=args.attend_h0)
+    rng = np.random.default_rng(args.seed + 1)
+    return model, rng.standard_normal((args.steps, args.input_size)), rng.integers(0, args.output_size, args.steps)
+
+
 def parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="python -m tinygrad_rnn.models.draw",
@@ -171,12 +188,7 @@ def parser() -> argparse.ArgumentParser:
                     "step t, ops coloured by the seed equation they compute, and (after backward) each value's "
                     "gradient.",
     )
-    p.add_argument("--steps", "-T", type=positive_int, default=4, help="sequence length T (default 4)")
-    p.add_argument("--input-size", "-D", type=positive_int, default=2, help="input size D (default 2)")
-    p.add_argument("--hidden-size", "-H", type=positive_int, default=3, help="hidden size H (default 3)")
-    p.add_argument("--output-size", "-K", type=positive_int, default=3, help="number of classes K (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the parameters and the random sequence (default 0)")
-    p.add_argument("--attend-h0", action="store_true", help="the literal k = 0..t reading of eqs 3-4")
+    add_model_arguments(p, steps=4)
     p.add_argument("-o", "--output", required=True,
                    help="output file; the format comes from the extension (.dot .gv .pdf .png .svg); "
                         ".dot needs no Graphviz binary")
@@ -207,11 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: -o: cannot create the directory for {args.output!r}: {e}", file=sys.stderr)
         return 1
     try:
-        model = AttentionRNN(args.input_size, args.hidden_size, args.output_size, seed=args.seed,
-                             attend_h0=args.attend_h0)
-        rng = np.random.default_rng(args.seed + 1)
-        xs = rng.standard_normal((args.steps, args.input_size))
-        ys = rng.integers(0, args.output_size, args.steps)
+        model, xs, ys = model_and_sequence(args)
         start = time.perf_counter()
         graph = draw_backward(model, xs, ys, rankdir=args.rankdir) if args.backward_graph else \
             draw_unrolled(model, xs, ys, backward=not args.no_backward,

@@ -25,7 +25,7 @@ import tinygrad_rnn as tg
 
 from .attention_rnn import AttentionRNN
 from .cli import OneLineParser, positive_int
-from .draw import MAX_RECORDS, _grads_set_aside, unrolled_records
+from .draw import MAX_RECORDS, _grads_set_aside, add_model_arguments, model_and_sequence, unrolled_records
 
 try:
     from tinygrad_rnn import viz
@@ -76,12 +76,7 @@ def parser() -> OneLineParser:
                     "the forward replay in tape order and the backward walk in reverse, with each upstream gradient, "
                     "each rule's output and each partial sum; side panels show α and ‖∂L/∂h_t‖ filling in.",
     )
-    p.add_argument("--steps", "-T", type=positive_int, default=5, help="sequence length T (default 5)")
-    p.add_argument("--input-size", "-D", type=positive_int, default=2, help="input size D (default 2)")
-    p.add_argument("--hidden-size", "-H", type=positive_int, default=3, help="hidden size H (default 3)")
-    p.add_argument("--output-size", "-K", type=positive_int, default=3, help="number of classes K (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the parameters and the random sequence (default 0)")
-    p.add_argument("--attend-h0", action="store_true", help="the literal k = 0..t reading of eqs 3-4")
+    add_model_arguments(p, steps=5)
     p.add_argument("-o", "--output", required=True, help="the page to write (.html)")
     p.add_argument("--full", action="store_true", help="draw every intermediate value as its own node")
     p.add_argument("--no-values", action="store_true", help="leave values out of the drawing's labels")
@@ -110,11 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --screenshot: expected a .png file name, got {args.screenshot!r}", file=sys.stderr)
         return 1
     try:
-        model = AttentionRNN(args.input_size, args.hidden_size, args.output_size, seed=args.seed,
-                             attend_h0=args.attend_h0)
-        rng = np.random.default_rng(args.seed + 1)
-        xs = rng.standard_normal((args.steps, args.input_size))
-        ys = rng.integers(0, args.output_size, args.steps)
+        model, xs, ys = model_and_sequence(args)
         start = time.perf_counter()
         path = explore_unrolled(model, xs, ys, args.output, max_nodes=args.max_nodes, show_values=not args.no_values,
                                 compact=not args.full, rankdir=args.rankdir)
