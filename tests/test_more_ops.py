@@ -385,6 +385,8 @@ def test_creation_functions():
     assert tg.eye(3).data.tolist() == np.eye(3).tolist()
     assert tg.arange(5).data.dtype.kind == "i" and tg.arange(0, 1, 0.25, requires_grad=True).data.tolist() == [0, 0.25, 0.5, 0.75]
     assert tg.linspace(0, 1, 5).data.tolist() == [0, 0.25, 0.5, 0.75, 1.0]
+    counted = tg.arange(3, requires_grad=True)  # integers become floats when a gradient is asked for
+    assert counted.requires_grad and counted.dtype == np.float64 and counted.data.tolist() == [0.0, 1.0, 2.0]
     x = tg.Tensor(np.arange(6.0).reshape(2, 3))
     assert tg.zeros_like(x).shape == tg.ones_like(x).shape == tg.full_like(x, 2.0).shape == (2, 3)
     assert tg.zeros(2, 3).shape == tg.zeros((2, 3)).shape == tg.ones((2, 3)).shape == (2, 3)
