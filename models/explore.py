@@ -5,7 +5,8 @@
 
 The model tells the generic page (:func:`tinygrad_rnn.viz.explore`) what its graph means: ops are
 coloured by the seed's equation (``eq`` tag, eqs 1–7 as the legend), grouped by time step, and two
-side panels follow the walk: the attention matrix α_{t,i} (eq 3) and ‖∂L/∂h_t‖ over t, the total
+side panels follow the walk: the attention matrix α_{t,i} (eq 3) with ∂L/∂α filling in beneath it,
+and ‖∂L/∂h_t‖ over t, the total
 gradient reaching each hidden state — the sum over every later step that attended to h_t (eq 4)
 plus the recurrence (eq 1), which the seed's eq 12 tries to write by hand.  Watching those bars
 fill in as the walk moves back through time shows where BPTT's gradient vanishes or concentrates.

@@ -436,3 +436,28 @@ def test_large_tensors_are_summarised_with_the_engines_norm(browser, tmp_path):
     assert close_to_printed(printed[3:], g[:4])
     assert v.errors == []
     v.close()
+
+
+def test_attention_gradient_rows_fill_in_backwards_through_time(browser, model_page):
+    """The α panel's gradient grid: empty before the walk, complete (row t has t cells) at its end,
+    filled from the last time step back in between; the row of the current step is marked."""
+    v = Visit(browser, model_page[0])
+    cells = "section.heat table.grad tr"
+    counts = lambda: [len(r.query_selector_all("td")) for r in v.page.query_selector_all(cells)]  # noqa: E731
+    assert counts() == [0] * T
+    v.page.click("#last")
+    assert counts() == list(range(1, T + 1))
+    seen = []
+    for p in range(0, v.page.evaluate("walk.steps") + 1, 6):
+        v.page.evaluate(f"walk.go({p})")
+        filled = [n > 0 for n in counts()]
+        seen.append(filled)
+        if any(filled):  # later steps fill first: the filled rows are a suffix
+            first = filled.index(True)
+            assert all(filled[first:]), filled
+    assert any(0 < sum(f) < T for f in seen)
+    v.page.evaluate("walk.go(Math.round(walk.steps / 2))")
+    current = v.page.query_selector_all("section.heat table.grad tr.current th")
+    assert len(current) == 1 and current[0].inner_text().startswith("α_")
+    assert v.errors == []
+    v.close()

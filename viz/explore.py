@@ -122,7 +122,11 @@ def explore(
     - ``track_grads={"‖∂L/∂h_t‖": [h_1, ..., h_T]}``: a bar per tensor, its gradient norm filling
       in as the walk reaches it (log scale; hatched while still a partial sum);
     - ``heatmaps={"α_{t,i}": [α_1, ..., α_T]}``: one row per tensor (its values, flattened),
-      appearing as the forward replay computes it.
+      appearing as the forward replay computes it; in the backward walk a second grid shows each
+      row's gradient filling in (Tol's blue–white–red diverging scale, "…" while a partial sum).
+
+    Rows and bars whose tensor was recorded in the current record's top-level scope (``t=3``) are
+    marked as the walk moves.
 
     Every tensor named in a panel must belong to the graph.  Returns the path written; the file
     appears complete or not at all.  Needs the Graphviz ``dot`` binary (for the layout).

@@ -354,11 +354,27 @@
       let lo = Infinity, hi = -Infinity;
       p.items.forEach(function (it) { (item[it.key].value.v || []).forEach(function (v) { v = num(v); if (isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); } }); });
       p.lo = Math.min(0, lo); p.hi = hi > p.lo ? hi : p.lo + 1;
+      p.gmax = 0;  // the largest |gradient| of any row, once complete: the diverging scale's end
+      p.items.forEach(function (it) {
+        const g = bstep[it.key] !== undefined ? B[bstep[it.key]].g : null;
+        ((g && g.v) || []).forEach(function (v) { v = Math.abs(num(v)); if (isFinite(v)) p.gmax = Math.max(p.gmax, v); });
+      });
     }
   });
+  // rows and bars follow the walk by scope: the current record's top-level scope (e.g. "t=3")
+  function scopeHead(key) { const x = item[key]; return x && x.scope ? x.scope.split('/')[0] : ''; }
+  const BURD = ['#2166AC', '#4393C3', '#92C5DE', '#D1E5F0', '#F7F7F7', '#FDDBC7', '#F4A582', '#D6604D', '#B2182B'];
+  function gradRow(p, key, totals) {
+    let enc = null, complete = false;
+    if (bstep[key] !== undefined && bstep[key] < pos) { enc = B[bstep[key]].g; complete = true; }
+    else if (totals[key]) enc = totals[key].tot;
+    return {vals: enc && enc.v ? enc.v.map(num) : [], complete: complete};
+  }
   const VIRIDIS = ['#440154', '#482878', '#3e4989', '#31688e', '#26828e', '#1f9e89', '#35b779', '#6ece58', '#b5de2b', '#fde725'];
   function renderPanels(totals) {
     const cur = pos > 0 ? (mode === 'forward' ? R[pos - 1].key : B[pos - 1].rec) : null;
+    const curScope = cur ? scopeHead(cur) : '';
+    function isCurrent(key) { return key === cur || (curScope !== '' && scopeHead(key) === curScope); }
     D.panels.forEach(function (p) {
       if (p.kind === 'bars') {
         const W = 26, H = 96, n = p.items.length;
@@ -372,7 +388,7 @@
           const f = nrm > 0 ? Math.max(0.03, (Math.log10(nrm) - p.lo) / (p.hi - p.lo)) : 0;
           const h = Math.max(0, Math.min(1, f)) * H;
           bars += '<g><title>' + esc(it.label) + ': ‖∂L/∂·‖ ' + (nrm ? fmt(nrm) : 'none yet') + (complete ? ' (complete)' : nrm ? ' (partial sum)' : '') + '</title>' +
-            '<rect class="bar ' + (complete ? 'complete' : 'partial') + (it.key === cur ? ' current' : '') + '" x="' + (i * W + 3) + '" y="' + (H - h + 4) +
+            '<rect class="bar ' + (complete ? 'complete' : 'partial') + (isCurrent(it.key) ? ' current' : '') + '" x="' + (i * W + 3) + '" y="' + (H - h + 4) +
             '" width="' + (W - 6) + '" height="' + h + '"></rect>' +
             '<text x="' + (i * W + W / 2) + '" y="' + (H + 18) + '" text-anchor="middle" font-size="10">' + esc(it.label) + '</text></g>';
         });
@@ -383,18 +399,29 @@
           '<p class="hint">log scale, 10<sup>' + p.lo + '</sup> … 10<sup>' + p.hi + '</sup>; solid: complete, hatched: partial sum so far' +
           (mode === 'forward' ? '; gradients appear during the backward walk' : '') + '</p>';
       } else {
-        let rows = '';
+        let rows = '', grows = '';
         p.items.forEach(function (it) {
           const r = item[it.key];
           const shown = mode === 'backward' || r.index < pos;
           const vals = shown && r.value.v ? r.value.v.map(num) : [];
-          rows += '<tr' + (it.key === cur ? ' class="current"' : '') + '><th>' + esc(it.label) + '</th>' + vals.map(function (v) {
+          const here = isCurrent(it.key) ? ' class="current"' : '';
+          rows += '<tr' + here + '><th>' + esc(it.label) + '</th>' + vals.map(function (v) {
             const f = (v - p.lo) / (p.hi - p.lo), c = VIRIDIS[Math.max(0, Math.min(9, Math.floor(f * 10)))];
             return '<td style="background:' + c + ';color:' + (f < 0.5 ? '#fff' : '#000') + '" title="' + fmt(v) + '">' + (v >= 0.005 ? v.toFixed(2).replace(/^0/, '') : '') + '</td>';
           }).join('') + '</tr>';
+          if (mode === 'backward') {
+            const gr = gradRow(p, it.key, totals);
+            grows += '<tr' + here + '><th>' + esc(it.label) + (gr.vals.length && !gr.complete ? ' …' : '') + '</th>' + gr.vals.map(function (v) {
+              const f = p.gmax > 0 ? v / p.gmax : 0, c = BURD[Math.max(0, Math.min(8, Math.round(4 + 4 * f)))];
+              return '<td class="g" style="background:' + c + ';color:' + (Math.abs(f) > 0.6 ? '#fff' : '#000') + '" title="' + fmt(v) + '"></td>';
+            }).join('') + '</tr>';
+          }
         });
         p.el.innerHTML = '<table>' + rows + '</table><p class="hint">colour: value from ' + fmt(p.lo) + ' (dark) to ' + fmt(p.hi) +
-          ' (yellow); a row appears when the forward replay computes it</p>';
+          ' (yellow); a row appears when the forward replay computes it</p>' +
+          (mode === 'backward' ? '<h3>its gradient, filling in during the walk</h3><table class="grad">' + grows +
+            '</table><p class="hint">blue negative, red positive, white 0 (scale ±' + fmt(p.gmax) + '); “…”: a partial sum so far; ' +
+            'hover a cell for its value</p>' : '');
       }
     });
   }
