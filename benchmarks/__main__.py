@@ -20,8 +20,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-import tinygrad_rnn as tg  # noqa: E402
-from benchmarks import memory, overhead, train_step  # noqa: E402
+from benchmarks import memory, train_step  # noqa: E402
 from tinygrad_rnn.models import closed_form as cf  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results.md"

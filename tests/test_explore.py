@@ -297,7 +297,7 @@ def test_partial_sums_fill_up_while_walking(browser, model_page):
     seen = []
     for p in range(0, n + 1, max(1, n // 12)):
         v.page.evaluate(f"walk.go({p})")
-        status = v.page.inner_text(f'#leaf-grads tr[data-leaf="b"] td:first-child')
+        status = v.page.inner_text('#leaf-grads tr[data-leaf="b"] td:first-child')
         m = re.search(r"Σ (\d+) of (\d+)", status)
         seen.append(int(m.group(1)) if m else uses)
     assert seen[0] == 0 and seen == sorted(seen) and len(set(seen)) > 2

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import builtins
 import string
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
