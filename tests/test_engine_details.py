@@ -295,3 +295,26 @@ def test_a_leaf_root_with_a_grad_of_the_wrong_shape_is_named():
     with pytest.raises(tg.GradientShapeError, match=r"^backward: existing \.grad of shape \(5,\) does not match "
                                                     r"its tensor of shape \(2,\)$"):
         x.backward(np.ones(2))
+
+
+def test_recording_contexts_apply_at_entry_restore_on_error_and_decorate_recursive_functions():
+    made_early = tg.tag(k=1)
+    with tg.scope("outer"):
+        with made_early:  # built outside the scope, entered inside it: keeps the scope
+            x = tg.Tensor(1.0, requires_grad=True) * 2.0
+    assert (x.record.scope, dict(x.record.tags)) == ("outer", {"k": 1})
+    try:
+        with tg.scope("s"), tg.no_grad():
+            raise KeyError("boom")
+    except KeyError:
+        pass
+    assert tg.is_grad_enabled() and tg.current_scope() == ""
+
+    @tg.no_grad()
+    def depth(n):
+        assert not tg.is_grad_enabled()
+        return 0 if n == 0 else 1 + depth(n - 1)
+
+    assert depth(5) == 5 and tg.is_grad_enabled()
+    with tg.scope("a") as a, tg.scope("b") as ab:
+        assert (a, ab) == ("a", "a/b")

@@ -43,8 +43,8 @@ import itertools
 import operator
 import threading
 import weakref
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from contextlib import ContextDecorator
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
@@ -98,13 +98,50 @@ state = _STATE.get  # the calling thread's (or task's) current State; hot path: 
 _COUNTER = itertools.count()  # process-wide, so seq is strictly increasing in every graph (next() is atomic)
 
 
-@contextmanager
-def _installed(new: State) -> Iterator[State]:
-    token = _STATE.set(new)
-    try:
-        yield new
-    finally:
-        _STATE.reset(token)
+class _Installed(ContextDecorator):
+    """A ``with`` block (or decorator) that installs ``change(current state, arg)`` as this thread's
+    recording state on entry — computed at entry, so a context made earlier, or a decorated
+    function, applies to the state of the moment — and restores the previous one on exit, even on
+    error.  A plain class rather than a generator-based context manager: models open one per tagged
+    op (``with tg.tag(eq=1):``), so it is on a hot path."""
+
+    __slots__ = ("change", "arg", "token")
+
+    def __init__(self, change: Callable[[State, Any], State], arg: Any = None) -> None:
+        self.change = change
+        self.arg = arg
+
+    def __enter__(self) -> Any:
+        new = self.change(_STATE.get(), self.arg)
+        self.token = _STATE.set(new)
+        return new.scope_name if self.change is _with_scope else None
+
+    def __exit__(self, *exc: Any) -> bool:
+        _STATE.reset(self.token)
+        return False
+
+    def _recreate_cm(self) -> "_Installed":  # a decorated function may recurse: one token per call
+        return _Installed(self.change, self.arg)
+
+
+def _without_grad(old: State, _: Any) -> State:
+    return State(False, old.scope_name, old.tags, old.anomaly)
+
+
+def _with_grad(old: State, _: Any) -> State:
+    return State(True, old.scope_name, old.tags, old.anomaly)
+
+
+def _with_scope(old: State, name: str) -> State:
+    return State(old.grad_enabled, f"{old.scope_name}/{name}" if old.scope_name else name, old.tags, old.anomaly)
+
+
+def _with_tags(old: State, labels: dict[str, Any]) -> State:
+    return State(old.grad_enabled, old.scope_name, {**old.tags, **labels}, old.anomaly)
+
+
+def _with_anomaly(old: State, _: Any) -> State:
+    return State(old.grad_enabled, old.scope_name, old.tags, True)
 
 
 # ----------------------------------------------------------------------------- records
@@ -452,18 +489,15 @@ _SEQ = operator.attrgetter("record.seq")  # C-level key: sorting 100 000 records
 
 
 # ----------------------------------------------------------------------------- contexts
-@contextmanager
-def no_grad() -> Iterator[None]:
-    """Record nothing inside (this thread only): results have ``requires_grad=False``."""
-    with _installed(state().replace(grad_enabled=False)):
-        yield
+def no_grad() -> _Installed:
+    """Record nothing inside (this thread only): results have ``requires_grad=False``.
+    A ``with`` block or a decorator."""
+    return _Installed(_without_grad)
 
 
-@contextmanager
-def enable_grad() -> Iterator[None]:
+def enable_grad() -> _Installed:
     """Turn recording back on inside a :func:`no_grad` block (this thread only)."""
-    with _installed(state().replace(grad_enabled=True)):
-        yield
+    return _Installed(_with_grad)
 
 
 def is_grad_enabled() -> bool:
@@ -471,9 +505,9 @@ def is_grad_enabled() -> bool:
     return state().grad_enabled
 
 
-@contextmanager
-def scope(name: str) -> Iterator[str]:
-    """Tag every op recorded inside with ``name``; nested scopes join with ``/``.
+def scope(name: str) -> _Installed:
+    """Tag every op recorded inside with ``name``; nested scopes join with ``/``
+    (``with scope(name) as joined`` gives the joined name).
 
     >>> with scope("t=1"):
     ...     with scope("attention"):
@@ -481,10 +515,7 @@ def scope(name: str) -> Iterator[str]:
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"scope: name must be a non-empty string, got {name!r}")
-    old = state()
-    joined = f"{old.scope_name}/{name}" if old.scope_name else name
-    with _installed(old.replace(scope_name=joined)):
-        yield joined
+    return _Installed(_with_scope, name)
 
 
 def current_scope() -> str:
@@ -492,24 +523,19 @@ def current_scope() -> str:
     return state().scope_name
 
 
-@contextmanager
-def tag(**labels: Any) -> Iterator[None]:
+def tag(**labels: Any) -> _Installed:
     """Attach labels (e.g. ``eq=1``) to every record made inside; inner labels win."""
-    old = state()
-    with _installed(old.replace(tags={**old.tags, **labels})):
-        yield
+    return _Installed(_with_tags, labels)
 
 
-@contextmanager
-def detect_anomaly() -> Iterator[None]:
+def detect_anomaly() -> _Installed:
     """Raise :class:`AnomalyError` at the first op whose output contains NaN, or whose
     gradient (during backward) contains NaN or ±inf.
 
     ``-inf`` in a forward output is allowed (it is how causal masks are written);
     a NaN never is.  Costs one ``isfinite`` scan per op, so it is off by default.
     """
-    with _installed(state().replace(anomaly=True)):
-        yield
+    return _Installed(_with_anomaly)
 
 
 def is_anomaly_enabled() -> bool:
