@@ -424,6 +424,16 @@ def test_every_public_tensor_method_has_a_docstring():
     assert missing == []
 
 
+def test_help_on_tensor_shows_no_bare_comments():
+    """pydoc falls back to the comment above a method that has no docstring (it used to print
+    `# ---- methods`): every method defined on Tensor, operators included, has its own."""
+    import pydoc
+
+    undocumented = [n for n, v in vars(tg.Tensor).items() if callable(v) and not (v.__doc__ or "").strip()]
+    assert undocumented == []
+    assert "# ---" not in pydoc.render_doc(tg.Tensor, renderer=pydoc.plaintext)
+
+
 def test_every_exported_function_has_a_docstring_with_its_derivative_where_it_has_one():
     for name in tg.__all__:
         obj = getattr(tg, name)

@@ -52,6 +52,7 @@ class Tensor:
     __slots__ = ("data", "grad", "requires_grad", "record", "name", "retains_grad", "__weakref__")
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> None:
+        """See the class docstring."""
         if isinstance(data, Tensor):
             data = data.data
         try:
@@ -140,21 +141,26 @@ class Tensor:
         return self.data.tolist()
 
     def __len__(self) -> int:
+        """Length of the first axis (an error for a 0-d tensor)."""
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return len(self.data)
 
     def __iter__(self) -> Iterator["Tensor"]:
+        """The sub-tensors along the first axis (each a recorded ``getitem``)."""
         for i in range(len(self)):
             yield self[i]
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """The data as a numpy array (``np.asarray(t)``; no history)."""
         return self.data if dtype is None else self.data.astype(dtype)
 
     def __float__(self) -> float:
+        """The value of a one-element tensor as a float."""
         return float(self.item())
 
     def __bool__(self) -> bool:
+        """The truth of a one-element tensor (an error for more elements)."""
         if self.data.size != 1:
             raise ValueError(
                 f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() / .all() "
@@ -171,6 +177,7 @@ class Tensor:
         raise TypeError(f"format: only one-element tensors take a format spec ('{spec}'); this one has shape {self.shape}")
 
     def __repr__(self) -> str:
+        """``Tensor([...], op='tanh', name='h_1')``."""
         body = np.array2string(self.data, precision=4, threshold=12, edgeitems=2, separator=", ",
                                prefix="Tensor(")
         parts = [body]
@@ -234,66 +241,86 @@ class Tensor:
 
     # ------------------------------------------------------------------ operators
     def __add__(self, other: Any) -> "Tensor":
+        """``self + other`` (``tg.add``; numpy broadcasting)."""
         return ops.add(self, other)
 
     def __radd__(self, other: Any) -> "Tensor":
+        """``other + self``."""
         return ops.add(other, self)
 
     def __sub__(self, other: Any) -> "Tensor":
+        """``self - other`` (``tg.sub``)."""
         return ops.sub(self, other)
 
     def __rsub__(self, other: Any) -> "Tensor":
+        """``other - self``."""
         return ops.sub(other, self)
 
     def __mul__(self, other: Any) -> "Tensor":
+        """``self * other``, elementwise (``tg.mul``)."""
         return ops.mul(self, other)
 
     def __rmul__(self, other: Any) -> "Tensor":
+        """``other * self``."""
         return ops.mul(other, self)
 
     def __truediv__(self, other: Any) -> "Tensor":
+        """``self / other`` (``tg.div``)."""
         return ops.div(self, other)
 
     def __rtruediv__(self, other: Any) -> "Tensor":
+        """``other / self``."""
         return ops.div(other, self)
 
     def __pow__(self, other: Any) -> "Tensor":
+        """``self ** other`` (``tg.pow``)."""
         return ops.pow(self, other)
 
     def __rpow__(self, other: Any) -> "Tensor":
+        """``other ** self``."""
         return ops.pow(other, self)
 
     def __neg__(self) -> "Tensor":
+        """``-self`` (``tg.neg``)."""
         return ops.neg(self)
 
     def __matmul__(self, other: Any) -> "Tensor":
+        """``self @ other`` (``tg.matmul``)."""
         return ops.matmul(self, other)
 
     def __rmatmul__(self, other: Any) -> "Tensor":
+        """``other @ self``."""
         return ops.matmul(other, self)
 
     def __getitem__(self, index: Any) -> "Tensor":
+        """``self[index]``: slices, integers, integer arrays (repeats accumulate), masks (``getitem``)."""
         return ops.getitem(self, index=_plain_index(index))
 
     # comparisons give boolean tensors (no gradient); hashing stays by identity
     __hash__ = object.__hash__
 
     def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        """Elementwise ``==``: a boolean tensor, no gradient (tensors still hash by identity)."""
         return Tensor._make(np.asarray(self.data == _raw(other)), False, None)
 
     def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        """Elementwise ``!=``: a boolean tensor."""
         return Tensor._make(np.asarray(self.data != _raw(other)), False, None)
 
     def __lt__(self, other: Any) -> "Tensor":
+        """Elementwise ``<``: a boolean tensor."""
         return Tensor._make(np.asarray(self.data < _raw(other)), False, None)
 
     def __le__(self, other: Any) -> "Tensor":
+        """Elementwise ``<=``: a boolean tensor."""
         return Tensor._make(np.asarray(self.data <= _raw(other)), False, None)
 
     def __gt__(self, other: Any) -> "Tensor":
+        """Elementwise ``>``: a boolean tensor."""
         return Tensor._make(np.asarray(self.data > _raw(other)), False, None)
 
     def __ge__(self, other: Any) -> "Tensor":
+        """Elementwise ``>=``: a boolean tensor."""
         return Tensor._make(np.asarray(self.data >= _raw(other)), False, None)
 
     # ------------------------------------------------------------------ numpy interoperation
