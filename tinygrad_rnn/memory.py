@@ -18,7 +18,6 @@ import; :data:`TUNED` says whether it was applied.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 __all__ = ["reuse_freed_memory", "TUNED", "apply_default"]
 
@@ -32,10 +31,8 @@ def reuse_freed_memory(mmap_threshold: int = 64 << 20, trim_threshold: int = 256
     """Tell glibc's malloc to serve blocks below ``mmap_threshold`` bytes from its heap and to
     keep up to ``trim_threshold`` bytes of freed heap for reuse (``mallopt``).  Returns True if
     applied, False where the C library is not glibc (nothing changes then)."""
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        mallopt = libc.mallopt
+    try:  # the running process's own symbols: the C library it is linked with, no library search
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
