@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+from pathlib import Path
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -31,3 +33,14 @@ def positive_float(text: str) -> float:
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
+
+
+def make_parent_dir(flag: str, path: str) -> bool:
+    """Create the directory an output file ``path`` (given by ``flag``) goes into; on failure print
+    one ``error:`` line naming the flag and return False."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as e:
+        print(f"error: {flag}: cannot create the directory for {path!r}: {e}", file=sys.stderr)
+        return False
+    return True

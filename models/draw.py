@@ -17,7 +17,6 @@ import re
 import sys
 import time
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -25,7 +24,7 @@ import numpy as np
 import tinygrad_rnn as tg
 
 from .attention_rnn import AttentionRNN
-from .cli import OneLineParser, positive_int
+from .cli import OneLineParser, make_parent_dir, positive_int
 
 try:
     from tinygrad_rnn import viz
@@ -213,10 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     if viz is None:
         print(f"error: {_VIZ_ERROR}", file=sys.stderr)
         return 1
-    try:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    except (OSError, ValueError) as e:
-        print(f"error: -o: cannot create the directory for {args.output!r}: {e}", file=sys.stderr)
+    if not make_parent_dir("-o", args.output):
         return 1
     try:
         model, xs, ys = model_and_sequence(args)

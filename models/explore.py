@@ -25,7 +25,7 @@ import numpy as np
 import tinygrad_rnn as tg
 
 from .attention_rnn import AttentionRNN
-from .cli import OneLineParser, positive_int
+from .cli import OneLineParser, make_parent_dir, positive_int
 from .draw import MAX_RECORDS, _grads_set_aside, add_model_arguments, model_and_sequence, unrolled_records
 
 try:
@@ -95,12 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {_VIZ_ERROR}", file=sys.stderr)
         return 1
     for flag, value in (("-o", args.output), ("--screenshot", args.screenshot)):
-        if value is None:
-            continue
-        try:
-            Path(value).parent.mkdir(parents=True, exist_ok=True)
-        except (OSError, ValueError) as e:
-            print(f"error: {flag}: cannot create the directory for {value!r}: {e}", file=sys.stderr)
+        if value is not None and not make_parent_dir(flag, value):
             return 1
     if args.screenshot is not None and not args.screenshot.lower().endswith(".png"):
         print(f"error: --screenshot: expected a .png file name, got {args.screenshot!r}", file=sys.stderr)
