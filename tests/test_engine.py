@@ -237,7 +237,9 @@ def test_attributes_and_repr():
     with pytest.raises(ValueError, match=r"item: only one-element tensors.*\(1, 2\)"):
         t.item()
     assert len(t) == 1 and [r.shape for r in t] == [(2,)]
-    np.testing.assert_array_equal(np.asarray(t), [[1.0, 2.0]])
+    np.testing.assert_array_equal(np.asarray(t.detach()), [[1.0, 2.0]])
+    with pytest.raises(TypeError, match=r"numpy was handed the Tensor 'W' that requires grad.*detach\(\)\.numpy\(\)"):
+        np.asarray(t)  # a tensor that requires grad refuses to become a plain array, as in PyTorch
 
 
 def test_tensor_copies_its_input():

@@ -104,10 +104,19 @@ def test_a_closure_rule_has_no_higher_order_and_says_so():
         return x * x, (lambda g: 2 * g * x,)
 
     x = tg.Tensor([1.0, 2.0], requires_grad=True)
-    with pytest.raises(RuntimeError, match=r"'closure_square'.*only a numpy backward rule.*defop\(name, rules=...\)"):
-        sq(x).sum().backward(create_graph=True)
-    sq(x).sum().backward()  # first order still works
+    # the first derivative goes through it in every API (tg.grad, create_graph=True, backward) ...
+    np.testing.assert_array_equal(tg.grad(lambda t: sq(t).sum())(x).data, [2.0, 4.0])
+    sq(x).sum().backward(create_graph=True)
+    np.testing.assert_array_equal(x.grad.data, [2.0, 4.0])
+    x.grad = None
+    sq(x).sum().backward()
     np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+    # ... and differentiating that gradient again is an error naming the op, never a silent zero
+    with pytest.raises(RuntimeError, match=r"'closure_square'.*only a numpy backward rule.*defop\(name, rules=...\)"):
+        tg.hessian(lambda t: sq(t).sum())(x)
+    g = tg.grad(lambda t: sq(t).sum())(x)
+    with pytest.raises(RuntimeError, match=r"'closure_square'.*only a numpy backward rule"):
+        g.sum().backward()
 
 
 # ----------------------------------------------------------------------------- the API, against formulas

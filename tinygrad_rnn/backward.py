@@ -20,11 +20,13 @@ own, a sparse gradient from indexing) lives in :meth:`Gradients.add`.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
 
 from .funcs import NP, TG, SparseGrad
+from .op import defop
 from .tape import AnomalyError, Record, state, tape_of
 
 __all__ = ["backward", "traced_walk", "fit_gradient", "Gradients", "Observed", "GradientShapeError", "SparseGrad"]
@@ -83,6 +85,15 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = False, observer: 
         grads.add(root, g, None, 0)
         return
     order = tape_of(root)  # raises before any gradient is touched if the graph was freed
+    claim(order, exclusive=not retain_graph)
+    try:
+        _walk(order, root, g, grads, retain_graph)
+    finally:
+        release(order, exclusive=not retain_graph)
+
+
+def _walk(order: list[Any], root: Any, g: np.ndarray, grads: "Gradients", retain_graph: bool) -> None:
+    """The loop itself: each record in reverse tape order, its rules, then (usually) freeing it."""
     grads.pending[id(root.record)] = g
     for t in reversed(order):
         rec = t.record
@@ -95,7 +106,7 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = False, observer: 
                 rule = rec.vjps[i]
                 if rule is not None:
                     try:  # (the common case first: a rule with nothing but the arrays)
-                        gx = rule(NP, g, t.data, *rec.arrays) if rec.plain else rec.vjp(i, NP, g, t.data, rec.arrays)
+                        gx = rule(NP, g, t._data, *rec.arrays) if rec.plain else rec.vjp(i, NP, g, t._data, rec.arrays)
                     except Exception as e:
                         raise _rule_error(e, g, rec, i, x) from e
                     grads.add(x, gx, rec, i)
@@ -127,7 +138,7 @@ class Gradients:
 
     def add(self, x: Any, gx: Any, rec: Record | None, i: int) -> None:
         """Add ``gx`` (dense, broadcast or :class:`SparseGrad`) to input ``x``'s gradient."""
-        xd = x.data
+        xd = x._data
         if type(gx) is SparseGrad:
             return self._add_sparse(x, gx, rec, i)
         if type(gx) is not _ndarray or gx.dtype is not xd.dtype or gx.shape != xd.shape:  # fast path
@@ -201,8 +212,50 @@ class Observed(Gradients):
         self.observer.added(rec, i, x, gx.dense() if type(gx) is SparseGrad else gx, total)
 
 
+_GRAD_LOCK = threading.Lock()  # one accumulation into a .grad at a time, across threads
+_WALK_LOCK = threading.Lock()  # guards Record.walkers
+
+
+def claim(order: list[Any], exclusive: bool) -> None:
+    """Register a walk through the records of ``order`` (a graph is walked by one freeing
+    backward, or by any number that keep it, at a time): two threads calling ``backward()`` on one
+    graph at once would otherwise free it under each other and return with gradients missing.
+    Raises, touching nothing, if a record is freed or claimed the other way."""
+    with _WALK_LOCK:
+        for t in order:
+            rec = t.record
+            if rec.vjps is None:
+                raise RuntimeError(
+                    f"backward: the graph through {rec.where()} was already freed by an earlier "
+                    "backward(); pass retain_graph=True to the first backward() to go through it twice"
+                )
+            if rec.walkers < 0 or (exclusive and rec.walkers > 0):
+                raise RuntimeError(
+                    f"backward: the graph through {rec.where()} is being walked by another backward() right now "
+                    "(in another thread); a graph can be walked by one backward() that frees it, or by several "
+                    "with retain_graph=True, but not both at once"
+                )
+        for t in order:
+            rec = t.record
+            rec.walkers = -1 if exclusive else rec.walkers + 1
+
+
+def release(order: list[Any], exclusive: bool) -> None:
+    """The end of a walk registered by :func:`claim` (also after an error)."""
+    with _WALK_LOCK:
+        for t in order:
+            rec = t.record
+            rec.walkers = 0 if exclusive else rec.walkers - 1
+
+
 def _add_to_grad(x: Any, g: Any, rec: Record | None) -> None:
-    """x.grad += g (x.grad is created as a fresh copy the first time)."""
+    """x.grad += g (x.grad is created as a fresh copy the first time).  Under a lock: numpy releases
+    the GIL inside ``+=``, so two threads accumulating into one parameter would lose updates."""
+    with _GRAD_LOCK:
+        _accumulate(x, g, rec)
+
+
+def _accumulate(x: Any, g: Any, rec: Record | None) -> None:
     if x.grad is None:
         x.grad = g.dense() if type(g) is SparseGrad else np.array(g, dtype=x.dtype, copy=True)
     elif np.shape(x.grad) != x.shape:
@@ -278,11 +331,31 @@ def traced_walk(root: Any, g: Any, inputs: Any = None) -> dict[int, Any]:
     intermediates that called ``retain_grad()``), as ``backward(create_graph=True)`` does; ``.grad``
     becomes a Tensor with history.  With ``inputs`` (tensors, leaf or not) nothing is stored and the
     result maps ``id(input)`` to its gradient (missing: it does not depend on it)."""
-    from .tape import scope, tag
-
-    order = tape_of(root)
     want = None if inputs is None else {id(x.record) if x.record is not None else id(x): x for x in inputs}
     found: dict[int, Any] = {}
+    if root.record is None:  # a leaf: d root / d root = identity, g itself
+        if want is None:
+            _add_traced(root, g)
+        elif id(root) in want:
+            found[id(root)] = g
+        return found
+    order = tape_of(root)
+    claim(order, exclusive=False)
+    try:
+        _traced_loop(order, root, g, want, found)
+    finally:
+        release(order, exclusive=False)
+    return found
+
+
+def _add_traced(x: Any, gx: Any) -> None:
+    with _GRAD_LOCK:
+        x.grad = gx if x.grad is None else gx + x.grad
+
+
+def _traced_loop(order: list[Any], root: Any, g: Any, want: Any, found: dict[int, Any]) -> None:
+    from .tape import scope, tag
+
     pending: dict[int, Any] = {id(root.record): g}
     for t in reversed(order):
         rec = t.record
@@ -292,14 +365,17 @@ def traced_walk(root: Any, g: Any, inputs: Any = None) -> dict[int, Any]:
         if want is not None and id(rec) in want:
             found[id(want[id(rec)])] = gt  # complete: every consumer of t came later on the tape
         elif want is None and t.retains_grad:
-            t.grad = gt if t.grad is None else gt + t.grad
+            _add_traced(t, gt)
         where = f"{rec.scope}/backward" if rec.scope else "backward"
         with scope(where), tag(**{**rec.tags, "grad_of": rec.op.name}):
             for i, x in rec.parents:
                 if rec.vjps[i] is None:
                     continue
                 try:
-                    gx = _fit_traced(rec.vjp(i, TG, gt, t, rec.inputs), x.shape, rec, i)
+                    if rec.arrays is None:  # a closure rule: numpy only
+                        gx = _closure_gradient(rec, i, gt, x)
+                    else:
+                        gx = _fit_traced(rec.vjp(i, TG, gt, t, rec.inputs), x.shape, rec, i)
                 except GradientShapeError:
                     raise
                 except Exception as e:
@@ -308,10 +384,35 @@ def traced_walk(root: Any, g: Any, inputs: Any = None) -> dict[int, Any]:
                     key = id(x.record)
                     pending[key] = gx if key not in pending else pending[key] + gx
                 elif want is None:
-                    x.grad = gx if x.grad is None else gx + x.grad
+                    _add_traced(x, gx)
                 elif id(x) in want:
                     found[id(x)] = gx if id(x) not in found else found[id(x)] + gx
-    return found
+
+
+def _no_second_rule(where: str) -> Any:
+    def rule(g: Any) -> Any:
+        raise RuntimeError(
+            f"op {where} has only a numpy backward rule (closures), so it has no higher-order "
+            "gradient; define it with defop(name, rules=...) to differentiate its backward pass"
+        )
+    return rule
+
+
+@defop("first_order_gradient")
+def _first_order(*ins: Any, value: Any = None, where: str = "") -> Any:
+    """The gradient a closure rule gave, as a recorded value that depends on the upstream gradient
+    and the op's inputs, whose own backward is an error: so ``tg.grad`` and
+    ``backward(create_graph=True)`` go through ops defined with closures, and only differentiating
+    *that* gradient again fails, loudly, instead of treating it as a constant."""
+    return value, tuple(_no_second_rule(where) for _ in ins)
+
+
+def _closure_gradient(rec: Record, i: int, gt: Any, x: Any) -> Any:
+    """Input ``i``'s gradient from ``rec``'s closure rule, for the recorded walk."""
+    g = np.asarray(getattr(gt, "_data", gt)).view()
+    g.setflags(write=False)  # rules must not write into g (a read-only view of it)
+    value = fit_gradient(rec.vjps[i](g), x.shape, x.dtype, rec, i)
+    return _first_order(gt, *[p for _, p in rec.parents], value=value, where=rec.where())
 
 
 def _fit_traced(g: Any, shape: tuple[int, ...], rec: Record, i: int) -> Any:

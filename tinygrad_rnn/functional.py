@@ -121,12 +121,13 @@ def jvp(f: Callable[..., Tensor], primals: Sequence[Any], tangents: Sequence[Any
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     ins = _as_leaves(primals, range(len(primals)))
+    _check_tangents("jvp", ins, tangents)
     out = f(*ins)
     u = Tensor(np.zeros(out.shape, dtype=out.dtype), requires_grad=True)  # the cotangent, a dummy variable
     gs = gradients(out, ins, grad_outputs=u)
     inner = None
     for g, t in zip(gs, tangents):
-        term = (g * (t.data if isinstance(t, Tensor) else np.asarray(t))).sum()
+        term = (g * (t if isinstance(t, Tensor) else np.asarray(t))).sum()  # a Tensor t: differentiable in t
         inner = term if inner is None else inner + term
     return out, gradients(inner, u)
 
@@ -137,16 +138,25 @@ def hvp(f: Callable[..., Tensor], primals: Sequence[Any], tangents: Sequence[Any
     if len(primals) != len(tangents):
         raise ValueError(f"hvp: {len(primals)} primals but {len(tangents)} tangents")
     ins = _as_leaves(primals, range(len(primals)))
+    _check_tangents("hvp", ins, tangents)
     out = f(*ins)
     if out.size != 1:
         raise TypeError(f"hvp: f must return a one-element Tensor, got shape {out.shape}")
     gs = gradients(out, ins)
     inner = None
     for g, v in zip(gs, tangents):
-        term = (g * (v.data if isinstance(v, Tensor) else np.asarray(v))).sum()
+        term = (g * (v if isinstance(v, Tensor) else np.asarray(v))).sum()
         inner = term if inner is None else inner + term
     hs = gradients(inner, ins)
     return hs[0] if len(hs) == 1 else tuple(hs)
+
+
+def _check_tangents(name: str, primals: Sequence[Tensor], tangents: Sequence[Any]) -> None:
+    """Each tangent has its primal's shape (a broadcast one would give a number, silently wrong)."""
+    for k, (x, t) in enumerate(zip(primals, tangents)):
+        if tuple(np.shape(t.data if isinstance(t, Tensor) else t)) != tuple(x.shape):
+            raise ValueError(f"{name}: tangent {k} has shape {np.shape(getattr(t, 'data', t))} but its primal has "
+                             f"shape {x.shape}; give one tangent of each primal's shape")
 
 
 def hessian(f: Callable[..., Tensor], argnum: int = 0) -> Callable[..., Tensor]:

@@ -108,14 +108,28 @@ class Op:
         arrays = []
         parents = []  # (position, tensor) of inputs that get a gradient
         i = 0
+        own = None
         for a in args:
             if type(a) is Tensor or isinstance(a, Tensor):
-                arrays.append(a.data)
+                arrays.append(a._data)
                 if a.requires_grad:
                     parents.append((i, a))
-            else:
+            elif type(a) in _SCALARS or (type(a) is _ndarray and a.base is None):
                 arrays.append(a)
+            else:  # a list, an ndarray subclass (np.memmap), memory numpy does not own: a private copy
+                a = _own_copy(a)
+                arrays.append(a)
+                if own is None:
+                    own = list(args)
+                own[i] = a
             i += 1
+        if own is not None:
+            args = tuple(own)
+        if kwargs:
+            for v in kwargs.values():
+                if type(v) in _MUTABLE:
+                    kwargs = {k: _frozen(v) for k, v in kwargs.items()}  # static arrays the rules may read
+                    break
         try:
             result = self.fn(*arrays, **kwargs) if kwargs else self.fn(*arrays)  # ** of {} costs
         except (ValueError, IndexError, TypeError) as e:
@@ -142,7 +156,7 @@ class Op:
                 f"(inputs {_shapes(arrays)}, scope '{st.scope_name}')"
             )
         t = _new(Tensor)  # Tensor._make, inlined: this is the hottest line of the engine
-        t.data = out
+        t._data = out
         t.grad = None
         t.name = None
         t.retains_grad = False
@@ -167,7 +181,7 @@ class Op:
                     if type(a) is _ndarray:
                         shared.append(a)
                     elif (type(a) is Tensor or isinstance(a, Tensor)) and a.record is None:
-                        shared.append(a.data)
+                        shared.append(a._data)
             protect(rec, out, shared, arrays)
         else:
             t.requires_grad = False
@@ -189,6 +203,42 @@ class Op:
                 raise TypeError(f"{self.name}: got '{name}' both positionally and by keyword")
             kwargs[name] = value
         return args[:n], kwargs
+
+
+_SCALARS = (float, int, bool, np.float64, np.float32)
+_MUTABLE = (_ndarray, list)
+
+
+def _own_copy(a: Any) -> Any:
+    """An input that is not a Tensor, a scalar or an array owning its memory, as one the engine
+    owns, so changing the caller's object later cannot change the recorded gradient: a list or
+    tuple of numbers (``x * [1, 2]``), an ndarray subclass (``np.memmap``), an array over a buffer
+    numpy does not own (``np.frombuffer``).  A view of an array is kept (its base is protected),
+    as is anything numpy cannot make a number array of (the op's own error names it)."""
+    if type(a) is _ndarray:
+        base = a.base
+        while type(base) is _ndarray:
+            base = base.base
+        return a if base is None else a.copy()
+    if isinstance(a, (list, tuple, np.ndarray)):
+        try:
+            arr = np.array(a)
+        except (ValueError, TypeError):
+            return a
+        return arr if arr.dtype.kind in "fiub" else a
+    return a
+
+
+def _frozen(v: Any) -> Any:
+    """A static argument the rules may read later, as a value nobody can change: arrays are copied
+    (and made read-only), lists become tuples."""
+    if type(v) is _ndarray:
+        v = v.copy()
+        v.setflags(write=False)
+        return v
+    if type(v) is list:
+        return tuple(_frozen(x) for x in v)
+    return v
 
 
 def defop(name: str, saves: tuple[int | str, ...] | None = None, rules: tuple[Any, ...] | None = None,

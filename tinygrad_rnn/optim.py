@@ -43,13 +43,31 @@ class Optimizer:
         for p in self.params:
             p.grad = None
 
-    def _check_writable(self) -> None:
-        """Refuse to update a parameter that a live graph saved (its coming gradient would be wrong)."""
+    def _check_writable(self) -> list[np.ndarray | None]:
+        """Check every parameter before changing any (a step is applied whole or not at all), and
+        return each one's gradient as an array (``None``: skipped).  Refused: a parameter that a live
+        graph saved (its coming gradient would be wrong), a gradient of the wrong shape or dtype."""
+        grads: list[np.ndarray | None] = []
+        who = type(self).__name__
         for i, p in enumerate(self.params):
+            name = f"'{p.name}'" if p.name else f"parameter {i}"
+            why = None
             if not p.data.flags.writeable:
-                why = p.is_saved() or "its data array is read-only"
-                name = f"'{p.name}'" if p.name else f"parameter {i}"
-                raise RuntimeError(f"{type(self).__name__}.step: cannot update {name} in place: {why}")
+                why = p.is_saved()  # (lets graphs that died in reference cycles go first)
+                if why is None and not p.data.flags.writeable:
+                    why = "its data array is read-only"
+            if why is not None:
+                raise RuntimeError(f"{who}.step: cannot update {name} in place: {why}")
+            g = p.grad
+            if g is None:
+                grads.append(None)
+                continue
+            g = np.asarray(getattr(g, "data", g))  # a Tensor after backward(create_graph=True): its values
+            if g.shape != p.shape or g.dtype.kind != "f":
+                raise ValueError(f"{who}.step: the gradient of {name} has shape {g.shape} and dtype {g.dtype}; "
+                                 f"expected shape {p.shape}, a floating-point dtype (nothing was updated)")
+            grads.append(g)
+        return grads
 
     def step(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -76,16 +94,16 @@ class SGD(Optimizer):
         self.velocity = [np.zeros_like(p.data) for p in self.params]
 
     def step(self) -> None:
-        self._check_writable()
-        for p, v in zip(self.params, self.velocity):
-            if p.grad is None:
+        grads = self._check_writable()
+        for p, g, v in zip(self.params, grads, self.velocity):
+            if g is None:
                 continue
             if self.momentum:
                 v *= self.momentum
-                v += p.grad
+                v += g
                 p.data -= self.lr * v
             else:
-                p.data -= self.lr * p.grad
+                p.data -= self.lr * g
         self.steps += 1
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -125,18 +143,18 @@ class Adam(Optimizer):
         self.s = [np.zeros_like(p.data) for p in self.params]
 
     def step(self) -> None:
-        self._check_writable()
+        grads = self._check_writable()
         self.steps += 1
         b1, b2 = self.betas
         c1 = 1.0 - b1**self.steps
         c2 = 1.0 - b2**self.steps
-        for p, m, s in zip(self.params, self.m, self.s):
-            if p.grad is None:
+        for p, g, m, s in zip(self.params, grads, self.m, self.s):
+            if g is None:
                 continue
             m *= b1
-            m += (1.0 - b1) * p.grad
+            m += (1.0 - b1) * g
             s *= b2
-            s += (1.0 - b2) * p.grad * p.grad
+            s += (1.0 - b2) * g * g
             p.data -= self.lr * (m / c1) / (np.sqrt(s / c2) + self.eps)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -169,10 +187,13 @@ def clip_grad_norm(params: Iterable[Tensor] | Mapping[str, Tensor], max_norm: fl
     """
     if not max_norm > 0:
         raise ValueError(f"clip_grad_norm: max_norm must be positive, got {max_norm!r}")
-    grads = [p.grad for p in _as_list(params) if p.grad is not None]
-    total = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads)))
+    ps = [p for p in _as_list(params) if p.grad is not None]
+    total = float(np.sqrt(sum(float(np.sum(np.square(getattr(p.grad, "data", p.grad)))) for p in ps)))
     if total > max_norm:
         scale = max_norm / total
-        for g in grads:
-            g *= scale
+        for p in ps:
+            if isinstance(p.grad, Tensor):  # a gradient with history (create_graph=True): scaled, still recorded
+                p.grad = p.grad * scale
+            else:
+                p.grad *= scale
     return total

@@ -166,7 +166,7 @@ class Record:
     """
 
     __slots__ = ("op", "inputs", "parents", "kwargs", "vjps", "shape", "scope", "tags", "seq", "saved", "out",
-                 "out_name", "kept", "guard", "arrays", "ctx", "plain", "__weakref__")
+                 "out_name", "kept", "guard", "arrays", "ctx", "plain", "walkers", "__weakref__")
 
     def __init__(
         self,
@@ -195,6 +195,7 @@ class Record:
         self.arrays: tuple[Any, ...] | None = None  # the raw inputs, for differentiable rules (None: closures)
         self.ctx: Any = None  # constants a differentiable rule needs (from the forward)
         self.plain = False  # a differentiable rule with no static arguments, ctx or *args: rule(F, g, out, *arrays)
+        self.walkers = 0  # backward walks through this record now: n > 0 that keep it, -1 one that frees it
 
     @property
     def name(self) -> str:
@@ -213,11 +214,8 @@ class Record:
         (arrays, or Tensors when the backward pass is being recorded); closure rules get ``g``."""
         rule = self.vjps[i]
         if self.arrays is None:
-            if F.traced:
-                raise RuntimeError(
-                    f"op {self.where()} has only a numpy backward rule (closures), so it has no higher-order "
-                    "gradient; define it with defop(name, rules=...) to differentiate its backward pass"
-                )
+            if F.traced:  # the recorded walk handles closure rules itself (backward._closure_gradient)
+                raise RuntimeError(f"op {self.where()} has only a numpy backward rule (closures)")
             return rule(g)
         kw = self.kwargs
         if self.ctx is not None:
@@ -244,6 +242,9 @@ class Record:
             self.out_name = output.name
             if output.retains_grad:
                 self.kept = output
+        if self.guard is not None:  # freed now: its guard has nothing left to do
+            _GUARDS.discard(self.guard)
+            self.guard = None
         if self.out is not None:
             self.out.setflags(write=True)
             self.out = None
@@ -362,6 +363,7 @@ def protect(rec: Record, out: np.ndarray, arrays: Any, inputs: Any = ()) -> None
             out.setflags(write=False)
             rec.out = out
             if not arrays:
+                _guard(rec, out, ())
                 return
     else:
         arrays = (*arrays, out)  # a view: count it, and (below) the memory it points into
@@ -391,8 +393,37 @@ def protect(rec: Record, out: np.ndarray, arrays: Any, inputs: Any = ()) -> None
         _LOCK.release()
     if kept:
         rec.saved = kept
-        # if the graph is dropped without a backward, release when the record is collected
-        rec.guard = weakref.ref(rec, lambda _ref, kept=kept: _release(kept))
+    if kept or rec.out is not None:
+        _guard(rec, rec.out, kept)
+
+
+# The guards of live records.  A record dropped without a backward (``pred = model(x).numpy()``,
+# a graph that dies in a reference cycle) makes what it protected writable again when it is
+# collected, through a weak reference's callback.  The weak references live here, not on the
+# record: CPython skips the callback of a weak reference that is itself garbage, which it would be
+# if only the dying record (or the cycle it dies in) held it.
+_GUARDS: set[Any] = set()
+
+
+def _guard(rec: Record, out: np.ndarray | None, kept: Any) -> None:
+    def restore(ref: Any, out: np.ndarray | None = out, kept: Any = kept) -> None:
+        _GUARDS.discard(ref)
+        if out is not None:
+            out.setflags(write=True)
+        if kept:
+            _release(kept)
+
+    ref = weakref.ref(rec, restore)
+    _GUARDS.add(ref)
+    rec.guard = ref
+
+
+def collect_dead_graphs() -> None:
+    """Run the cycle collector, so graphs that died in reference cycles release what they
+    protected; called before a refusal that says an array is saved, so it is never a stale one."""
+    import gc
+
+    gc.collect()
 
 
 def _release(kept: list[np.ndarray]) -> None:
@@ -432,9 +463,12 @@ def _make_writable(a: np.ndarray) -> bool:
         return False
 
 
-def describe_saved(array: np.ndarray, name: str | None = None) -> str | None:
+def describe_saved(array: np.ndarray, name: str | None = None, collect: bool = False) -> str | None:
     """Why ``array`` is read-only, if a live graph saved it: a one-line explanation that names
-    the op and tape position that saved it and what to do; ``None`` if no live record saves it."""
+    the op and tape position that saved it and what to do; ``None`` if no live record saves it.
+    ``collect=True``: first let graphs that died in reference cycles go (see :func:`collect_dead_graphs`)."""
+    if collect and _saved_entry(array) is not None:
+        collect_dead_graphs()
     with _LOCK:
         entry = _SAVED.get(id(array))
         if entry is None or entry[1] is not array:
@@ -450,6 +484,15 @@ def describe_saved(array: np.ndarray, name: str | None = None) -> str | None:
         "is freed: call backward() first (without retain_graph=True), or drop the graph (del the output), "
         "or compute it under tg.no_grad(); to change a copy, use x.detach().copy()"
     )
+
+
+def _saved_entry(array: Any) -> Any:
+    entry = _SAVED.get(id(array))
+    if entry is not None and entry[1] is array:
+        return entry
+    base = getattr(array, "base", None)
+    entry = _SAVED.get(id(base)) if base is not None else None
+    return entry if entry is not None and entry[1] is base else None
 
 
 # ----------------------------------------------------------------------------- the tape of a tensor

@@ -23,6 +23,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from . import inplace as _inplace
 from . import interop as _interop
 from . import more_ops as mo
 from . import ops
@@ -49,7 +50,7 @@ class Tensor:
     name: optional label shown by ``repr``, error messages and graph drawings.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "record", "name", "retains_grad", "__weakref__")
+    __slots__ = ("_data", "grad", "requires_grad", "record", "name", "retains_grad", "__weakref__")
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> None:
         """See the class docstring."""
@@ -66,7 +67,7 @@ class Tensor:
                 f"Tensor: only floating-point tensors can require grad, got dtype {arr.dtype}; "
                 "pass dtype=np.float64 (or float data)"
             )
-        self.data: np.ndarray = arr
+        self._data: np.ndarray = arr
         self.grad: np.ndarray | None = None
         self.requires_grad: bool = bool(requires_grad)
         self.record: Record | None = None
@@ -77,7 +78,7 @@ class Tensor:
     def _make(cls, data: np.ndarray, requires_grad: bool, record: Record | None) -> "Tensor":
         """Fast constructor used by ops: no copy, no checks."""
         t = object.__new__(cls)
-        t.data = data
+        t._data = data
         t.grad = None
         t.requires_grad = requires_grad
         t.record = record
@@ -85,26 +86,40 @@ class Tensor:
         t.retains_grad = False
         return t
 
+    # ------------------------------------------------------------------ the data
+    @property
+    def data(self) -> np.ndarray:
+        """The numpy array (not a copy; read-only while a live graph saved it).
+
+        Assigning ``t.data = array`` is refused while it would change a gradient (see
+        :mod:`tinygrad_rnn.inplace`): on an intermediate whose graph is alive, on data a live graph
+        saved, and as a change of shape or dtype of a tensor that requires grad."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        _inplace.set_data(self, value)
+
     # ------------------------------------------------------------------ basic facts
     @property
     def shape(self) -> tuple[int, ...]:
         """The array's shape."""
-        return self.data.shape
+        return self._data.shape
 
     @property
     def ndim(self) -> int:
         """Number of axes."""
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def size(self) -> int:
         """Number of elements."""
-        return self.data.size
+        return self._data.size
 
     @property
     def dtype(self) -> np.dtype:
         """The numpy dtype."""
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def is_leaf(self) -> bool:
@@ -118,33 +133,33 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The underlying array (not a copy; read-only while a live graph saved it)."""
-        return self.data
+        return self._data
 
     def copy(self) -> "Tensor":
         """A new leaf with a copy of the data (no history, ``requires_grad=False``), free to modify."""
-        t = Tensor._make(self.data.copy(), False, None)
+        t = Tensor._make(self._data.copy(), False, None)
         t.name = self.name
         return t
 
     def is_saved(self) -> str | None:
         """If a live recorded graph saved this tensor's data (so it is read-only), why; else None."""
-        return describe_saved(self.data, self.name)
+        return describe_saved(self._data, self.name, collect=True)
 
     def item(self) -> float | int | bool:
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"item: only one-element tensors can be converted, this one has shape {self.shape}")
-        return self.data.item()
+        return self._data.item()
 
     def tolist(self) -> Any:
         """The values as nested Python lists (numpy's ``tolist``)."""
-        return self.data.tolist()
+        return self._data.tolist()
 
     def __len__(self) -> int:
         """Length of the first axis (an error for a 0-d tensor)."""
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return len(self.data)
+        return len(self._data)
 
     def __iter__(self) -> Iterator["Tensor"]:
         """The sub-tensors along the first axis (each a recorded ``getitem``)."""
@@ -152,8 +167,26 @@ class Tensor:
             yield self[i]
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        """The data as a numpy array (``np.asarray(t)``; no history)."""
-        return self.data if dtype is None else self.data.astype(dtype)
+        """The data as a numpy array (``np.asarray(t)``), for a tensor that does not require grad.
+
+        A tensor that requires grad refuses, as in PyTorch: numpy calls this for every Tensor
+        inside a list (``np.sum([t, u])``, ``np.array([t, u])``), and a plain array there would
+        silently leave the graph.  Use ``t.detach().numpy()`` (or ``t.data``) to leave it on purpose,
+        ``tg.stack`` / ``tg.sum`` to stay in it."""
+        if self.requires_grad:
+            raise TypeError(
+                f"numpy was handed {self._label()} that requires grad (np.asarray(t), or a Tensor inside a list "
+                "given to a numpy function such as np.sum([t, u]) or np.array([t, u])); a plain array would drop "
+                "it from the graph. Stack first (tg.stack([t, u])) to stay in the graph, or pass t.detach().numpy() "
+                "to leave it"
+            )
+        if copy:
+            return np.array(self._data, dtype=dtype, copy=True)
+        return self._data if dtype is None else self._data.astype(dtype)
+
+    def _label(self) -> str:
+        """How messages name this tensor."""
+        return f"the Tensor '{self.name}'" if self.name else f"a Tensor of shape {self.shape}"
 
     def __float__(self) -> float:
         """The value of a one-element tensor as a float."""
@@ -161,7 +194,7 @@ class Tensor:
 
     def __bool__(self) -> bool:
         """The truth of a one-element tensor (an error for more elements)."""
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(
                 f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() / .all() "
                 "on .numpy(), or compare one element"
@@ -172,13 +205,13 @@ class Tensor:
         """``f"{loss:.3f}"`` formats a one-element tensor like its number."""
         if not spec:
             return str(self)
-        if self.data.size == 1:
-            return format(self.data.item(), spec)
+        if self._data.size == 1:
+            return format(self._data.item(), spec)
         raise TypeError(f"format: only one-element tensors take a format spec ('{spec}'); this one has shape {self.shape}")
 
     def __repr__(self) -> str:
         """``Tensor([...], op='tanh', name='h_1')``."""
-        body = np.array2string(self.data, precision=4, threshold=12, edgeitems=2, separator=", ",
+        body = np.array2string(self._data, precision=4, threshold=12, edgeitems=2, separator=", ",
                                prefix="Tensor(")
         parts = [body]
         if self.dtype != np.float64:
@@ -221,7 +254,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """A new leaf sharing this data, cut off from the graph (``requires_grad=False``)."""
-        t = Tensor._make(self.data, False, None)
+        t = Tensor._make(self._data, False, None)
         t.name = self.name
         return t
 
@@ -292,6 +325,37 @@ class Tensor:
         """``other @ self``."""
         return ops.matmul(other, self)
 
+    # in-place updates: numpy's in place when nothing is recorded, PyTorch's error for a leaf that
+    # requires grad while recording, otherwise recorded out of place (see tinygrad_rnn.inplace)
+    def __iadd__(self, other: Any) -> "Tensor":
+        """``self += other``: in place under ``no_grad`` (or with no graph); see :mod:`tinygrad_rnn.inplace`."""
+        return _inplace.update(self, other, np.add, ops.add, "+=")
+
+    def __isub__(self, other: Any) -> "Tensor":
+        """``self -= other`` (``with tg.no_grad(): p -= lr * p.grad`` updates ``p`` in place)."""
+        return _inplace.update(self, other, np.subtract, ops.sub, "-=")
+
+    def __imul__(self, other: Any) -> "Tensor":
+        """``self *= other``; see :meth:`__iadd__`."""
+        return _inplace.update(self, other, np.multiply, ops.mul, "*=")
+
+    def __itruediv__(self, other: Any) -> "Tensor":
+        """``self /= other``; see :meth:`__iadd__`."""
+        return _inplace.update(self, other, np.true_divide, ops.div, "/=")
+
+    def __ipow__(self, other: Any) -> "Tensor":
+        """``self **= other``; see :meth:`__iadd__`."""
+        return _inplace.update(self, other, np.power, ops.pow, "**=")
+
+    def __imatmul__(self, other: Any) -> "Tensor":
+        """``self @= other`` (the product must keep ``self``'s shape); see :meth:`__iadd__`."""
+        return _inplace.update(self, other, np.matmul, ops.matmul, "@=")
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        """``self[index] = value``: numpy's assignment into the data when nothing is recorded
+        (``with tg.no_grad(): W[0] = 0``); refused while recording (write ``tg.where`` instead)."""
+        _inplace.setitem(self, _plain_index(index), value)
+
     def __getitem__(self, index: Any) -> "Tensor":
         """``self[index]``: slices, integers, integer arrays (repeats accumulate), masks (``getitem``)."""
         return ops.getitem(self, index=_plain_index(index))
@@ -301,27 +365,27 @@ class Tensor:
 
     def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
         """Elementwise ``==``: a boolean tensor, no gradient (tensors still hash by identity)."""
-        return Tensor._make(np.asarray(self.data == _raw(other)), False, None)
+        return Tensor._make(np.asarray(self._data == _raw(other)), False, None)
 
     def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
         """Elementwise ``!=``: a boolean tensor."""
-        return Tensor._make(np.asarray(self.data != _raw(other)), False, None)
+        return Tensor._make(np.asarray(self._data != _raw(other)), False, None)
 
     def __lt__(self, other: Any) -> "Tensor":
         """Elementwise ``<``: a boolean tensor."""
-        return Tensor._make(np.asarray(self.data < _raw(other)), False, None)
+        return Tensor._make(np.asarray(self._data < _raw(other)), False, None)
 
     def __le__(self, other: Any) -> "Tensor":
         """Elementwise ``<=``: a boolean tensor."""
-        return Tensor._make(np.asarray(self.data <= _raw(other)), False, None)
+        return Tensor._make(np.asarray(self._data <= _raw(other)), False, None)
 
     def __gt__(self, other: Any) -> "Tensor":
         """Elementwise ``>``: a boolean tensor."""
-        return Tensor._make(np.asarray(self.data > _raw(other)), False, None)
+        return Tensor._make(np.asarray(self._data > _raw(other)), False, None)
 
     def __ge__(self, other: Any) -> "Tensor":
         """Elementwise ``>=``: a boolean tensor."""
-        return Tensor._make(np.asarray(self.data >= _raw(other)), False, None)
+        return Tensor._make(np.asarray(self._data >= _raw(other)), False, None)
 
     # ------------------------------------------------------------------ numpy interoperation
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:

@@ -71,8 +71,9 @@ def summarise(a: np.ndarray) -> str:
             f"‖·‖ {fmt_number(float(np.sqrt(np.sum(np.asarray(a, dtype=np.float64) ** 2))))}")
 
 
-def grad_norm(g: np.ndarray | None) -> float | None:
-    return None if g is None else float(np.sqrt(np.sum(np.asarray(g, dtype=np.float64) ** 2)))
+def grad_norm(g: Any) -> float | None:
+    """‖g‖₂ of a gradient: an array, or a Tensor (a .grad with history after create_graph=True)."""
+    return None if g is None else float(np.sqrt(np.sum(np.asarray(getattr(g, "data", g), dtype=np.float64) ** 2)))
 
 
 class LogScale:
