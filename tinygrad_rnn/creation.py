@@ -36,9 +36,13 @@ def ones(*shape: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
 
 
 def full(shape: Any, value: float, requires_grad: bool = False, dtype: Any = None) -> Tensor:
-    """A tensor of ``shape`` filled with ``value``."""
+    """A tensor of ``shape`` filled with ``value``; the dtype is the value's (``full(s, 4)`` is
+    integer, as numpy and PyTorch) unless ``dtype`` is given (or ``requires_grad``: float64)."""
     shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(s) for s in shape)
-    return _leaf(np.full(shape, value, dtype=dtype or np.float64), requires_grad)
+    arr = np.full(shape, value, dtype=dtype)
+    if requires_grad and dtype is None and arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    return _leaf(arr, requires_grad)
 
 
 def eye(n: int, m: int | None = None, k: int = 0, requires_grad: bool = False, dtype: Any = None) -> Tensor:
@@ -57,8 +61,14 @@ def arange(start: float, stop: float | None = None, step: float = 1, requires_gr
 
 def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, requires_grad: bool = False,
              dtype: Any = None) -> Tensor:
-    """``num`` evenly spaced values from ``start`` to ``stop``."""
-    return _leaf(np.linspace(start, stop, num, endpoint=endpoint, dtype=dtype or np.float64), requires_grad)
+    """``num`` evenly spaced values from ``start`` to ``stop`` (float64 unless ``dtype``).  An
+    integer dtype truncates toward zero, as PyTorch (numpy ≥ 2 floors: −2.5 → −3 there, −2 here); a
+    boolean dtype is refused, as in PyTorch."""
+    dt = np.dtype(dtype or np.float64)
+    if dt.kind == "b" or dt.kind not in "fiu":
+        raise TypeError(f"linspace: dtype must be a float or integer type, got {dt}")
+    values = np.linspace(start, stop, num, endpoint=endpoint, dtype=np.float64)
+    return _leaf(np.trunc(values).astype(dt) if dt.kind in "iu" else values.astype(dt), requires_grad)
 
 
 def _like(x: Any) -> np.ndarray:

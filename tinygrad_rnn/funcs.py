@@ -181,7 +181,8 @@ class _Traced:
     def swapaxes(x: Any, a: int, b: int) -> Any:
         nd = len(x.shape)
         perm = list(range(nd))
-        perm[a % nd], perm[b % nd] = perm[b % nd], perm[a % nd]
+        a, b = ops.normalize_axis(a, nd, "swapaxes"), ops.normalize_axis(b, nd, "swapaxes")
+        perm[a], perm[b] = perm[b], perm[a]
         return ops.transpose(x, axes=tuple(perm))
 
     @staticmethod

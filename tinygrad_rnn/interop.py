@@ -74,6 +74,43 @@ def _clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, **kwarg
     return mo.clip(a, getattr(a_min, "data", a_min), getattr(a_max, "data", a_max))
 
 
+def _reshape(a: Any, *args: Any, shape: Any = None, newshape: Any = None, order: str = "C", copy: Any = None) -> Any:
+    """``np.reshape(t, (2, 3))``, ``np.reshape(t, shape=(2, 3))`` (numpy ≥ 2.1), ``newshape=`` (older)."""
+    if order != "C":
+        raise TypeError("np.reshape on a Tensor: only order='C' is supported")
+    given = [x for x in (shape, newshape) if x is not None]
+    if len(args) + len(given) != 1:
+        raise TypeError("np.reshape on a Tensor: give the new shape once (positionally, or as shape=)")
+    target = args[0] if args else given[0]
+    size = np.shape(getattr(a, "data", a))
+    return ops.reshape(a, shape=tuple(np.empty(size, dtype=bool).reshape(target).shape))
+
+
+def _einsum(*operands: Any, out: Any = None, optimize: Any = False, **kwargs: Any) -> Any:
+    """``np.einsum``: the subscript string form, and numpy's sublist form
+    ``np.einsum(a, [0, 1], b, [1], [0])`` (axes as integers, Ellipsis allowed)."""
+    _no_extras("einsum", {"out": out, **kwargs})
+    if operands and isinstance(operands[0], str):
+        return mo.einsum(*operands)
+    pairs = operands if len(operands) % 2 == 0 else operands[:-1]
+    result = operands[-1] if len(operands) % 2 == 1 else None  # an odd count: the output sublist last
+    ops_, subs = list(pairs[0::2]), list(pairs[1::2])
+
+    def letters(sub: Any) -> str:
+        out = ""
+        for k in sub:
+            if k is Ellipsis:
+                out += "..."
+            elif isinstance(k, (int, np.integer)) and 0 <= int(k) < 52:
+                out += mo._LETTERS[int(k)]
+            else:
+                raise TypeError(f"np.einsum on a Tensor: a sublist holds integers in [0, 52) or Ellipsis, got {k!r}")
+        return out
+
+    spec = ",".join(letters(sub) for sub in subs) + ("" if result is None else "->" + letters(result))
+    return mo.einsum(spec, *ops_)
+
+
 FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.sum: _reduction(ops.sum, "sum"), np.mean: _reduction(ops.mean, "mean"),
     np.max: _reduction(ops.max, "max"), np.amax: _reduction(ops.max, "max"),
@@ -84,8 +121,7 @@ FUNCTIONS: dict[Any, Callable[..., Any]] = {
                                                            or mo.cumsum(a, axis)),
     np.argmax: lambda a, axis=None, out=None, **k: (_no_extras("argmax", {"out": out}) or mo.argmax(a, axis, **k)),
     np.argmin: lambda a, axis=None, out=None, **k: (_no_extras("argmin", {"out": out}) or mo.argmin(a, axis, **k)),
-    np.reshape: lambda a, *shape, **k: ops.reshape(a, shape=tuple(np.empty(np.shape(getattr(a, "data", a)),
-                                                                          dtype=bool).reshape(*shape, **k).shape)),
+    np.reshape: lambda a, *shape, **k: _reshape(a, *shape, **k),
     np.transpose: lambda a, axes=None: ops.transpose(a, axes=None if axes is None else tuple(axes)),
     np.swapaxes: mo.swapaxes, np.moveaxis: mo.moveaxis, np.squeeze: mo.squeeze, np.expand_dims: mo.expand_dims,
     np.flip: lambda a, axis=None: mo.flip(a, axis), np.pad: _pad, np.repeat: mo.repeat, np.tile: mo.tile,
@@ -93,7 +129,8 @@ FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.take_along_axis: mo.take_along_axis, np.stack: lambda arrays, axis=0: ops.stack(list(arrays), axis),
     np.concatenate: lambda arrays, axis=0: ops.concatenate(list(arrays), axis),
     np.where: lambda c, a, b: ops.where(np.asarray(getattr(c, "data", c)), a, b),
-    np.dot: mo.dot, np.outer: mo.outer, np.tensordot: mo.tensordot, np.einsum: mo.einsum, np.clip: _clip,
+    np.dot: mo.dot, np.outer: mo.outer, np.tensordot: mo.tensordot, np.einsum: lambda *a, **k: _einsum(*a, **k),
+    np.clip: _clip,
     np.broadcast_to: lambda a, shape: ops.broadcast_to(a, shape=tuple(np.atleast_1d(shape).tolist())),
 }
 # functions that only read shapes or compare values: always run on the plain arrays
@@ -135,7 +172,12 @@ def array_ufunc(ufunc: Any, method: str, inputs: tuple[Any, ...], kwargs: dict[s
             raise TypeError(f"np.{ufunc.__name__} on a Tensor: keyword arguments ({', '.join(kwargs)}=) are not "
                             f"supported; call tg.{_TG_NAME.get(ufunc, ufunc.__name__)}(...) or use operators")
         return UFUNCS[ufunc](*inputs)
-    if method == "reduce" and ufunc in (np.add, np.maximum, np.minimum, np.multiply) and not kwargs.get("out"):
+    if method == "reduce" and ufunc in (np.add, np.maximum, np.minimum, np.multiply):
+        extra = [k for k, v in kwargs.items() if k not in ("axis", "keepdims") and v is not None
+                 and v is not np._NoValue]
+        if extra:  # where=, initial=, dtype=, out=: refused rather than ignored (they change the value)
+            raise TypeError(f"np.{ufunc.__name__}.reduce on a Tensor: {', '.join(k + '=' for k in extra)} "
+                            "not supported; reduce with tg ops (tg.where, then tg.sum)")
         f = {np.add: ops.sum, np.maximum: ops.max, np.minimum: ops.min, np.multiply: mo.prod}[ufunc]
         return f(inputs[0], axis=kwargs.get("axis", 0), keepdims=bool(kwargs.get("keepdims", False)))
     call = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")

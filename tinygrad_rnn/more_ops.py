@@ -31,7 +31,7 @@ import numpy as np
 
 from . import ops
 from .op import defop
-from .ops import _floating, _keepdims_shape
+from .ops import _floating, _keepdims_shape, normalize_axes, normalize_axis
 
 # ============================================================================ elementwise
 _SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
@@ -230,7 +230,13 @@ def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 def _var_rule(F: Any, g: Any, out: Any, x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
     n = _count(np.shape(F.value(x)), axis)
     centred = x - F.mean(x, axis=axis, keepdims=True)
-    return _g_kept(F, g, x, axis) * centred * (2.0 / (n - ddof))
+    return _g_kept(F, g, x, axis) * centred * _over(2.0, n - ddof)
+
+
+def _over(a: float, d: int) -> Any:
+    """a / d with IEEE semantics (n − ddof ≤ 0: inf or NaN, as PyTorch; never ZeroDivisionError)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.float64(a) / np.float64(d)
 
 
 @defop("var", saves=(0,), rules=(_var_rule,))
@@ -244,7 +250,7 @@ def _std_rule(F: Any, g: Any, out: Any, x: Any, axis: Any = None, ddof: int = 0,
     n = _count(np.shape(F.value(x)), axis)
     centred = x - F.mean(x, axis=axis, keepdims=True)
     s = F.reshape(out, _keepdims_shape(np.shape(F.value(x)), axis))
-    return _g_kept(F, g, x, axis) * centred / (s * (n - ddof))
+    return _g_kept(F, g, x, axis) * centred * _over(1.0, n - ddof) / s
 
 
 @defop("std", saves=(0, "out"), rules=(_std_rule,))
@@ -273,13 +279,20 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 def _cumsum_rule(F: Any, g: Any, out: Any, x: Any, axis: Any = None) -> Any:
     if axis is None:
         return F.reshape(F.flip(F.cumsum(F.flip(g, 0), 0), 0), np.shape(F.value(x)))
+    if np.ndim(F.value(x)) == 0:
+        return g
     return F.flip(F.cumsum(F.flip(g, axis), axis), axis)
 
 
 @defop("cumsum", saves=(), rules=(_cumsum_rule,))
 def cumsum(x: Any, axis: int | None = None) -> Any:
     """Running sum along ``axis`` (None: of the flattened array, as numpy).
-    ∂/∂x_i = Σ_{j ≥ i} g_j: the reversed running sum of g."""
+    ∂/∂x_i = Σ_{j ≥ i} g_j: the reversed running sum of g.  A 0-d tensor with ``axis`` 0 or −1 keeps
+    its shape (PyTorch); with ``axis=None`` it is flattened to shape (1,) (numpy)."""
+    x = np.asarray(x)
+    if x.ndim == 0 and axis is not None:
+        normalize_axis(axis, 1, "cumsum")
+        return x.copy()
     return np.cumsum(x, axis=axis)
 
 
@@ -338,7 +351,7 @@ def tile(x: Any, reps: Any) -> Any:
 def _repeat_rule(F: Any, g: Any, out: Any, x: Any, repeats: int = 1, axis: Any = None) -> Any:
     shape = np.shape(F.value(x))
     if axis is None:
-        return F.reshape(F.sum(F.reshape(g, (-1, repeats)), axis=1), shape)
+        return F.reshape(F.sum(F.reshape(g, (int(np.prod(shape)), repeats)), axis=1), shape)  # (n, 0) for 0 repeats
     ax = axis % len(shape)
     split = shape[:ax] + (shape[ax], repeats) + shape[ax + 1:]
     return F.sum(F.reshape(g, split), axis=ax + 1)
@@ -416,7 +429,7 @@ def take_along_axis(x: Any, indices: Any, axis: int) -> Any:
     if idx.dtype.kind not in "iu" or idx.ndim != len(shape):
         raise ValueError(f"take_along_axis: indices must be integers with {len(shape)} axes like x {shape}, "
                          f"got dtype {idx.dtype}, shape {idx.shape}")
-    ax = axis % len(shape)
+    ax = normalize_axis(axis, len(shape), "take_along_axis")
     target = tuple(n if k == ax else builtins.max(n, shape[k]) for k, n in enumerate(idx.shape))
     idx = np.broadcast_to(idx, target)
     if ((idx < -shape[ax]) | (idx >= shape[ax])).any():
@@ -429,7 +442,7 @@ def gather(x: Any, axis: int, index: Any) -> Any:
     ``index`` no larger than x along the other axes."""
     idx = np.asarray(getattr(index, "data", index))
     shape = np.shape(getattr(x, "data", x))
-    ax = axis % len(shape) if shape else 0
+    ax = normalize_axis(axis, len(shape), "gather") if shape else normalize_axis(axis, 1, "gather")
     if idx.ndim != len(shape) or builtins.any(n > shape[k] for k, n in enumerate(idx.shape) if k != ax):
         raise ValueError(f"gather: index of shape {idx.shape} does not fit x of shape {shape} (axis {axis})")
     if idx.dtype.kind not in "iu" or ((idx < 0) | (idx >= shape[ax])).any():
@@ -485,21 +498,45 @@ _LETTERS = string.ascii_letters
 
 
 def _einsum_rule(F: Any, g: Any, out: Any, *xs: Any, subscripts: str = "", i: int = 0) -> Any:
-    """Input i's gradient: the same contraction with g in place of x_i, producing x_i's subscripts.
-    Letters of x_i that appear nowhere else were summed over x_i alone: g is broadcast along them."""
+    """Input i's gradient: the same contraction with g in place of x_i, producing x_i's letters.
+
+    Three details make it exact for every subscript numpy accepts: letters of x_i that appear
+    nowhere else were summed over x_i alone (g is broadcast along them); a size-1 axis of x_i whose
+    letter has size n elsewhere was broadcast by numpy (its gradient is summed back to 1, and the
+    converse broadcast to x_i's size); a letter repeated within x_i (``"ii->i"``, a trace) reads
+    only its diagonal, so the gradient is placed on that diagonal (times identity matrices)."""
     ins, res = subscripts.split("->")
     terms = ins.split(",")
     mine = terms[i]
     others = [t for k, t in enumerate(terms) if k != i]
     seen = set(res).union(*others) if others else set(res)
-    present = "".join(c for c in mine if c in seen)
+    uniq = "".join(dict.fromkeys(mine))  # x_i's letters, each once, in order
+    present = "".join(c for c in uniq if c in seen)
     operands = [g] + [x for k, x in enumerate(xs) if k != i]
     part = F.einsum(",".join([res] + others) + "->" + present, *operands)
-    if present == mine:
-        return part
     shape = np.shape(F.value(xs[i]))
-    view = tuple(shape[k] if c in seen else 1 for k, c in enumerate(mine))
-    return F.broadcast_to(F.reshape(part, view), shape)
+    size = {c: shape[k] for k, c in enumerate(mine)}
+    got = dict(zip(present, np.shape(F.value(part))))
+    summed = tuple(k for k, c in enumerate(present) if size[c] == 1 and got[c] != 1)
+    if summed:  # x_i was broadcast along these by numpy
+        part = F.sum(part, axis=summed, keepdims=True)
+        got.update({present[k]: 1 for k in summed})
+    full = tuple(size[c] for c in uniq)
+    if tuple(got[c] for c in present) != full or present != uniq:
+        part = F.broadcast_to(F.reshape(part, tuple(got.get(c, 1) for c in uniq)), full)
+    if uniq == mine:
+        return part
+    fresh = iter(c for c in _LETTERS if c not in subscripts)
+    letters, eyes, subs = [], [], [uniq]
+    for k, c in enumerate(mine):
+        if c in mine[:k]:  # a repeat: a new letter, tied to c by an identity matrix
+            d = next(fresh)
+            eyes.append(np.eye(size[c], dtype=np.result_type(F.value(g))))
+            subs.append(c + d)
+            letters.append(d)
+        else:
+            letters.append(c)
+    return F.einsum(",".join(subs) + "->" + "".join(letters), part, *eyes)
 
 
 @defop("einsum", saves=None, rules=(_einsum_rule,))
@@ -528,9 +565,9 @@ def _normalise_subscripts(subscripts: str, shapes: list[tuple[int, ...]]) -> str
             t = t.replace("...", ell[n_ell - k:] if k else "")
         if builtins.any(not c.isalpha() for c in t) or len(t) != len(sh):
             raise ValueError(f"einsum: subscripts {t!r} do not fit an operand of shape {sh}")
-        if len(set(t)) != len(t):
-            raise ValueError(f"einsum: repeated subscripts within one operand ({t!r}) are not supported; "
-                             "take the diagonal first (tg.diagonal)")
+        for k, c in enumerate(t):
+            if c in t[:k] and sh[t.index(c)] != sh[k]:
+                raise ValueError(f"einsum: subscript {c!r} is repeated in {t!r} over axes of different sizes {sh}")
         out_terms.append(t)
     if arrow:
         res = res.replace("...", ell)
@@ -555,8 +592,8 @@ def tensordot(a: Any, b: Any, axes: Any = 2) -> Any:
     else:
         axa, axb = ([axes[0]] if np.ndim(axes[0]) == 0 else list(axes[0])), \
             ([axes[1]] if np.ndim(axes[1]) == 0 else list(axes[1]))
-    axa = [k % len(sa) for k in axa]
-    axb = [k % len(sb) for k in axb]
+    axa = list(normalize_axes(axa, len(sa), "tensordot"))
+    axb = list(normalize_axes(axb, len(sb), "tensordot"))
     if len(axa) != len(axb) or builtins.any(sa[p] != sb[q] for p, q in zip(axa, axb)):
         raise ValueError(f"tensordot: shapes {sa} and {sb} do not align on axes {axa} and {axb}")
     letters = iter(_LETTERS)
@@ -638,7 +675,7 @@ def nll_loss(logp: Any, targets: Any, axis: int = -1, weight: Any = None, ignore
     if logp.ndim == 0 or targets.dtype.kind not in "iu":
         raise TypeError(f"nll_loss: needs log-probabilities with a class axis and integer targets, got shapes "
                         f"{logp.shape}, {targets.shape} (dtype {targets.dtype})")
-    ax = axis % logp.ndim
+    ax = normalize_axis(axis, logp.ndim, "nll_loss")
     A, denominator = ops.class_coefficients(targets, logp.shape, ax, weight, ignore_index, 0.0, "nll_loss")
     with np.errstate(invalid="ignore", divide="ignore"):
         losses = -np.sum(A * np.where(A != 0, logp, 0.0), axis=ax)
@@ -773,7 +810,7 @@ def squeeze(x: Any, axis: Any = None) -> Any:
     if axis is None:
         axes = {k for k, n in enumerate(shape) if n == 1}
     else:
-        axes = {a % len(shape) for a in (axis if isinstance(axis, (tuple, list)) else (axis,))}
+        axes = set(normalize_axes(axis, len(shape), "squeeze"))
         if any_size := [a for a in axes if shape[a] != 1]:
             raise ValueError(f"squeeze: axis {any_size[0]} has size {shape[any_size[0]]}, not 1 (shape {shape})")
     return ops.reshape(x, shape=tuple(n for k, n in enumerate(shape) if k not in axes))
@@ -792,22 +829,26 @@ def flatten(x: Any, start_axis: int = 0, end_axis: int = -1) -> Any:
     shape = _shape_of(x)
     if not shape:
         return ops.reshape(x, shape=(1,))
-    s, e = start_axis % len(shape), end_axis % len(shape)
+    s, e = normalize_axis(start_axis, len(shape), "flatten"), normalize_axis(end_axis, len(shape), "flatten")
+    if s > e:
+        raise ValueError(f"flatten: start_axis {start_axis} comes after end_axis {end_axis} (shape {shape})")
     return ops.reshape(x, shape=shape[:s] + (int(np.prod(shape[s:e + 1])),) + shape[e + 1:])
 
 
 def swapaxes(x: Any, axis1: int, axis2: int) -> Any:
     """Exchange two axes.  Recorded as ``transpose``."""
-    perm = list(range(len(_shape_of(x))))
-    perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
+    nd = len(_shape_of(x))
+    a1, a2 = normalize_axis(axis1, nd, "swapaxes"), normalize_axis(axis2, nd, "swapaxes")
+    perm = list(range(nd))
+    perm[a1], perm[a2] = perm[a2], perm[a1]
     return ops.transpose(x, axes=tuple(perm))
 
 
 def moveaxis(x: Any, source: Any, destination: Any) -> Any:
     """Move axes to new positions (numpy's ``moveaxis``).  Recorded as ``transpose``."""
     nd = len(_shape_of(x))
-    src = [int(a) % nd for a in np.atleast_1d(source)]
-    dst = [int(a) % nd for a in np.atleast_1d(destination)]
+    src = [normalize_axis(int(a), nd, "moveaxis") for a in np.atleast_1d(source)]
+    dst = [normalize_axis(int(a), nd, "moveaxis") for a in np.atleast_1d(destination)]
     if len(src) != len(dst) or len(set(src)) != len(src) or len(set(dst)) != len(dst):
         raise ValueError(f"moveaxis: source {source!r} and destination {destination!r} must be distinct axes, "
                          "as many of each")
@@ -821,7 +862,7 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
     """numpy's ``split``: an int n (n equal parts; must divide the axis) or split indices.
     Each part is a ``getitem`` slice."""
     shape = _shape_of(x)
-    ax = axis % len(shape)
+    ax = normalize_axis(axis, len(shape), "split")
     n = shape[ax]
     if isinstance(indices_or_sections, (int, np.integer)):
         k = int(indices_or_sections)
@@ -840,8 +881,10 @@ def chunk(x: Any, chunks: int, axis: int = 0) -> list[Any]:
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
     shape = _shape_of(x)
-    n = shape[axis % len(shape)]
-    size = -(-n // chunks) if n else 1
+    n = shape[normalize_axis(axis, len(shape), "chunk")]
+    if n == 0:  # PyTorch: an empty axis gives `chunks` empty parts
+        return split(x, [0] * (chunks - 1), axis)
+    size = -(-n // chunks)
     return split(x, list(range(size, n, size)), axis)
 
 

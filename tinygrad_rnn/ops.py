@@ -19,11 +19,36 @@ condition is a constant.
 from __future__ import annotations
 
 import builtins
+import math
 from typing import Any, Sequence
 
 import numpy as np
 
 from .op import defop
+
+
+# ============================================================================ axes
+def normalize_axis(axis: Any, ndim: int, name: str) -> int:
+    """``axis`` as an index in ``[0, ndim)``, for every op that takes one: ``-ndim ≤ axis < ndim``
+    (negative counts from the end), anything else numpy's ``AxisError`` naming the op — never
+    ``axis % ndim``, which silently turned axis 2 of a 2-D tensor into axis 0."""
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{name}: an axis must be an integer, got {axis!r}")
+    a = int(axis)
+    if not -ndim <= a < ndim:
+        raise np.exceptions.AxisError(
+            f"{name}: axis {a} is out of bounds for a tensor with {ndim} axis/axes (valid: {-ndim}..{ndim - 1})"
+            if ndim else f"{name}: axis {a} is out of bounds for a 0-d tensor (it has no axes)")
+    return a + ndim if a < 0 else a
+
+
+def normalize_axes(axes: Any, ndim: int, name: str) -> tuple[int, ...]:
+    """Each of ``axes`` (an int or a sequence) through :func:`normalize_axis`; a repeated axis is an error."""
+    seq = (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
+    out = tuple(normalize_axis(a, ndim, name) for a in seq)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name}: repeated axis in {tuple(seq)}")
+    return out
 
 
 # ============================================================================ elementwise
@@ -72,7 +97,8 @@ def _pow_db(F: Any, g: Any, out: Any, a: Any, b: Any) -> Any:
     zero_a = np.equal(F.value(a), 0)
     if np.any(zero_a):  # 0^b is constant for b ≥ 0: the derivative is 0 there (ln kept away from 0)
         mask = np.logical_and(zero_a, np.greater_equal(F.value(b), 0))
-        return g * F.where(mask, 0.0, out * F.log(F.where(zero_a, 1.0, a)))
+        with np.errstate(divide="ignore"):  # 0^b for b < 0: inf · ln 0 = −inf, as PyTorch
+            return g * F.where(mask, 0.0, out * F.log(F.where(mask, 1.0, a)))
     return g * (out * F.log(a))
 
 
@@ -197,18 +223,20 @@ def _extreme(x: Any, axis: Any, keepdims: bool, arg: Any, name: str) -> Any:
         axis = tuple(axis)
     if axis is not None and not isinstance(axis, (int, np.integer, tuple)):
         raise TypeError(f"{name}: axis must be an int, a tuple of ints or None, got {axis!r}")
+    if isinstance(axis, tuple):
+        axis = normalize_axes(axis, x.ndim, name)
+        if not axis:  # numpy: reducing over no axes returns the input unchanged
+            return x.copy(), tuple(np.indices(x.shape, sparse=True))
+    elif axis is not None:
+        axis = normalize_axis(axis, x.ndim, name) if x.ndim else normalize_axis(axis, 1, name)
     if x.size == 0:
         raise ValueError(f"{name}: a reduction over a zero-size array has no identity (shape {x.shape})")
     if axis is None or x.ndim == 0:
-        if axis is not None and axis not in (0, -1):
-            np.sum(x, axis=axis)  # raises numpy's AxisError
         where = np.unravel_index(int(arg(x)), x.shape)  # works for any memory layout (e.g. x.T)
         out = x[where]
         return (np.reshape(out, (1,) * x.ndim) if keepdims else np.asarray(out)), where
     if isinstance(axis, tuple):  # several axes: move them to the end, flatten them, take the first extreme
-        axes = sorted({a % x.ndim for a in axis})
-        if len(axes) != len(axis):
-            raise ValueError(f"{name}: repeated axis in {axis}")
+        axes = sorted(axis)
         kept = [k for k in range(x.ndim) if k not in axes]
         moved = np.transpose(x, kept + axes).reshape([x.shape[k] for k in kept] + [-1])
         flat = arg(moved, axis=-1)  # C order over the reduced axes: the first extreme
@@ -225,7 +253,7 @@ def _extreme(x: Any, axis: Any, keepdims: bool, arg: Any, name: str) -> Any:
         return (np.reshape(out, _keepdims_shape(x.shape, tuple(axes))) if keepdims else out), where
     idx = arg(x, axis=axis, keepdims=True)
     grid = list(np.indices(idx.shape, sparse=True))
-    grid[axis % x.ndim] = idx
+    grid[axis] = idx
     where = tuple(grid)  # x[where] has idx's (keepdims) shape
     out = x[where]
     return (out if keepdims else np.squeeze(out, axis=axis)), where
@@ -428,7 +456,7 @@ def cross_entropy(logits: Any, targets: Any, axis: int = -1, reduction: str = "s
     targets = np.asarray(targets)
     if logits.ndim == 0:
         raise ValueError("cross_entropy: logits must have at least one axis (the classes)")
-    ax = axis % logits.ndim
+    ax = normalize_axis(axis, logits.ndim, "cross_entropy")
     n_classes = logits.shape[ax]
     lsm = _log_softmax(logits, ax)
     scale = shift = None
@@ -524,7 +552,7 @@ def _matmul_db(F: Any, g: Any, out: Any, a: Any, b: Any) -> Any:
     """∂/∂b = aᵀ @ g  (for a stack a @ b with a 2-D b: the sum over the stack, as one product
     of the stacks flattened — one large matrix product instead of many small ones and a sum)."""
     if not F.traced and type(a) is np.ndarray and b.ndim == 2 and a.ndim >= 2:
-        return a.reshape(-1, a.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+        return _rows(a).T @ _rows(g)
     g2, a2, _ = _promote(F, g, a, b)
     gb = F.matmul(F.swapaxes(a2, -1, -2), g2)
     return F.reshape(gb, np.shape(F.value(gb))[:-1]) if np.ndim(F.value(b)) == 1 else gb
@@ -545,7 +573,13 @@ def _flat_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     whole stack, instead of one per matrix)."""
     if a.ndim == 2:
         return a @ b
-    return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[1],))
+    return (_rows(a) @ b).reshape(a.shape[:-1] + (b.shape[1],))
+
+
+def _rows(x: np.ndarray) -> np.ndarray:
+    """A stack (..., n, k) as one (N, k) matrix; the row count is spelled out, so zero-size
+    stacks and k = 0 reshape too (``reshape(-1, 0)`` is ambiguous)."""
+    return x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
 
 
 @defop("addmm", saves=(1, 2), rules=(lambda F, g, out, c, a, b: g,

@@ -77,16 +77,19 @@ class AnomalyError(FloatingPointError):
 class State:
     """An immutable snapshot of the recording state; context managers install a new one."""
 
-    __slots__ = ("grad_enabled", "scope_name", "tags", "anomaly")
+    __slots__ = ("grad_enabled", "scope_name", "tags", "anomaly", "prev", "owner")
+    FIELDS = ("grad_enabled", "scope_name", "tags", "anomaly")
 
     def __init__(self, grad_enabled: bool, scope_name: str, tags: Mapping[str, Any], anomaly: bool) -> None:
         self.grad_enabled = grad_enabled
         self.scope_name = scope_name  # the "/"-joined scope names ('' outside any scope)
         self.tags = tags
         self.anomaly = anomaly
+        self.prev: State | None = None  # the state this one replaced, and the context that installed it
+        self.owner: Any = None
 
     def replace(self, **changes: Any) -> "State":
-        fields = {k: getattr(self, k) for k in State.__slots__}
+        fields = {k: getattr(self, k) for k in State.FIELDS}
         fields.update(changes)
         return State(**fields)
 
@@ -103,25 +106,88 @@ class _Installed(ContextDecorator):
     recording state on entry — computed at entry, so a context made earlier, or a decorated
     function, applies to the state of the moment — and restores the previous one on exit, even on
     error.  A plain class rather than a generator-based context manager: models open one per tagged
-    op (``with tg.tag(eq=1):``), so it is on a hot path."""
+    op (``with tg.tag(eq=1):``), so it is on a hot path.
 
-    __slots__ = ("change", "arg", "token")
+    The object keeps nothing between entry and exit: the state it installs remembers the state it
+    replaced and which object installed it, so one object may be entered again inside itself, or by
+    several threads at once, and each exit restores its own thread's previous state.  As a decorator
+    of a generator function (or ``async def``), the state holds while the generator body runs (each
+    ``next``/``send``), not only while the generator object is made."""
+
+    __slots__ = ("change", "arg")
 
     def __init__(self, change: Callable[[State, Any], State], arg: Any = None) -> None:
         self.change = change
         self.arg = arg
 
     def __enter__(self) -> Any:
-        new = self.change(_STATE.get(), self.arg)
-        self.token = _STATE.set(new)
+        old = _STATE.get()
+        new = self.change(old, self.arg)
+        new.prev = old
+        new.owner = self
+        _STATE.set(new)
         return new.scope_name if self.change is _with_scope else None
 
     def __exit__(self, *exc: Any) -> bool:
-        _STATE.reset(self.token)
+        current = _STATE.get()
+        if current.owner is not self:
+            raise RuntimeError(
+                "tinygrad_rnn: recording contexts (no_grad, scope, tag, ...) were exited out of order in this "
+                "thread; exit the innermost first"
+            )
+        _STATE.set(current.prev)
         return False
 
-    def _recreate_cm(self) -> "_Installed":  # a decorated function may recurse: one token per call
-        return _Installed(self.change, self.arg)
+    def _recreate_cm(self) -> "_Installed":  # nothing is kept on the object: it can be reused as it is
+        return self
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        import functools
+        import inspect
+
+        if inspect.isasyncgenfunction(func):
+            raise TypeError(f"{func.__name__}: decorating an async generator with a recording context is not "
+                            "supported; use a `with` block inside it")
+        if inspect.isgeneratorfunction(func):
+            @functools.wraps(func)
+            def generator(*args: Any, **kwargs: Any) -> Any:
+                return _run_generator(self, func(*args, **kwargs))
+            return generator
+        if inspect.iscoroutinefunction(func):
+            @functools.wraps(func)
+            async def coroutine(*args: Any, **kwargs: Any) -> Any:
+                with self:
+                    return await func(*args, **kwargs)
+            return coroutine
+        return super().__call__(func)
+
+
+def _run_generator(cm: _Installed, gen: Any) -> Any:
+    """Drive ``gen`` with ``cm`` entered around each step of its body (PyTorch does the same)."""
+    with cm:
+        try:
+            value = next(gen)
+        except StopIteration as stop:
+            return stop.value
+    while True:
+        try:
+            sent = yield value
+        except GeneratorExit:
+            with cm:
+                gen.close()
+            raise
+        except BaseException as err:  # thrown into us: throw it into gen, inside the context
+            with cm:
+                try:
+                    value = gen.throw(err)
+                except StopIteration as stop:
+                    return stop.value
+        else:
+            with cm:
+                try:
+                    value = gen.send(sent)
+                except StopIteration as stop:
+                    return stop.value
 
 
 def _without_grad(old: State, _: Any) -> State:

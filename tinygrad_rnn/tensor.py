@@ -687,6 +687,8 @@ def _plain_index(index: Any) -> Any:
 def _index_part(p: Any) -> Any:
     if isinstance(p, Tensor):
         p = p.data
+    if isinstance(p, (list, tuple)) and len(p) == 0:
+        return np.array(p, dtype=np.intp)  # numpy: an empty list indexes as an empty integer array
     if isinstance(p, (list, tuple, np.ndarray)):
         return np.array(p)
     return p
