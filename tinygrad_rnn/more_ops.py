@@ -809,6 +809,9 @@ def squeeze(x: Any, axis: Any = None) -> Any:
     shape = _shape_of(x)
     if axis is None:
         axes = {k for k, n in enumerate(shape) if n == 1}
+    elif not shape:  # 0-d: axis 0 or -1 is allowed and changes nothing (numpy and PyTorch)
+        normalize_axes(axis, 1, "squeeze")
+        axes = set()
     else:
         axes = set(normalize_axes(axis, len(shape), "squeeze"))
         if any_size := [a for a in axes if shape[a] != 1]:
