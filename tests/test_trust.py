@@ -189,6 +189,16 @@ OP_CASES = {  # the op under test is the last one applied, straight to the leave
     "nll_loss": lambda a, b: tg.nll_loss(a, np.array([0, 1, 3])),
     "binary_cross_entropy": lambda a, b: tg.binary_cross_entropy(a / 2.5, b / 2.5),
     "binary_cross_entropy_with_logits": lambda a, b: tg.binary_cross_entropy_with_logits(a, b / 2.5),
+    # tinygrad_rnn.more_math, tinygrad_rnn.linalg
+    "tan": lambda a, b: (a / 2.5).tan(), "arcsin": lambda a, b: (a / 2.5).arcsin(),
+    "arccos": lambda a, b: (a / 2.5).arccos(), "arctan": lambda a, b: a.arctan(),
+    "arctan2": lambda a, b: tg.arctan2(a, b), "sinh": lambda a, b: a.sinh(), "cosh": lambda a, b: a.cosh(),
+    "arcsinh": lambda a, b: a.arcsinh(), "arccosh": lambda a, b: (a + 1.0).arccosh(),
+    "arctanh": lambda a, b: (a / 2.5).arctanh(), "exp2": lambda a, b: a.exp2(), "log2": lambda a, b: a.log2(),
+    "log10": lambda a, b: a.log10(), "cbrt": lambda a, b: a.cbrt(), "reciprocal": lambda a, b: a.reciprocal(),
+    "logaddexp2": lambda a, b: tg.logaddexp2(a, b), "cumprod": lambda a, b: a.cumprod(1),
+    "roll": lambda a, b: a.roll(1, 0), "astype": lambda a, b: a.astype(np.float32),
+    "norm2": lambda a, b: tg.linalg.norm(a, axis=1),
 }
 
 
@@ -224,9 +234,9 @@ def test_no_in_place_write_after_the_forward_changes_a_built_in_gradient(name, w
 
 
 def test_every_built_in_op_is_covered_by_the_mutation_test():
-    from tinygrad_rnn import more_ops
+    from tinygrad_rnn import linalg, more_math, more_ops
 
-    built_in = {v.name for m in (ops, more_ops) for v in vars(m).values() if isinstance(v, tg.Op)}
+    built_in = {v.name for m in (ops, more_ops, more_math, linalg) for v in vars(m).values() if isinstance(v, tg.Op)}
     assert built_in <= set(OP_CASES), built_in - set(OP_CASES)
 
 

@@ -172,6 +172,79 @@ OPS: dict[str, Op] = {
                lambda a, spec: tg.einsum(spec, a), lambda a, spec: torch.einsum(spec, a)),
 }
 
+def _is_torch(x: Any) -> bool:
+    return isinstance(x, torch.Tensor)
+
+
+def _iadd(a: Any, b: Any) -> Any:
+    c = a * 1.0
+    c += b  # an intermediate while recording: torch in place, the engine records and rebinds
+    return c
+
+
+def _isub(a: Any, b: Any) -> Any:
+    c = a * 1.0
+    c -= b
+    return c
+
+
+def _imul(a: Any, b: Any) -> Any:
+    c = a * 1.0
+    c *= b
+    return c
+
+
+def _sgd_step(a: Any, b: Any) -> Any:
+    """The manual SGD idiom on a copy: in place under no_grad, in both libraries."""
+    if _is_torch(a):
+        with torch.no_grad():
+            c = a.detach().clone()
+            c -= 0.1 * b
+    else:
+        with tg.no_grad():
+            c = a.detach().copy()
+            c -= 0.1 * b
+    return c
+
+
+def _same_shape_as_first(s: Any) -> bool:
+    return _broadcastable(*s) and np.broadcast_shapes(*s) == s[0]
+
+
+# issue 23: the new ops, in-place updates (on intermediates while recording, and the no_grad step)
+OPS.update({
+    "tan": (1, lambda s, d: {}, lambda a: a.tanh().tan(), lambda a: torch.tan(a.tanh())),
+    "arcsin": (1, lambda s, d: {}, lambda a: (a.tanh() * 0.9).arcsin(), lambda a: torch.arcsin(a.tanh() * 0.9)),
+    "arccos": (1, lambda s, d: {}, lambda a: (a.tanh() * 0.9).arccos(), lambda a: torch.arccos(a.tanh() * 0.9)),
+    "arctan": (1, lambda s, d: {}, lambda a: a.arctan(), lambda a: torch.arctan(a)),
+    "sinh": (1, lambda s, d: {}, lambda a: a.sinh(), lambda a: torch.sinh(a)),
+    "cosh": (1, lambda s, d: {}, lambda a: a.cosh(), lambda a: torch.cosh(a)),
+    "arcsinh": (1, lambda s, d: {}, lambda a: a.arcsinh(), lambda a: torch.arcsinh(a)),
+    "arccosh": (1, lambda s, d: {}, lambda a: (a * a + 1.5).arccosh(), lambda a: torch.arccosh(a * a + 1.5)),
+    "arctanh": (1, lambda s, d: {}, lambda a: (a.tanh() * 0.9).arctanh(), lambda a: torch.atanh(a.tanh() * 0.9)),
+    "exp2": (1, lambda s, d: {}, lambda a: a.tanh().exp2(), lambda a: torch.exp2(a.tanh())),
+    "log2": (1, lambda s, d: {}, lambda a: (a.abs() + 0.5).log2(), lambda a: torch.log2(a.abs() + 0.5)),
+    "log10": (1, lambda s, d: {}, lambda a: (a.abs() + 0.5).log10(), lambda a: torch.log10(a.abs() + 0.5)),
+    "cbrt": (1, lambda s, d: {}, lambda a: (a.abs() + 0.5).cbrt(), lambda a: (a.abs() + 0.5) ** (1.0 / 3.0)),
+    "reciprocal": (1, lambda s, d: {}, lambda a: (a.abs() + 0.5).reciprocal(),
+                   lambda a: torch.reciprocal(a.abs() + 0.5)),
+    "logaddexp2": (2, lambda s, d: {} if _broadcastable(*s) else None, tg.logaddexp2, torch.logaddexp2),
+    "arctan2": (2, lambda s, d: {} if _broadcastable(*s) else None, lambda a, b: tg.arctan2(a, b.abs() + 0.5),
+                lambda a, b: torch.atan2(a, b.abs() + 0.5)),
+    "cumprod": (1, lambda s, d: ({"axis": _axis_of(s[0], d)} if s[0] else None),
+                lambda a, axis: a.tanh().cumprod(axis=axis), lambda a, axis: torch.cumprod(a.tanh(), axis)),
+    "roll": (1, lambda s, d: ({"shift": d(st.integers(-3, 3)), "axis": _axis_of(s[0], d)} if s[0] else None),
+             lambda a, shift, axis: a.roll(shift, axis), lambda a, shift, axis: torch.roll(a, shift, axis)),
+    "norm": (1, lambda s, d: ({"axis": _axis_of(s[0], d)} if int(np.prod(s[0])) > 0 else None),
+             lambda a, axis: tg.linalg.norm(a, axis=axis),
+             lambda a, axis: torch.linalg.vector_norm(a) if axis is None else torch.linalg.vector_norm(a, dim=axis)),
+    "ravel": (1, lambda s, d: {}, lambda a: a.ravel(), lambda a: a.reshape(-1)),
+    "iadd": (2, lambda s, d: {} if _same_shape_as_first(s) else None, _iadd, _iadd),
+    "isub": (2, lambda s, d: {} if _same_shape_as_first(s) else None, _isub, _isub),
+    "imul": (2, lambda s, d: {} if _same_shape_as_first(s) else None, _imul, _imul),
+    "sgd_step": (2, lambda s, d: {} if _same_shape_as_first(s) else None, _sgd_step, _sgd_step),
+})
+
 SHAPES = st.sampled_from([(), (1,), (3,), (2, 3), (3, 1), (1, 3), (2, 2, 3), (0,), (0, 3), (3, 0)])
 
 
@@ -219,7 +292,8 @@ def _at_a_kink(program: dict[str, Any], values: list[np.ndarray]) -> bool:
         if v.size == 0:
             continue
         # operands that pass through abs or relu (directly, or inside the test's composite forms above)
-        kinked = {"abs": (0,), "relu": (0,), "log": (0,), "sqrt": (0,), "pow": (0,), "div": (1,),
+        kinked = {"abs": (0,), "relu": (0,), "log": (0,), "sqrt": (0,), "pow": (0,), "div": (1,), "log2": (0,),
+                  "log10": (0,), "cbrt": (0,), "reciprocal": (0,), "arctan2": (1,),
                   "pow_const": (0,) if static.get("p") == 0.5 else (), "elu": (0,), "leaky_relu": (0,)}.get(name, ())
         for k in kinked:
             u = np.asarray(values[operands[k]], dtype=np.float64)
@@ -311,3 +385,57 @@ def test_the_kink_guard_rejects_rounding_sensitive_programs_and_nothing_else():
     assert not _at_a_kink(away, ours)
     theirs, their_grads = _run(away, "torch")
     np.testing.assert_allclose(our_grads[0], their_grads[0], rtol=RTOL, atol=ATOL)
+
+
+# ----------------------------------------------------------------------------- axes out of range
+AXIS_OPS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+    "sum": (lambda a, k: a.sum(axis=k), lambda a, k: a.sum(dim=k)),
+    "mean": (lambda a, k: a.mean(axis=k), lambda a, k: a.mean(dim=k)),
+    "softmax": (lambda a, k: a.softmax(k), lambda a, k: torch.softmax(a, k)),
+    "log_softmax": (lambda a, k: a.log_softmax(k), lambda a, k: torch.log_softmax(a, k)),
+    "cumsum": (lambda a, k: a.cumsum(axis=k), lambda a, k: torch.cumsum(a, k)),
+    "cumprod": (lambda a, k: a.cumprod(axis=k), lambda a, k: torch.cumprod(a, k)),
+    "flip": (lambda a, k: a.flip(k), lambda a, k: torch.flip(a, (k,))),
+    "roll": (lambda a, k: a.roll(1, k), lambda a, k: torch.roll(a, 1, k)),
+    "moveaxis": (lambda a, k: a.moveaxis(k, 0), lambda a, k: torch.movedim(a, k, 0)),
+    "swapaxes": (lambda a, k: a.swapaxes(k, 0), lambda a, k: torch.swapaxes(a, k, 0)),
+    "unsqueeze": (lambda a, k: a.unsqueeze(k), lambda a, k: torch.unsqueeze(a, k)),
+    "flatten": (lambda a, k: a.flatten(0, k), lambda a, k: torch.flatten(a, 0, k)),
+    "chunk": (lambda a, k: tg.stack(a.chunk(1, axis=k)), lambda a, k: torch.stack(torch.chunk(a, 1, dim=k))),
+    "norm": (lambda a, k: tg.linalg.norm(a, axis=k), lambda a, k: torch.linalg.vector_norm(a, dim=k)),
+    "max": (lambda a, k: a.max(axis=(k,)), lambda a, k: torch.amax(a, dim=(k,))),
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.sampled_from(sorted(AXIS_OPS)),
+       shape=st.sampled_from([(3,), (2, 3), (3, 1), (2, 2, 3)]), data=st.data())
+def test_an_axis_is_valid_in_the_engine_exactly_where_it_is_in_pytorch(name, shape, data):
+    """Axes from −ndim−2 to ndim+1: the engine raises (numpy's AxisError) exactly where PyTorch raises
+    (IndexError), and where neither does, the values and gradients agree: no axis ever wraps."""
+    k = data.draw(st.integers(-len(shape) - 2, len(shape) + 1))
+    if name == "unsqueeze":  # a new axis may go one past the end
+        k = data.draw(st.integers(-len(shape) - 3, len(shape) + 2))
+    ours, theirs = AXIS_OPS[name]
+    x = np.linspace(-1.0, 1.5, int(np.prod(shape))).reshape(shape)
+    a = tg.Tensor(x, requires_grad=True)
+    t = torch.tensor(x, requires_grad=True)
+    try:
+        out = ours(a, k)
+        err = None
+    except (np.exceptions.AxisError, IndexError, ValueError) as e:
+        err = e
+    try:
+        ref = theirs(t, k)
+        ref_err = None
+    except (IndexError, RuntimeError) as e:
+        ref_err = e
+    assert (err is None) == (ref_err is None), f"{name} axis {k} of shape {shape}: engine {err!r}, torch {ref_err!r}"
+    if err is None:
+        np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=RTOL, atol=ATOL)
+        w = np.linspace(0.5, 1.5, out.size).reshape(out.shape)
+        (out * w).sum().backward()
+        (ref * torch.from_numpy(w)).sum().backward()
+        np.testing.assert_allclose(a.grad, t.grad.numpy(), rtol=RTOL, atol=ATOL)
+    else:
+        assert isinstance(err, np.exceptions.AxisError), repr(err)

@@ -10,7 +10,8 @@
 Modules, in reading order:
 ``tape`` (what is recorded, per-thread scopes, no_grad, saved-data protection) → ``op`` (how an
 op declares its rules) → ``ops`` (the seed's ops and their rules) → ``more_ops`` (the rest of the
-op set: activations, reductions, shape/index ops, einsum, losses) → ``funcs`` (the numpy and traced function
+op set: activations, reductions, shape/index ops, einsum, losses) → ``more_math`` (inverse and hyperbolic
+trigonometry, other bases, cumprod, roll, astype) → ``linalg`` (norms) → ``funcs`` (the numpy and traced function
 sets rules are written with) → ``backward`` (the reverse walk, the one place broadcasting is
 undone, and its recorded twin) → ``tensor`` (the Tensor class; ``interop``: numpy functions on
 Tensors; ``creation``: zeros, randn, ...) → ``functional`` (grad, vjp,
@@ -84,6 +85,12 @@ from .more_ops import (
     tile, trace, tril, triu, unsqueeze, var,
 )
 
+from .more_math import (
+    arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, astype, atleast_1d, atleast_2d, atleast_3d, cbrt,
+    cosh, cumprod, exp2, log2, log10, logaddexp2, ravel, reciprocal, roll, sinh, tan,
+)
+from . import linalg
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -91,16 +98,20 @@ __all__ = [
     # elementwise
     "add", "sub", "mul", "div", "pow", "neg", "tanh", "exp", "log", "sigmoid", "relu", "sqrt", "abs", "where",
     "square", "sign", "log1p", "expm1", "sin", "cos", "softplus", "logsigmoid", "leaky_relu", "elu", "gelu",
-    "silu", "maximum", "minimum", "clip", "logaddexp", "isfinite", "isnan",
+    "silu", "maximum", "minimum", "clip", "logaddexp", "isfinite", "isnan", "tan", "arcsin", "arccos", "arctan",
+    "arctan2", "sinh", "cosh", "arcsinh", "arccosh", "arctanh", "exp2", "log2", "log10", "cbrt", "reciprocal",
+    "logaddexp2", "astype",
     # reductions
-    "sum", "mean", "max", "min", "prod", "var", "std", "logsumexp", "cumsum", "argmax", "argmin", "any", "all",
+    "sum", "mean", "max", "min", "prod", "var", "std", "logsumexp", "cumsum", "cumprod", "argmax", "argmin", "any",
+    "all",
     "softmax", "log_softmax",
     # shape and indexing
     "reshape", "transpose", "broadcast_to", "stack", "concatenate", "squeeze", "expand_dims", "unsqueeze",
     "flatten", "flip", "pad", "repeat", "tile", "split", "chunk", "tril", "triu", "swapaxes", "moveaxis",
-    "diagonal", "trace", "gather", "take_along_axis", "one_hot",
+    "diagonal", "trace", "gather", "take_along_axis", "one_hot", "roll", "ravel", "atleast_1d", "atleast_2d",
+    "atleast_3d",
     # linear algebra
-    "matmul", "addmm", "dot", "outer", "tensordot", "einsum",
+    "matmul", "addmm", "dot", "outer", "tensordot", "einsum", "linalg",
     # losses
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     # creation

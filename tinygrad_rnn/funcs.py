@@ -55,10 +55,10 @@ class SparseGrad:
 
 
 def _op_named(name: str) -> Any:
-    """The engine's op or function called ``name`` (ops first, then more_ops), or None."""
-    from . import more_ops
+    """The engine's op or function called ``name`` (ops first, then more_ops, more_math), or None."""
+    from . import more_math, more_ops
 
-    for module in (ops, more_ops):
+    for module in (ops, more_ops, more_math):
         found = getattr(module, name, None)
         if callable(found) and not name.startswith("_"):
             return found

@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import linalg as _linalg
+from . import more_math as mm
 from . import more_ops as mo
 from . import ops
 
@@ -31,6 +33,10 @@ UFUNCS: dict[Any, Callable[..., Any]] = {
     np.sqrt: ops.sqrt, np.absolute: ops.abs, np.matmul: ops.matmul, np.maximum: mo.maximum, np.minimum: mo.minimum,
     np.sin: mo.sin, np.cos: mo.cos, np.log1p: mo.log1p, np.expm1: mo.expm1, np.logaddexp: mo.logaddexp,
     np.sign: mo.sign, np.square: mo.square, np.isfinite: mo.isfinite, np.isnan: mo.isnan,
+    np.tan: mm.tan, np.arcsin: mm.arcsin, np.arccos: mm.arccos, np.arctan: mm.arctan, np.arctan2: mm.arctan2,
+    np.sinh: mm.sinh, np.cosh: mm.cosh, np.arcsinh: mm.arcsinh, np.arccosh: mm.arccosh, np.arctanh: mm.arctanh,
+    np.exp2: mm.exp2, np.log2: mm.log2, np.log10: mm.log10, np.cbrt: mm.cbrt, np.reciprocal: mm.reciprocal,
+    np.logaddexp2: mm.logaddexp2,
     np.equal: _cmp(np.equal), np.not_equal: _cmp(np.not_equal), np.less: _cmp(np.less),
     np.less_equal: _cmp(np.less_equal), np.greater: _cmp(np.greater), np.greater_equal: _cmp(np.greater_equal),
 }
@@ -131,6 +137,13 @@ FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.where: lambda c, a, b: ops.where(np.asarray(getattr(c, "data", c)), a, b),
     np.dot: mo.dot, np.outer: mo.outer, np.tensordot: mo.tensordot, np.einsum: lambda *a, **k: _einsum(*a, **k),
     np.clip: _clip,
+    np.cumprod: lambda a, axis=None, dtype=None, out=None: (_no_extras("cumprod", {"dtype": dtype, "out": out})
+                                                            or mm.cumprod(a, axis)),
+    np.roll: lambda a, shift, axis=None: mm.roll(a, shift, axis), np.ravel: lambda a, order="C": (
+        mm.ravel(a) if order == "C" else _no_extras("ravel", {"order": order})),
+    np.atleast_1d: lambda a: mm.atleast_1d(a), np.atleast_2d: lambda a: mm.atleast_2d(a),
+    np.atleast_3d: lambda a: mm.atleast_3d(a),
+    np.linalg.norm: lambda x, ord=None, axis=None, keepdims=False: _linalg.norm(x, ord, axis, keepdims),
     np.broadcast_to: lambda a, shape: ops.broadcast_to(a, shape=tuple(np.atleast_1d(shape).tolist())),
 }
 # functions that only read shapes or compare values: always run on the plain arrays

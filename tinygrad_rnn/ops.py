@@ -323,8 +323,9 @@ def softmax(x: Any, axis: int = -1) -> Any:
     """
     x = _floating(x)
     if x.ndim == 0:  # a single element: softmax is 1, its gradient 0
-        np.empty(0).sum(axis=axis)  # raises numpy's AxisError for an axis other than 0 / -1
+        normalize_axis(axis, 1, "softmax")  # axis 0 or -1 of a 0-d tensor, as numpy and PyTorch allow
         return np.ones_like(x)
+    normalize_axis(axis, x.ndim, "softmax")
     if x.shape[axis] == 0:  # nothing to normalise: the empty result, as numpy/PyTorch give
         return x.copy()
     y = x - x.max(axis=axis, keepdims=True)  # one buffer, reused in place below
@@ -341,8 +342,9 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
     """
     x = _floating(x)
     if x.ndim == 0:
-        np.empty(0).sum(axis=axis)  # raises numpy's AxisError for an axis other than 0 / -1
+        normalize_axis(axis, 1, "log_softmax")  # axis 0 or -1 of a 0-d tensor, as numpy and PyTorch allow
         return np.zeros_like(x)
+    normalize_axis(axis, x.ndim, "log_softmax")
     if x.shape[axis] == 0:
         return x.copy()
     return _log_softmax(x, axis)

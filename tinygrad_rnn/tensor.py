@@ -25,6 +25,7 @@ import numpy as np
 
 from . import inplace as _inplace
 from . import interop as _interop
+from . import more_math as mm
 from . import more_ops as mo
 from . import ops
 from .backward import backward as _backward
@@ -473,6 +474,66 @@ class Tensor:
         """x·σ(x) (``tg.silu``)."""
         return mo.silu(self)
 
+    def tan(self) -> "Tensor":
+        """tan x (``tg.tan``)."""
+        return mm.tan(self)
+
+    def arcsin(self) -> "Tensor":
+        """arcsin x (``tg.arcsin``)."""
+        return mm.arcsin(self)
+
+    def arccos(self) -> "Tensor":
+        """arccos x (``tg.arccos``)."""
+        return mm.arccos(self)
+
+    def arctan(self) -> "Tensor":
+        """arctan x (``tg.arctan``)."""
+        return mm.arctan(self)
+
+    def sinh(self) -> "Tensor":
+        """sinh x (``tg.sinh``)."""
+        return mm.sinh(self)
+
+    def cosh(self) -> "Tensor":
+        """cosh x (``tg.cosh``)."""
+        return mm.cosh(self)
+
+    def arcsinh(self) -> "Tensor":
+        """arsinh x (``tg.arcsinh``)."""
+        return mm.arcsinh(self)
+
+    def arccosh(self) -> "Tensor":
+        """arcosh x (``tg.arccosh``)."""
+        return mm.arccosh(self)
+
+    def arctanh(self) -> "Tensor":
+        """artanh x (``tg.arctanh``)."""
+        return mm.arctanh(self)
+
+    def exp2(self) -> "Tensor":
+        """2ˣ (``tg.exp2``)."""
+        return mm.exp2(self)
+
+    def log2(self) -> "Tensor":
+        """log₂ x (``tg.log2``)."""
+        return mm.log2(self)
+
+    def log10(self) -> "Tensor":
+        """log₁₀ x (``tg.log10``)."""
+        return mm.log10(self)
+
+    def cbrt(self) -> "Tensor":
+        """∛x (``tg.cbrt``)."""
+        return mm.cbrt(self)
+
+    def reciprocal(self) -> "Tensor":
+        """1/x (``tg.reciprocal``)."""
+        return mm.reciprocal(self)
+
+    def astype(self, dtype: Any) -> "Tensor":
+        """Converted to ``dtype``; recorded between floating dtypes (``tg.astype``)."""
+        return mm.astype(self, dtype)
+
     def maximum(self, other: Any) -> "Tensor":
         """Elementwise max with ``other`` (``tg.maximum``; ties share the gradient)."""
         return mo.maximum(self, other)
@@ -529,6 +590,10 @@ class Tensor:
     def cumsum(self, axis: int | None = None) -> "Tensor":
         """Running sum along ``axis`` (None: flattened) (``tg.cumsum``)."""
         return mo.cumsum(self, axis=axis)
+
+    def cumprod(self, axis: int | None = None) -> "Tensor":
+        """Running product along ``axis`` (None: flattened), exact at zeros (``tg.cumprod``)."""
+        return mm.cumprod(self, axis=axis)
 
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
         """Index of the first maximum; no gradient (``tg.argmax``)."""
@@ -611,6 +676,14 @@ class Tensor:
     def chunk(self, chunks: int, axis: int = 0) -> list["Tensor"]:
         """PyTorch's ``chunk`` (``tg.chunk``)."""
         return mo.chunk(self, chunks, axis)
+
+    def roll(self, shift: Any, axis: Any = None) -> "Tensor":
+        """Cyclic shift along ``axis`` (None: flattened), numpy's ``roll`` (``tg.roll``)."""
+        return mm.roll(self, shift=shift, axis=axis)
+
+    def ravel(self) -> "Tensor":
+        """The elements as one axis (``tg.ravel``)."""
+        return mm.ravel(self)
 
     def tril(self, k: int = 0) -> "Tensor":
         """Lower triangle of the last two axes (``tg.tril``)."""
