@@ -248,3 +248,136 @@ def test_an_optimizer_steps_with_gradients_that_hold_tensors():
     p.grad = p.grad.detach()  # a Tensor without history: its values are the step
     opt.step()
     np.testing.assert_array_equal(p.data, [0.0, 0.0])
+
+
+# ----------------------------------------------------------------------------- the messages, whole
+# Each refusal is a one-line message that names the tensor, the op and what to do instead; these are
+# compared whole, so a message that loses its subject or its advice fails here.
+def _message(call):
+    with pytest.raises(Exception) as info:
+        call()
+    return f"{type(info.value).__name__}: {info.value}"
+
+
+def test_the_in_place_messages_whole():
+    p = tg.Tensor([1.0, 2.0, 3.0], requires_grad=True, name="p")
+
+    def setitem_out_of_range():
+        with tg.no_grad():
+            p[5] = 1.0
+
+    assert _message(setitem_out_of_range) == (
+        "IndexError: t[...] = v: cannot assign a float into 'p' of shape (3,) at 5: "
+        "index 5 is out of bounds for axis 0 with size 3")
+    c = tg.zeros(2)
+
+    def assign_a_recorded_value_into_a_constant():
+        c[0] = p[0]
+
+    assert _message(assign_a_recorded_value_into_a_constant) == (
+        "RuntimeError: t[...] = v: cannot assign into a tensor of shape (2,) (a constant) while recording: the "
+        "assignment would not be part of the graph. For a parameter write `with tg.no_grad(): p[...] = v`; for a "
+        "recorded value build it out of place, e.g. `x = tg.where(mask, v, x)`")
+
+    def bad_dtype():
+        p.data = np.array(["a"])
+
+    assert _message(bad_dtype) == (
+        "TypeError: .data = ...: 'p' cannot hold dtype <U1 (use a float, integer or bool dtype)")
+    h = p * 2
+
+    def reassign_intermediate():
+        h.data = np.zeros(3)
+
+    assert _message(reassign_intermediate) == (
+        "RuntimeError: .data = ...: a tensor of shape (3,) is the output of recorded op 'mul' "
+        f"(tape #{h.record.seq}), whose graph is alive and reads the output it computed; reassigning it would "
+        "change the coming gradient. Call backward() first, or detach() it")
+
+    def reassign_saved():
+        p.data = np.zeros(3)
+
+    assert _message(reassign_saved) == (
+        "RuntimeError: .data = ...: cannot replace the data of 'p': 'p' is saved by 1 live recorded op(s), first by "
+        f"op 'mul' (tape #{h.record.seq}), and is read-only until that graph is freed: call backward() first "
+        "(without retain_graph=True), or drop the graph (del the output), or compute it under tg.no_grad(); "
+        "to change a copy, use x.detach().copy()")
+    del h
+    q = tg.Tensor([1.0, 2.0], requires_grad=True, name="q")
+
+    def reshape_parameter():
+        q.data = np.zeros(3)
+
+    assert _message(reshape_parameter) == (
+        "ValueError: .data = ...: 'q' requires grad and has shape (2,), dtype float64; the new array has shape "
+        "(3,), dtype float64. A gradient of the old shape would be summed into the new one, so a change of shape "
+        "or dtype is refused: make a new Tensor")
+    t = tg.Tensor(np.zeros(2), name="t")
+
+    def broadcast_into():
+        u = t
+        u += np.ones((3, 2))
+
+    assert _message(broadcast_into) == (
+        "ValueError: +=: cannot update 't' (shape (2,), dtype float64) in place with shape (3, 2), dtype float64: "
+        "non-broadcastable output operand with shape (2,) doesn't match the broadcast shape (3,2)")
+
+    def add_a_string():
+        u = t
+        u += "x"
+
+    assert _message(add_a_string).startswith(
+        "ValueError: +=: cannot update 't' (shape (2,), dtype float64) in place with a str: ")
+
+
+def test_assigning_a_value_that_requires_grad_into_a_constant_while_recording_is_refused():
+    w = _param([1.0, 2.0])
+    c = tg.zeros(2)
+    with pytest.raises(RuntimeError, match=r"\(a constant\) while recording"):
+        c[0] = w[0]
+    assert c.data.tolist() == [0.0, 0.0]
+    with tg.no_grad():
+        c[0] = w[1]  # nothing recorded: numpy's assignment of its value (a Tensor that requires grad is fine)
+        c[1:] = w[:1]
+    assert c.data.tolist() == [2.0, 1.0]
+
+
+def test_data_assignment_shares_memory_as_pytorch_does_and_copies_only_foreign_memory():
+    p = _param([1.0, 2.0])
+    a = np.array([3.0, 4.0])
+    p.data = a
+    assert p.data is a  # PyTorch's `.data =` shares the storage too
+    base = np.arange(4.0)
+    p.data = base[:2]
+    assert np.shares_memory(p.data, base)  # a view of a numpy array is kept
+    q = _param([0.0, 0.0])
+    p.data = q  # a Tensor (that requires grad): its array
+    assert p.data is q.data
+    buf = bytearray(np.arange(4.0).tobytes())
+    view_of_foreign = np.frombuffer(buf, dtype=np.float64)[::2]
+    p.data = view_of_foreign
+    assert not np.shares_memory(p.data, view_of_foreign)  # memory numpy does not own: copied
+    np.testing.assert_array_equal(p.data, [0.0, 2.0])
+
+
+def test_data_assignment_after_a_graph_died_in_a_cycle_is_allowed():
+    import gc
+
+    x = _param([1.0, 2.0], name="x")
+
+    def fails():
+        loss = (x * x).sum()
+        try:
+            raise ValueError
+        except ValueError as e:
+            err = e
+        return err, loss
+
+    gc.disable()
+    try:
+        err, loss = fails()
+        del err, loss
+        x.data = np.array([5.0, 6.0])  # the dead graph is collected first, then the assignment is safe
+    finally:
+        gc.enable()
+    assert x.data.tolist() == [5.0, 6.0]

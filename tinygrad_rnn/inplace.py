@@ -140,7 +140,7 @@ def set_data(t: Any, value: Any) -> None:
     if type(arr) is not np.ndarray or _foreign(arr):
         arr = np.array(arr)  # np.memmap, np.matrix, a foreign buffer: a plain array of our own
     if arr.dtype.kind not in "fiub":
-        raise TypeError(f"{_label(t)}.data = ...: unsupported dtype {arr.dtype} (use a float, integer or bool dtype)")
+        raise TypeError(f".data = ...: {_label(t)} cannot hold dtype {arr.dtype} (use a float, integer or bool dtype)")
     rec = t.record
     if rec is not None and not rec.freed:
         raise RuntimeError(

@@ -309,7 +309,7 @@ class Record:
             if output.retains_grad:
                 self.kept = output
         if self.guard is not None:  # freed now: its guard has nothing left to do
-            _GUARDS.discard(self.guard)
+            _GUARDS.pop(self.guard, None)
             self.guard = None
         if self.out is not None:
             self.out.setflags(write=True)
@@ -467,20 +467,22 @@ def protect(rec: Record, out: np.ndarray, arrays: Any, inputs: Any = ()) -> None
 # a graph that dies in a reference cycle) makes what it protected writable again when it is
 # collected, through a weak reference's callback.  The weak references live here, not on the
 # record: CPython skips the callback of a weak reference that is itself garbage, which it would be
-# if only the dying record (or the cycle it dies in) held it.
-_GUARDS: set[Any] = set()
+# if only the dying record (or the cycle it dies in) held it.  weakref -> (output or None, kept).
+_GUARDS: dict[Any, tuple[Any, Any]] = {}
+
+
+def _restore(ref: Any) -> None:
+    """A guarded record died unfreed: its output and its saved arrays become writable again."""
+    out, kept = _GUARDS.pop(ref, (None, None))
+    if out is not None:
+        out.setflags(write=True)
+    if kept:
+        _release(kept)
 
 
 def _guard(rec: Record, out: np.ndarray | None, kept: Any) -> None:
-    def restore(ref: Any, out: np.ndarray | None = out, kept: Any = kept) -> None:
-        _GUARDS.discard(ref)
-        if out is not None:
-            out.setflags(write=True)
-        if kept:
-            _release(kept)
-
-    ref = weakref.ref(rec, restore)
-    _GUARDS.add(ref)
+    ref = weakref.ref(rec, _restore)
+    _GUARDS[ref] = (out, kept)
     rec.guard = ref
 
 
