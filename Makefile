@@ -50,7 +50,11 @@ clean:
 
 # Mutation testing of the engine (not part of `make test`; takes a while): mutmut mutates
 # tinygrad_rnn/*.py one change at a time and runs the engine's tests against each mutant.
+# The whole engine is ~7 700 mutants, more than one sitting: run it a file at a time, e.g.
+#   make mutation MUTANTS='tinygrad_rnn.tape* tinygrad_rnn.backward*'
+# (quoted globs of mutant names; empty: every file). Results accumulate in mutants/.
+MUTANTS ?=
 mutation: $(STAMP)
 	$(PY) -m pip install --quiet mutmut
-	$(VENV)/bin/mutmut run --max-children 2 || true
+	HYPOTHESIS_PROFILE=mutation $(VENV)/bin/mutmut run --max-children 2 $(foreach m,$(MUTANTS),"$(m)") || true
 	$(VENV)/bin/mutmut results

@@ -431,3 +431,92 @@ def test_creation_dtypes_follow_numpy_and_torch():
                                   torch.linspace(-5, 0, 4, dtype=torch.int64).numpy())
     with pytest.raises(TypeError, match="linspace: dtype must be a float or integer type, got bool"):
         tg.linspace(0, 1, 3, dtype=bool)
+
+
+@pytest.mark.parametrize("name, ours, theirs, shapes", [
+    ("addmm", tg.addmm, torch.addmm, [(3,), (2, 0), (0, 3)]),
+    ("addmm_stack", tg.addmm, lambda c, a, b: c + a @ b, [(2, 3, 0), (2, 3, 4), (4, 0)]),
+    ("dot_1d", tg.dot, torch.dot, [(0,), (0,)]),
+    ("dot_2d", tg.dot, torch.mm, [(3, 0), (0, 2)]),
+    ("tensordot", lambda a, b: tg.tensordot(a, b, 1), lambda a, b: torch.tensordot(a, b, 1), [(2, 0), (0, 3)]),
+    ("einsum", lambda a, b: tg.einsum("ij,jk->ik", a, b), lambda a, b: torch.einsum("ij,jk->ik", a, b),
+     [(2, 0), (0, 3)]),
+    ("outer", tg.outer, torch.outer, [(0,), (3,)]),
+    ("matmul_batch", lambda a, b: a @ b, lambda a, b: a @ b, [(0, 2, 3), (3, 4)]),
+    ("matmul_batch_empty_columns", lambda a, b: a @ b, lambda a, b: a @ b, [(2, 2, 3), (2, 3, 0)]),
+])
+def test_zero_sized_products_against_torch(name, ours, theirs, shapes):
+    rng = np.random.default_rng(3)
+    xs = [rng.standard_normal(s) for s in shapes]
+    ts = [_t(x) for x in xs]
+    out = ours(*ts)
+    qs = [torch.tensor(x, requires_grad=True) for x in xs]
+    ref = theirs(*qs)
+    assert out.shape == tuple(ref.shape)
+    w = rng.standard_normal(out.shape)
+    out.backward(w)
+    ref.backward(torch.tensor(w))
+    for t, q in zip(ts, qs):
+        np.testing.assert_array_equal(t.grad, q.grad.numpy())
+
+
+def test_array_parameters_of_activations_are_frozen_at_record_time():
+    x = _t(np.full((2, 3), -1.0))
+    slope = np.array([0.1, 0.2, 0.3])
+    alpha = np.array([1.0, 2.0, 3.0])
+    y = (tg.leaky_relu(x, negative_slope=slope) + tg.elu(x, alpha=alpha)).sum()
+    slope[:] = 5.0
+    alpha[:] = 5.0
+    y.backward()
+    expected = 0.1 * np.arange(1, 4) + np.arange(1.0, 4.0) * np.exp(-1.0)
+    np.testing.assert_allclose(x.grad, np.broadcast_to(expected, (2, 3)), rtol=1e-15)
+
+
+def test_no_grad_on_a_generator_passes_send_and_throw_through():
+    x = _t([1.0])
+
+    @tg.no_grad()
+    def echo():
+        got = yield "ready"
+        while True:
+            try:
+                got = yield ((x * got).requires_grad, got)
+            except KeyError as e:
+                got = yield ("caught", str(e), (x * 2).requires_grad)
+
+    g = echo()
+    assert next(g) == "ready"
+    assert g.send(3.0) == (False, 3.0)
+    assert g.throw(KeyError("k")) == ("caught", "'k'", False)
+    assert g.send(5.0) == (False, 5.0)
+    g.close()
+    assert tg.is_grad_enabled()
+
+
+def test_decorating_an_async_generator_is_refused_in_one_line():
+    with pytest.raises(TypeError, match=r"^agen: decorating an async generator with a recording context is not "
+                                        r"supported; use a `with` block inside it$"):
+        @tg.no_grad()
+        async def agen():
+            yield 1
+
+
+def test_enable_grad_and_detect_anomaly_keep_the_scope_and_tags_around_them():
+    x = _t([1.0, 2.0])
+    with tg.scope("outer"), tg.tag(eq=7), tg.no_grad():
+        with tg.enable_grad():
+            y = x * 2
+        with tg.enable_grad(), tg.detect_anomaly():
+            z = x * 3
+            assert tg.is_anomaly_enabled()
+    assert (y.record.scope, dict(y.record.tags)) == ("outer", {"eq": 7})
+    assert (z.record.scope, dict(z.record.tags)) == ("outer", {"eq": 7})
+    with tg.detect_anomaly(), tg.no_grad(), tg.enable_grad():
+        with pytest.raises(tg.AnomalyError):
+            x * np.nan  # anomaly mode survives no_grad and enable_grad
+
+
+def test_a_record_names_raw_array_inputs_by_shape():
+    x = _t([1.0, 2.0], name="x")
+    r = (x * np.ones(2)).record
+    assert repr(r).endswith("mul(x(2,), (2,)) -> (2,)")

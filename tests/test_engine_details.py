@@ -318,3 +318,46 @@ def test_recording_contexts_apply_at_entry_restore_on_error_and_decorate_recursi
     assert depth(5) == 5 and tg.is_grad_enabled()
     with tg.scope("a") as a, tg.scope("b") as ab:
         assert (a, ab) == ("a", "a/b")
+
+
+def test_an_observer_sees_the_walks_own_numbers_in_order():
+    """backward(observer=...) (what the step-through page records): each record's complete output
+    gradient when its turn comes, then each rule's contribution (broadcasting undone, sparse ones
+    densified) and the input's running total; checked against the derivative by hand."""
+    from tinygrad_rnn.backward import backward
+
+    x = tg.Tensor([1.0, 2.0], requires_grad=True, name="x")
+    b = tg.Tensor(0.5, requires_grad=True, name="b")
+    h = x * 3.0 + b  # b is broadcast: its contribution is summed back to ()
+    y = (h * h).sum() + h[0]  # h[0]: a sparse contribution
+    events = []
+
+    class Recorder:
+        def arrive(self, rec, g):
+            events.append(("arrive", rec.name, None if g is None else np.array(g)))
+
+        def added(self, rec, i, x, gx, total):
+            events.append(("added", rec.name, i, np.array(gx), np.array(total)))
+
+    backward(y, None, observer=Recorder())
+    hv = np.array([3.5, 6.5])
+    names = [(e[0], e[1]) + ((e[2],) if e[0] == "added" else ()) for e in events]
+    assert names == [
+        ("arrive", "add"), ("added", "add", 0), ("added", "add", 1),
+        ("arrive", "getitem"), ("added", "getitem", 0),
+        ("arrive", "sum"), ("added", "sum", 0),
+        ("arrive", "mul"), ("added", "mul", 0), ("added", "mul", 1),
+        ("arrive", "add"), ("added", "add", 0), ("added", "add", 1),
+        ("arrive", "mul"), ("added", "mul", 0),
+    ]
+    by_step = {k: e for k, e in enumerate(events)}
+    np.testing.assert_array_equal(by_step[0][2], 1.0)
+    np.testing.assert_array_equal(by_step[4][3], [1.0, 0.0])  # the sparse slice, densified
+    np.testing.assert_array_equal(by_step[8][3], hv)  # ∂(h·h)/∂h_left = h
+    np.testing.assert_array_equal(by_step[9][4], 2 * hv + [0.0, 0.0] + [1.0, 0.0])  # running total over h's uses
+    dh = 2 * hv + np.array([1.0, 0.0])
+    np.testing.assert_array_equal(by_step[10][2], dh)  # h's complete gradient when its turn comes
+    np.testing.assert_array_equal(by_step[12][3], dh.sum())  # b: broadcasting undone to shape ()
+    np.testing.assert_array_equal(by_step[14][4], 3.0 * dh)  # x's total is its .grad
+    np.testing.assert_array_equal(x.grad, 3.0 * dh)
+    assert b.grad == dh.sum()

@@ -302,7 +302,7 @@ def test_the_in_place_messages_whole():
         f"op 'mul' (tape #{h.record.seq}), and is read-only until that graph is freed: call backward() first "
         "(without retain_graph=True), or drop the graph (del the output), or compute it under tg.no_grad(); "
         "to change a copy, use x.detach().copy()")
-    del h
+    h = None  # the graph goes
     q = tg.Tensor([1.0, 2.0], requires_grad=True, name="q")
 
     def reshape_parameter():

@@ -130,8 +130,9 @@ def setitem(t: Any, index: Any, value: Any) -> None:
     try:
         t._data[index] = getattr(value, "_data", value)
     except (ValueError, TypeError, IndexError) as e:
-        raise type(e)(f"t[...] = v: cannot assign {_describe(value)} into {_label(t)} of shape "
-                      f"{tuple(t.shape)} at {index!r}: {str(e).splitlines()[0]}") from None
+        shape = f" of shape {tuple(t.shape)}" if t.name else ""  # (an unnamed label gives the shape already)
+        raise type(e)(f"t[...] = v: cannot assign {_describe(value)} into {_label(t)}{shape} at {index!r}: "
+                      f"{str(e).splitlines()[0]}") from None
 
 
 def set_data(t: Any, value: Any) -> None:

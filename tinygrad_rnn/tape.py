@@ -78,7 +78,6 @@ class State:
     """An immutable snapshot of the recording state; context managers install a new one."""
 
     __slots__ = ("grad_enabled", "scope_name", "tags", "anomaly", "prev", "owner")
-    FIELDS = ("grad_enabled", "scope_name", "tags", "anomaly")
 
     def __init__(self, grad_enabled: bool, scope_name: str, tags: Mapping[str, Any], anomaly: bool) -> None:
         self.grad_enabled = grad_enabled
@@ -87,11 +86,6 @@ class State:
         self.anomaly = anomaly
         self.prev: State | None = None  # the state this one replaced, and the context that installed it
         self.owner: Any = None
-
-    def replace(self, **changes: Any) -> "State":
-        fields = {k: getattr(self, k) for k in State.FIELDS}
-        fields.update(changes)
-        return State(**fields)
 
 
 _STATE: contextvars.ContextVar[State] = contextvars.ContextVar(

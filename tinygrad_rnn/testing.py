@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 try:
-    from hypothesis import HealthCheck, settings
+    from hypothesis import HealthCheck, Phase, settings
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 except ImportError as e:  # pragma: no cover - exercised only without the extra
@@ -144,5 +144,9 @@ def register_profiles() -> None:
     common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True, database=None)
     settings.register_profile("tinygrad_rnn", max_examples=40, **common)
     settings.register_profile("thorough", max_examples=200, **common)
+    # for `make mutation`: a failing example is enough to kill a mutant, so no shrinking (which can take
+    # minutes and turn a killed mutant into a timeout), and fewer examples
+    settings.register_profile("mutation", max_examples=20, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+                              **common)
     settings.register_profile("explore", max_examples=200, **{**common, "derandomize": False,
                                                               "database": DirectoryBasedExampleDatabase(".hypothesis/explore")})
