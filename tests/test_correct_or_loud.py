@@ -511,9 +511,10 @@ def test_enable_grad_and_detect_anomaly_keep_the_scope_and_tags_around_them():
             assert tg.is_anomaly_enabled()
     assert (y.record.scope, dict(y.record.tags)) == ("outer", {"eq": 7})
     assert (z.record.scope, dict(z.record.tags)) == ("outer", {"eq": 7})
-    with tg.detect_anomaly(), tg.no_grad(), tg.enable_grad():
-        with pytest.raises(tg.AnomalyError):
-            x * np.nan  # anomaly mode survives no_grad and enable_grad
+    for inner in (tg.no_grad, lambda: tg.scope("s"), lambda: tg.tag(k=1)):
+        with tg.detect_anomaly(), inner(), tg.enable_grad():
+            with pytest.raises(tg.AnomalyError):
+                x * np.nan  # anomaly mode survives no_grad, scope, tag and enable_grad
 
 
 def test_a_record_names_raw_array_inputs_by_shape():

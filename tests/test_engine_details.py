@@ -361,3 +361,20 @@ def test_an_observer_sees_the_walks_own_numbers_in_order():
     np.testing.assert_array_equal(by_step[14][4], 3.0 * dh)  # x's total is its .grad
     np.testing.assert_array_equal(x.grad, 3.0 * dh)
     assert b.grad == dh.sum()
+
+
+def test_graph_of_lists_each_record_once_in_tape_order_live_and_after_backward():
+    x = tg.Tensor([1.0, 2.0], requires_grad=True, name="x")
+    h = x.tanh()
+    h.retain_grad()
+    a, b = h * 2.0, h * 3.0  # fan-out: h's record is reached twice
+    y = (a + b).sum()
+    live = tg.graph_of(y)
+    assert [r.name for r, _ in live] == ["tanh", "mul", "mul", "add", "sum"]
+    assert [out for _, out in live] == [h, a, b, live[3][1], y] and live[-1][1] is y
+    assert [r.seq for r, _ in live] == sorted(r.seq for r, _ in live)
+    y.backward()
+    freed = tg.graph_of(y)  # the skeleton: the same records, outputs only where retain_grad() kept them
+    assert [r for r, _ in freed] == [r for r, _ in live]
+    assert [out for _, out in freed] == [h, None, None, None, y]
+    assert tg.graph_of(x) == []

@@ -222,3 +222,58 @@ def test_an_in_place_update_with_something_that_is_not_an_array_says_what_it_was
                                          r"shape \(2,\), dtype \?: "):
         u = t
         u += Shaped()
+
+
+# ----------------------------------------------------------------------------- the recorded walk's details
+def test_backward_with_create_graph_on_a_leaf_accumulates_the_seed():
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    x.backward(np.array([3.0, 4.0]), create_graph=True)
+    x.backward(np.array([1.0, 1.0]), create_graph=True)
+    assert x.grad.data.tolist() == [4.0, 5.0]
+
+
+def test_a_rule_returning_a_python_number_in_the_recorded_walk():
+    @tg.defop("int_rule", rules=(lambda F, g, y, x: 2,))
+    def twice(x):
+        return np.asarray(x) * 2.0
+
+    g = tg.grad(lambda t: twice(t))(np.array(1.5))
+    assert g.dtype == np.float64 and g.item() == 2.0
+
+
+def test_undoing_broadcasting_in_the_recorded_walk_records_one_sum():
+    y = tg.Tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)  # so the gradient has a history
+    g = tg.grad(lambda a: (a * y).sum())(np.ones((1, 4)))
+    y = y.data
+    np.testing.assert_array_equal(g.data, y.sum(axis=0, keepdims=True))
+    sums = [r for r, _ in tg.graph_of(g) if r.name == "sum" and r.tags.get("grad_of") == "mul"]
+    assert len(sums) == 1 and sums[0].kwargs == {"axis": (0,), "keepdims": True}
+
+
+def test_a_graph_walked_by_a_recorded_walk_cannot_be_freed_under_it():
+    """A rule that runs during a walk (here a closure rule under tg.grad) and starts another walk of the
+    same graph: a second walk that keeps the graph is fine, a freeing one is refused until both ended."""
+    seen = {}
+
+    @tg.defop("meddles")
+    def meddles(x):
+        def rule(g):
+            if "inner" in seen:  # (the second walk runs this rule too)
+                return g * 2.0
+            seen["inner"] = None
+            inner = tg.gradients(seen["root"], [seen["x"]])  # a second walk that keeps the graph
+            seen["inner"] = inner[0].data.copy()
+            try:
+                seen["root"].backward()  # a freeing walk while both hold the graph
+            except RuntimeError as e:
+                seen["refused"] = str(e)
+            return g * 2.0
+        return np.asarray(x) * 2.0, (rule,)
+
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    seen["x"] = x
+    h = meddles(x)
+    seen["root"] = (h * 1.0).sum()
+    (g,) = tg.gradients(seen["root"], [x])
+    assert g.data.tolist() == [2.0, 2.0] and seen["inner"].tolist() == [2.0, 2.0]
+    assert "is being walked by another backward() right now" in seen["refused"]

@@ -417,9 +417,7 @@ def _closure_gradient(rec: Record, i: int, gt: Any, x: Any) -> Any:
 
 def _fit_traced(g: Any, shape: tuple[int, ...], rec: Record, i: int) -> Any:
     """:func:`fit_gradient` with engine ops, so undoing broadcasting is recorded too."""
-    if type(g) is SparseGrad:  # pragma: no cover - TG rules scatter with an op
-        g = g.dense()
-    if not hasattr(g, "shape"):
+    if not hasattr(g, "shape"):  # a rule that returned a Python number
         g = np.asarray(g, dtype=np.float64)
     if tuple(g.shape) == shape:
         return g
