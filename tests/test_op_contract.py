@@ -277,3 +277,21 @@ def test_a_graph_walked_by_a_recorded_walk_cannot_be_freed_under_it():
     (g,) = tg.gradients(seen["root"], [x])
     assert g.data.tolist() == [2.0, 2.0] and seen["inner"].tolist() == [2.0, 2.0]
     assert "is being walked by another backward() right now" in seen["refused"]
+
+
+def test_the_setitem_message_for_an_unnamed_tensor_names_its_shape_once():
+    t = tg.zeros(2)
+    with pytest.raises(IndexError) as info:
+        t[5] = 1.0
+    assert str(info.value) == ("t[...] = v: cannot assign a float into a tensor of shape (2,) at 5: "
+                               "index 5 is out of bounds for axis 0 with size 2")
+
+
+def test_graph_of_visits_each_record_once_even_through_a_ladder_of_fan_outs():
+    """40 diamonds in a row: walking every path would visit 2⁴⁰ records; graph_of must stay linear."""
+    x = tg.Tensor([1.0], requires_grad=True)
+    h = x
+    for _ in range(40):
+        h = h * 0.5 + h * 0.25
+    records = tg.graph_of(h)
+    assert len(records) == 120 and len({id(r) for r, _ in records}) == 120
