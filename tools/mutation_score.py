@@ -38,19 +38,23 @@ def main(argv: list[str] | None = None) -> int:
         module = name.split(".x")[0] if ".x" in name else name.rsplit(".", 1)[0]
         kind = {"killed": "killed", "timeout": "killed", "survived": "survived", "no tests": "no tests",
                 "not checked": "unchecked"}.get(status, status)
+        if status == "timeout":
+            counts[module]["of which timeouts"] += 1
         if kind == "survived" and name in equivalent:
             kind = "equivalent"
         counts[module][kind] += 1
-    print("| file | mutants | checked | killed | survived | no tests | equivalent | score |")
+    print("| file | mutants | checked | killed (of which timeouts) | survived | no tests | equivalent | score |")
     print("|---|---|---|---|---|---|---|---|")
     for module in sorted(counts):
         c = counts[module]
-        checked = sum(c.values()) - c["unchecked"]
+        checked = sum(c.values()) - c["unchecked"] - c["of which timeouts"]
         if checked == 0:
             continue
         denominator = checked - c["equivalent"]
         score = f"{100 * c['killed'] / denominator:.1f} %" if denominator else "—"
-        print(f"| {module} | {sum(c.values())} | {checked} | {c['killed']} | {c['survived']} | {c['no tests']} | "
+        total = sum(c.values()) - c["of which timeouts"]
+        print(f"| {module} | {total} | {checked} | {c['killed']} ({c['of which timeouts']}) | {c['survived']} | "
+              f"{c['no tests']} | "
               f"{c['equivalent']} | {score} |")
     return 0
 
