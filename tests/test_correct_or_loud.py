@@ -14,7 +14,7 @@ import pytest
 import tinygrad_rnn as tg
 from tinygrad_rnn import optim
 
-torch = pytest.importorskip("torch")  # installed by `make test` (the test extra); never skipped in CI
+import torch  # noqa: E402  (the test extra installs torch==2.13.0; a missing torch is a failure, never a skip)
 
 
 def _t(values, rg=True, **kw):

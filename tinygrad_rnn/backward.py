@@ -27,7 +27,7 @@ import numpy as np
 
 from .funcs import NP, TG, SparseGrad
 from .op import defop
-from .tape import AnomalyError, Record, state, tape_of
+from .tape import AnomalyError, Record, freed_error, state, tape_of
 
 __all__ = ["backward", "traced_walk", "fit_gradient", "Gradients", "Observed", "GradientShapeError", "SparseGrad"]
 
@@ -224,11 +224,8 @@ def claim(order: list[Any], exclusive: bool) -> None:
     with _WALK_LOCK:
         for t in order:
             rec = t.record
-            if rec.vjps is None:
-                raise RuntimeError(
-                    f"backward: the graph through {rec.where()} was already freed by an earlier "
-                    "backward(); pass retain_graph=True to the first backward() to go through it twice"
-                )
+            if rec.vjps is None:  # (freed by another thread since tape_of looked)
+                raise freed_error(rec)
             if rec.walkers < 0 or (exclusive and rec.walkers > 0):
                 raise RuntimeError(
                     f"backward: the graph through {rec.where()} is being walked by another backward() right now "

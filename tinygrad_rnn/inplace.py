@@ -38,7 +38,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import tape as _tape
-from .tape import describe_saved
+from .tape import describe_saved, foreign_memory
 
 __all__ = ["update", "setitem", "set_data", "why_read_only"]
 
@@ -138,7 +138,7 @@ def setitem(t: Any, index: Any, value: Any) -> None:
 def set_data(t: Any, value: Any) -> None:
     """``t.data = value``: replace the array, unless a live graph would then compute a wrong gradient."""
     arr = np.asarray(getattr(value, "_data", value))
-    if type(arr) is not np.ndarray or _foreign(arr):
+    if type(arr) is not np.ndarray or foreign_memory(arr):
         arr = np.array(arr)  # np.memmap, np.matrix, a foreign buffer: a plain array of our own
     if arr.dtype.kind not in "fiub":
         raise TypeError(f".data = ...: {_label(t)} cannot hold dtype {arr.dtype} (use a float, integer or bool dtype)")
@@ -159,15 +159,6 @@ def set_data(t: Any, value: Any) -> None:
             "new one, so a change of shape or dtype is refused: make a new Tensor"
         )
     t._data = arr
-
-
-def _foreign(arr: np.ndarray) -> bool:
-    """True if ``arr``'s memory belongs to something that is not a numpy array (``np.frombuffer``):
-    that owner can change it behind numpy's read-only flag."""
-    base = arr.base
-    while type(base) is np.ndarray:
-        base = base.base
-    return base is not None
 
 
 def _describe(x: Any) -> str:

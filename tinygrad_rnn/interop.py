@@ -127,7 +127,7 @@ FUNCTIONS: dict[Any, Callable[..., Any]] = {
                                                            or mo.cumsum(a, axis)),
     np.argmax: lambda a, axis=None, out=None, **k: (_no_extras("argmax", {"out": out}) or mo.argmax(a, axis, **k)),
     np.argmin: lambda a, axis=None, out=None, **k: (_no_extras("argmin", {"out": out}) or mo.argmin(a, axis, **k)),
-    np.reshape: lambda a, *shape, **k: _reshape(a, *shape, **k),
+    np.reshape: _reshape,
     np.transpose: lambda a, axes=None: ops.transpose(a, axes=None if axes is None else tuple(axes)),
     np.swapaxes: mo.swapaxes, np.moveaxis: mo.moveaxis, np.squeeze: mo.squeeze, np.expand_dims: mo.expand_dims,
     np.flip: lambda a, axis=None: mo.flip(a, axis), np.pad: _pad, np.repeat: mo.repeat, np.tile: mo.tile,
@@ -135,14 +135,13 @@ FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.take_along_axis: mo.take_along_axis, np.stack: lambda arrays, axis=0: ops.stack(list(arrays), axis),
     np.concatenate: lambda arrays, axis=0: ops.concatenate(list(arrays), axis),
     np.where: lambda c, a, b: ops.where(np.asarray(getattr(c, "data", c)), a, b),
-    np.dot: mo.dot, np.outer: mo.outer, np.tensordot: mo.tensordot, np.einsum: lambda *a, **k: _einsum(*a, **k),
+    np.dot: mo.dot, np.outer: mo.outer, np.tensordot: mo.tensordot, np.einsum: _einsum,
     np.clip: _clip,
     np.cumprod: lambda a, axis=None, dtype=None, out=None: (_no_extras("cumprod", {"dtype": dtype, "out": out})
                                                             or mm.cumprod(a, axis)),
     np.roll: lambda a, shift, axis=None: mm.roll(a, shift, axis), np.ravel: lambda a, order="C": (
         mm.ravel(a) if order == "C" else _no_extras("ravel", {"order": order})),
-    np.atleast_1d: lambda a: mm.atleast_1d(a), np.atleast_2d: lambda a: mm.atleast_2d(a),
-    np.atleast_3d: lambda a: mm.atleast_3d(a),
+    np.atleast_1d: mm.atleast_1d, np.atleast_2d: mm.atleast_2d, np.atleast_3d: mm.atleast_3d,
     np.linalg.norm: lambda x, ord=None, axis=None, keepdims=False: _linalg.norm(x, ord, axis, keepdims),
     np.broadcast_to: lambda a, shape: ops.broadcast_to(a, shape=tuple(np.atleast_1d(shape).tolist())),
 }

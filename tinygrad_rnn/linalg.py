@@ -20,7 +20,7 @@ import numpy as np
 
 from . import ops
 from .op import defop
-from .ops import normalize_axes, normalize_axis
+from .ops import normalize_axes
 
 __all__ = ["norm"]
 
@@ -85,8 +85,7 @@ def _matrix_norm(x: Any, ord: Any, axes: tuple[int, ...], keepdims: bool) -> Any
         best = (ops.max if ord in (1, np.inf) else ops.min)(sums, axis=picked, keepdims=True)
         if keepdims:
             return best
-        nd = np.ndim(getattr(x, "data", x))
         return ops.reshape(best, shape=tuple(n for k, n in enumerate(np.shape(getattr(best, "data", best)))
-                                             if k not in (normalize_axis(r, nd, "norm"), normalize_axis(c, nd, "norm"))))
+                                             if k not in axes))  # (axes already normalised by norm())
     raise ValueError(f"norm: matrix ord must be None, 'fro', 1, -1, inf or -inf here (the 2-norm and the nuclear "
                      f"norm need singular values, which the engine does not have), got {ord!r}")

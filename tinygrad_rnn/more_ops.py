@@ -442,7 +442,7 @@ def gather(x: Any, axis: int, index: Any) -> Any:
     ``index`` no larger than x along the other axes."""
     idx = np.asarray(getattr(index, "data", index))
     shape = np.shape(getattr(x, "data", x))
-    ax = normalize_axis(axis, len(shape), "gather") if shape else normalize_axis(axis, 1, "gather")
+    ax = normalize_axis(axis, len(shape) or 1, "gather")
     if idx.ndim != len(shape) or builtins.any(n > shape[k] for k, n in enumerate(idx.shape) if k != ax):
         raise ValueError(f"gather: index of shape {idx.shape} does not fit x of shape {shape} (axis {axis})")
     if idx.dtype.kind not in "iu" or ((idx < 0) | (idx >= shape[ax])).any():

@@ -43,7 +43,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import tape as _tape
-from .tape import AnomalyError, Record, protect, state
+from .tape import AnomalyError, Record, foreign_memory, protect, state
 
 __all__ = ["Op", "defop", "OpDefinitionError"]
 
@@ -216,10 +216,7 @@ def _own_copy(a: Any) -> Any:
     numpy does not own (``np.frombuffer``).  A view of an array is kept (its base is protected),
     as is anything numpy cannot make a number array of (the op's own error names it)."""
     if type(a) is _ndarray:
-        base = a.base
-        while type(base) is _ndarray:
-            base = base.base
-        return a if base is None else a.copy()
+        return a.copy() if foreign_memory(a) else a
     if isinstance(a, (list, tuple, np.ndarray)):
         try:
             arr = np.array(a)

@@ -228,7 +228,7 @@ def _extreme(x: Any, axis: Any, keepdims: bool, arg: Any, name: str) -> Any:
         if not axis:  # numpy: reducing over no axes returns the input unchanged
             return x.copy(), tuple(np.indices(x.shape, sparse=True))
     elif axis is not None:
-        axis = normalize_axis(axis, x.ndim, name) if x.ndim else normalize_axis(axis, 1, name)
+        axis = normalize_axis(axis, x.ndim or 1, name)  # (a 0-d tensor takes axis 0 or -1, as numpy)
     if x.size == 0:
         raise ValueError(f"{name}: a reduction over a zero-size array has no identity (shape {x.shape})")
     if axis is None or x.ndim == 0:

@@ -273,9 +273,7 @@ class Record:
         Differentiable rules get ``F`` (numpy or traced functions), the output and all inputs
         (arrays, or Tensors when the backward pass is being recorded); closure rules get ``g``."""
         rule = self.vjps[i]
-        if self.arrays is None:
-            if F.traced:  # the recorded walk handles closure rules itself (backward._closure_gradient)
-                raise RuntimeError(f"op {self.where()} has only a numpy backward rule (closures)")
+        if self.arrays is None:  # a closure rule (the recorded walk calls these itself: backward._closure_gradient)
             return rule(g)
         kw = self.kwargs
         if self.ctx is not None:
@@ -532,12 +530,9 @@ def describe_saved(array: np.ndarray, name: str | None = None, collect: bool = F
     if collect and _saved_entry(array) is not None:
         collect_dead_graphs()
     with _LOCK:
-        entry = _SAVED.get(id(array))
-        if entry is None or entry[1] is not array:
-            base = getattr(array, "base", None)
-            entry = _SAVED.get(id(base)) if base is not None else None
-            if entry is None or entry[1] is not base:
-                return None
+        entry = _saved_entry(array)
+        if entry is None:
+            return None
         count, _, (op, seq, scope), _ = entry
     who = f"'{name}'" if name else "this tensor's data"
     where = f"op '{op}' (tape #{seq}" + (f", scope '{scope}'" if scope else "") + ")"
@@ -549,6 +544,7 @@ def describe_saved(array: np.ndarray, name: str | None = None, collect: bool = F
 
 
 def _saved_entry(array: Any) -> Any:
+    """The registry entry of ``array``, or of the array it is a view of; None if neither is saved."""
     entry = _SAVED.get(id(array))
     if entry is not None and entry[1] is array:
         return entry
@@ -576,10 +572,7 @@ def tape_of(tensor: Any) -> list[Any]:
         t = stack.pop()
         rec = t.record
         if rec.vjps is None:
-            raise RuntimeError(
-                f"backward: the graph through {rec.where()} was already freed by an earlier "
-                "backward(); pass retain_graph=True to the first backward() to go through it twice"
-            )
+            raise freed_error(rec)
         found.append(t)
         for _, x in rec.parents:
             r = x.record
@@ -588,6 +581,23 @@ def tape_of(tensor: Any) -> list[Any]:
                 stack.append(x)
     found.sort(key=_SEQ)
     return found
+
+
+def freed_error(rec: Record) -> RuntimeError:
+    """The error for a walk that reaches a record an earlier backward() freed."""
+    return RuntimeError(
+        f"backward: the graph through {rec.where()} was already freed by an earlier "
+        "backward(); pass retain_graph=True to the first backward() to go through it twice"
+    )
+
+
+def foreign_memory(a: np.ndarray) -> bool:
+    """True if ``a``'s memory belongs to something that is not a numpy array (``np.frombuffer``
+    over a bytearray, a view of one): that owner can change it behind numpy's read-only flag."""
+    base = a.base
+    while type(base) is _ndarray:
+        base = base.base
+    return base is not None
 
 
 _SEQ = operator.attrgetter("record.seq")  # C-level key: sorting 100 000 records stays cheap
