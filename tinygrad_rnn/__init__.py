@@ -16,7 +16,8 @@ sets rules are written with) → ``backward`` (the reverse walk, the one place b
 undone, and its recorded twin) → ``tensor`` (the Tensor class; ``interop``: numpy functions on
 Tensors; ``creation``: zeros, randn, ...) → ``functional`` (grad, vjp,
 jvp, hvp, hessian) → ``gradcheck`` (and gradgradcheck) → ``optim`` → ``testing`` (hypothesis
-strategies for your own gradient tests).
+strategies and checks for your own gradient tests; ``tg.testing``, imported on first use because it
+needs hypothesis).
 """
 
 from . import memory as _memory
@@ -25,7 +26,7 @@ from .memory import reuse_freed_memory
 
 _memory.apply_default()  # freed numpy buffers are reused (see tinygrad_rnn.memory; off: TINYGRAD_RNN_MALLOC=system)
 from .backward import GradientShapeError, SparseGrad
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck, jacobian, numerical_jacobian
+from .gradcheck import GradcheckError, UncheckableInput, gradcheck, gradgradcheck, jacobian, numerical_jacobian
 from .op import Op, OpDefinitionError, defop
 from .ops import (
     abs,
@@ -120,7 +121,16 @@ __all__ = [
     "no_grad", "enable_grad", "is_grad_enabled", "scope", "tag", "current_scope", "detect_anomaly",
     "is_anomaly_enabled", "describe_saved", "tape_of", "graph_of",
     # checking and higher order
-    "gradcheck", "jacobian", "numerical_jacobian", "GradcheckError", "GradientShapeError", "AnomalyError",
+    "gradcheck", "jacobian", "numerical_jacobian", "GradcheckError", "UncheckableInput", "GradientShapeError", "AnomalyError",
     "SparseGrad", "reuse_freed_memory", "OpDefinitionError",
     "gradients", "grad", "value_and_grad", "vjp", "jvp", "hvp", "hessian", "gradgradcheck",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``tg.testing`` on first use: it needs hypothesis, which the engine does not."""
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module(".testing", __name__)
+    raise AttributeError(f"module 'tinygrad_rnn' has no attribute {name!r}")
