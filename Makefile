@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: test demo graphviz chromium clean bench sweep mutation
 
@@ -13,9 +14,16 @@ sweep: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,train,viz,browser]'
-	touch $(STAMP)
+	$(PY) -m pip install -qq --upgrade pip
+	$(PY) -m pip install -qq -e '.[test,train,viz,browser]'
+	touch $(STAMP) $(DEMO_STAMP)
+
+# the demo installs only what it imports (no torch, no pytest): viz, train, browser
+$(DEMO_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -qq --upgrade pip
+	$(PY) -m pip install -qq -e '.[train,viz,browser]'
+	touch $(DEMO_STAMP)
 
 graphviz:
 	@if command -v dot >/dev/null 2>&1; then :; \
@@ -38,7 +46,7 @@ chromium:
 test: $(STAMP) graphviz chromium
 	$(PY) -m pytest -q
 
-demo: $(STAMP) graphviz chromium
+demo: $(DEMO_STAMP) graphviz chromium
 	$(PY) -m examples.demo
 
 bench: $(STAMP)

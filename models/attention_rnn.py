@@ -274,6 +274,18 @@ class AttentionRNN:
         return fwd, losses
 
 
+def loss_of(params: Mapping[str, tg.Tensor], xs: Any, ys: Any, attend_h0: bool = False, mode: str = "fused",
+            reduction: str = "sum") -> tg.Tensor:
+    """L (eq 7) as a function of the parameters ``{"W", "U", "b", "V", "c"}`` themselves: Tensors are
+    used, not copied (their ``.grad`` receives the gradient), arrays are constants.  E.g. to check a
+    hand derivation of eqs 10–17 with ``tinygrad_rnn.testing.check_gradient``."""
+    model = AttentionRNN.from_params(params, attend_h0=attend_h0)  # validates the shapes
+    for k in PARAM_NAMES:
+        v = params[k]
+        setattr(model, k, v if isinstance(v, tg.Tensor) else tg.Tensor(np.asarray(v, dtype=np.float64), name=k))
+    return model.loss(xs, ys, mode=mode, reduction=reduction)
+
+
 def _named(t: tg.Tensor, name: str) -> tg.Tensor:
     t.name = name
     return t

@@ -39,7 +39,7 @@ def installed(tmp_path_factory):
     (site / "zz_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     work = tmp / "elsewhere"
     work.mkdir()
-    return {"python": str(python), "site": site, "names": names, "work": work}
+    return {"python": str(python), "site": site, "names": names, "work": work, "wheel": wheel}
 
 
 def run(env, code: str, *args: str) -> subprocess.CompletedProcess:
@@ -114,3 +114,27 @@ def test_the_readmes_python_blocks_run_after_a_plain_install(installed):
     out = run(installed, "", str(script))
     assert out.returncode == 0, out.stderr[-2000:]
     assert "suspect rule: 'my_tanh_wrong'" in out.stdout
+
+
+def test_the_testing_extra_installs_without_torch_in_a_fresh_venv(installed, tmp_path):
+    """`pip install 'tinygrad_rnn[testing]'` into an empty venv, from the package index: hypothesis and
+    numpy arrive, torch and pytest do not, and a hypothesis-driven hand-gradient check runs."""
+    wheel = installed["wheel"]
+    env_dir = tmp_path / "testing-venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    python = str(env_dir / "bin" / "python")
+    got = subprocess.run([python, "-m", "pip", "install", "-qq", f"{wheel}[testing]"], capture_output=True,
+                         text=True, timeout=900)
+    assert got.returncode == 0, got.stderr[-2000:]
+    code = ("import importlib.util as u, numpy as np, tinygrad_rnn as tg\n"
+            "assert u.find_spec('torch') is None and u.find_spec('pytest') is None\n"
+            "from hypothesis import strategies as st\n"
+            "cases = st.fixed_dictionaries({'a': tg.testing.arrays((3,))})\n"
+            "tg.testing.check_gradient(lambda a: (a * a).sum(), lambda a: {'a': 2 * a}, cases)\n"
+            "try:\n"
+            "    tg.testing.check_gradient(lambda a: (a * a).sum(), lambda a: {'a': a}, cases)\n"
+            "except tg.testing.HandGradientError as e:\n"
+            "    print('caught:', str(e).split(':')[0])\n")
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "caught: hand gradient of 'a' is wrong" in out.stdout

@@ -16,4 +16,6 @@ def test_readme_python_blocks_run(capsys):
         exec(compile(block, f"<README.md python block {i + 1}>", "exec"), namespace)
     out = capsys.readouterr().out
     assert "suspect rule: 'my_tanh_wrong'" in out  # the negative control in the README fails as promised
+    assert "hand gradient of 'U' is wrong at sizes B=1, D=1, H=1, K=2, T=1\n" in out  # the seed's eqs as printed
+    assert "hand gradient of 'V' is wrong at sizes B=1, D=1, H=1, K=2, T=2\n" in out
     assert "tanh((2,)) -> (2,) @t=2 {'eq': 1}" in out

@@ -383,8 +383,8 @@ def _find_bad_rule(fn: Fn, ts: list[Tensor], eps: float, atol: float, rtol: floa
             if _verdict(np.array([analytic]), est, tol, 0.0)[0] == 2:  # never accuse a rule finite differences cannot check
                 return (
                     f"  suspect rule: {rec.where()}, input {i}: its VJP gives {analytic:.12g} where finite "
-                    f"differences give {est.value[0]:.12g} ± {est.error[0]:.2g} on the recorded inputs.\n"
-                    "  op path to the output: " + _path(order, t)
+                    f"differences give {est.value[0]:.12g} ± {est.error[0]:.2g} on the recorded inputs; op path to "
+                    "the output: " + _path(order, t)
                 )
     return "  (every recorded rule passes on its own inputs: check non-recorded numpy code inside fn)"
 

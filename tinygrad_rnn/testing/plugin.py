@@ -45,3 +45,27 @@ def hand_gradient() -> Any:
     from .checks import assert_hand_gradient
 
     return assert_hand_gradient
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Any:
+    """A gradient check's failure reported as what matters: the test's line, the verdict (the message's
+    first line), the worst entry, the suspect, and the failing example on one line, instead of a
+    traceback through hypothesis and this library.  Only with pytest's default ``--tb=auto``; any
+    explicit ``--tb`` style gets pytest's usual report."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is None or report.when != "call" or item.config.getoption("tbstyle", "auto") != "auto":
+        return
+    from ..gradcheck import GradcheckError
+    from .checks import HandGradientError
+
+    exc = call.excinfo.value
+    if not isinstance(exc, (GradcheckError, HandGradientError)):
+        return
+    here = [e for e in call.excinfo.traceback if str(e.path) == str(item.path)]
+    where = f"{item.path.name}:{here[-1].lineno + 1}" if here else item.nodeid
+    notes = [" ".join(n.split()) if n.startswith("Failing test case") else n
+             for n in getattr(exc, "__notes__", ())]
+    report.longrepr = "\n".join([f"{where}: {type(exc).__name__}: {exc}", *notes,
+                                 "(the full traceback: pytest --tb=long)"])

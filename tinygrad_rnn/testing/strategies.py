@@ -206,22 +206,29 @@ def padded_batches(draw: Callable[..., Any], features: int | st.SearchStrategy[i
 
 @st.composite
 def parameter_sets(draw: Callable[..., Any], shapes: Mapping[str, Sequence[int | str]],
-                   dims: Mapping[str, int | st.SearchStrategy[int]] | None = None,
+                   dims: Mapping[str, int | st.SearchStrategy[int] | Callable[[dict[str, int]], int]] | None = None,
                    scale: tuple[float, float] = (0.3, 1.5)) -> dict[str, np.ndarray]:
     """Named arrays whose shapes share symbolic sizes, e.g. the seed's model::
 
         parameter_sets({"W": ("H", "H"), "U": ("H", "D"), "b": ("H",), "xs": ("T", "D")},
                        dims={"H": st.integers(1, 6), "D": st.integers(1, 4), "T": st.integers(1, 10)})
 
-    Each size is drawn once (so hypothesis shrinks T, H, … to the smallest failing ones); the
+    A size may also be a function of the drawn ones (``"3H": lambda d: 3 * d["H"]``, for stacked
+    gates).  Each size is drawn once (so hypothesis shrinks T, H, … to the smallest failing ones); the
     values are N(0, s²/fan_in) from a drawn seed and a drawn ``s`` in ``scale`` (fan_in: the last
     axis of a matrix, 1 for a vector).  The drawn sizes are in the result under ``"dims"``."""
     dims = dict(dims or {})
     sizes: dict[str, int] = {}
-    for name in sorted({d for shape in shapes.values() for d in shape if isinstance(d, str)}):
+    needed = sorted({d for shape in shapes.values() for d in shape if isinstance(d, str)})
+    for name in needed:
         if name not in dims:
             raise ValueError(f"parameter_sets: size {name!r} has no entry in dims= (got {sorted(dims)})")
-        sizes[name] = _size(draw, dims[name])
+    for name in sorted(dims):  # drawn sizes first (in name order), then the derived ones
+        if not callable(dims[name]) or isinstance(dims[name], st.SearchStrategy):
+            sizes[name] = _size(draw, dims[name])
+    for name in sorted(dims):
+        if callable(dims[name]) and not isinstance(dims[name], st.SearchStrategy):
+            sizes[name] = int(dims[name](dict(sizes)))
     s = draw(st.floats(scale[0], scale[1], allow_nan=False))
     rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
     out: dict[str, Any] = {}
