@@ -163,14 +163,25 @@ def test_my_cube_composes(p):
 }
 
 
-def run(name: str, extra: tuple[str, ...] = ("-q",)) -> tuple[int, str, float]:
-    """Run one planted bug's test file in a fresh pytest process; (exit code, output, seconds)."""
+def run(name: str, extra: tuple[str, ...] = ("-q",), ci: bool = True) -> tuple[int, str, float]:
+    """Run one planted bug's test file in a fresh pytest process; (exit code, output, seconds).
+
+    ``ci=True`` (the default) sets ``CI=true`` as CI services do, and ``ci=False`` removes it: both
+    hypothesis (its "ci" profile prints a ``@reproduce_failure`` blob) and pytest (full assertion
+    diffs) print more on CI, so the output is measured the same way on every machine.
+    """
     body, _ = BUGS[name]
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "test_planted.py"
         path.write_text(HEADER + body)
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         env.pop("HYPOTHESIS_PROFILE", None)
+        for var in ("CI", "TF_BUILD", "BUILDKITE", "CIRCLECI", "CIRRUS_CI", "CODEBUILD_BUILD_ID", "GITHUB_ACTIONS",
+                    "GITLAB_CI", "HEROKU_TEST_RUN_ID", "TEAMCITY_VERSION", "bamboo.buildKey",
+                    "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI"):
+            env.pop(var, None)
+        if ci:
+            env["CI"] = "true"
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "pytest", *extra, "-p", "no:cacheprovider",
                                "--hypothesis-profile=tinygrad_rnn", str(path)],
@@ -183,15 +194,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Run the planted bugs and print lines and seconds per failure.")
     p.add_argument("--show", action="store_true", help="print each failure's output too")
     args = p.parse_args(argv)
-    print("| planted bug | exit | lines (`pytest -q`) | lines (`pytest`) | seconds | names the wrong thing |")
-    print("|---|---|---|---|---|---|")
+    print("| planted bug | exit | lines (`pytest -q`, CI=true) | lines (`pytest -q`, no CI) | lines (`pytest`, CI=true) "
+          "| seconds | names the wrong thing |")
+    print("|---|---|---|---|---|---|---|")
     import re
 
     for name, (_, pattern) in BUGS.items():
         code, out, secs = run(name)
+        local = run(name, ci=False)[1]
         plain = run(name, extra=())[1]
         named = bool(re.search(pattern, out))
-        print(f"| {name} | {code} | {len(out.splitlines())} | {len(plain.splitlines())} | {secs:.1f} | "
+        print(f"| {name} | {code} | {len(out.splitlines())} | {len(local.splitlines())} | {len(plain.splitlines())} "
+              f"| {secs:.1f} | "
               f"{'yes' if named else 'NO'} |")
         if args.show:
             print("\n```\n" + out + "\n```\n")

@@ -67,5 +67,26 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Any:
     where = f"{item.path.name}:{here[-1].lineno + 1}" if here else item.nodeid
     notes = [" ".join(n.split()) if n.startswith("Failing test case") else n
              for n in getattr(exc, "__notes__", ())]
-    report.longrepr = "\n".join([f"{where}: {type(exc).__name__}: {exc}", *notes,
-                                 "(the full traceback: pytest --tb=long)"])
+    text = "\n".join([f"{where}: {type(exc).__name__}: {exc}", *notes, "(the full traceback: pytest --tb=long)"])
+    report.longrepr = _CompactReport(text, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+
+
+class _CompactReport:
+    """A failure report pytest prints as ``text``; its one-line ``reprcrash.message`` (the verdict)
+    is what the short test summary shows, also on CI, where pytest does not trim summary lines."""
+
+    def __init__(self, text: str, headline: str) -> None:
+        self.text = text
+        self.reprcrash = _Crash(headline)
+
+    def toterminal(self, tw: Any) -> None:
+        for line in self.text.splitlines():
+            tw.line(line)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class _Crash:
+    def __init__(self, message: str) -> None:
+        self.message = message

@@ -5,9 +5,13 @@
   hypothesis's explain phase re-runs a failing test many times to list the lines only failing runs
   reach, which for a gradient check costs over a minute and prints our internals, not your bug.
   Turn it back on with the ``"tinygrad_rnn-explain"`` profile (or ``settings(phases=...)``).
+  It prints no ``@reproduce_failure`` blob, even on CI (where hypothesis's default turns it on):
+  the run is derandomized, so running the test again reproduces the failure, and the failing
+  example is printed in full anyway; output is then the same on every machine.
 - ``"thorough"``: 5× the examples.
 - ``"explore"``: 5× the examples, fresh random ones each run (for hunting, not CI); failing examples
-  are saved in ``.hypothesis/explore`` so that a rare failure can be replayed.
+  are saved in ``.hypothesis/explore`` and the ``@reproduce_failure`` blob is printed, so that a
+  rare failure can be replayed.
 - ``"mutation"``: for ``make mutation``: 20 examples, no shrinking (a failing example is enough to
   kill a mutant; shrinking can take minutes and turn a killed mutant into a timeout).
 
@@ -29,12 +33,13 @@ def register_profiles() -> None:
     """Register the profiles of the module docstring (idempotent)."""
     from hypothesis.database import DirectoryBasedExampleDatabase
 
-    common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True, database=None)
+    common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True, database=None,
+                  print_blob=False)
     settings.register_profile("tinygrad_rnn", max_examples=40, phases=PHASES, **common)
     settings.register_profile("tinygrad_rnn-explain", max_examples=40, phases=PHASES + (Phase.explain,), **common)
     settings.register_profile("thorough", max_examples=200, phases=PHASES, **common)
     settings.register_profile("mutation", max_examples=20, phases=[Phase.explicit, Phase.reuse, Phase.generate],
                               **common)
     settings.register_profile("explore", max_examples=200, phases=PHASES,
-                              **{**common, "derandomize": False,
+                              **{**common, "derandomize": False, "print_blob": True,
                                  "database": DirectoryBasedExampleDatabase(".hypothesis/explore")})
