@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import os
+import struct
 import sys
 import zipfile
 from dataclasses import asdict, dataclass, fields
@@ -31,7 +32,7 @@ import tinygrad_rnn as tg
 
 from . import rundir, tasks
 from .attention_rnn import PARAM_NAMES, AttentionRNN
-from .cli import OneLineParser, positive_float, positive_int
+from .cli import OneLineParser, non_negative_int, positive_float, positive_int
 
 # settings that define the model and the data: a checkpoint must agree on all of them
 ARCHITECTURE = ("task", "seq_len", "pairs", "symbols", "delay", "hidden_size", "attention", "attend_h0",
@@ -187,75 +188,123 @@ def _read_header(fh: Any, name: str, path: Path) -> tuple[tuple[int, ...], np.dt
     return tuple(shape), np.dtype(dtype)
 
 
-def load_checkpoint(path: Path, cfg: Config, model: AttentionRNN, opt: tg.optim.Optimizer) -> int:
-    """Validate, then restore parameters and optimizer state; return the step.
+def _zip_directory_size(fh: Any, path: Path) -> tuple[int, int]:
+    """(members, bytes) the zip's central directory declares, read from its end record (and the
+    zip64 one where present) without reading the directory itself: a zip of 300 000 members is
+    refused before ``zipfile`` builds 300 000 entries."""
+    size = fh.seek(0, os.SEEK_END)
+    tail_len = min(size, 22 + 0xFFFF)
+    fh.seek(size - tail_len)
+    tail = fh.read(tail_len)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        raise TrainError(f"--resume: {path} is not a zip archive (np.savez writes one); the file is corrupt")
+    _, _, _, _, members, cd_size, _, _ = struct.unpack("<4s4H2LH", tail[at:at + 22])
+    if (members == 0xFFFF or cd_size == 0xFFFFFFFF) and at >= 20 and tail[at - 20:at - 16] == b"PK\x06\x07":
+        _, _, offset, _ = struct.unpack("<4sLQL", tail[at - 20:at])
+        if offset + 56 <= size:
+            fh.seek(offset)
+            record = fh.read(56)
+            if record[:4] == b"PK\x06\x06":
+                members, cd_size = struct.unpack("<QQ", record[32:48])
+    fh.seek(0)
+    return members, cd_size
 
-    Everything is checked from the zip directory and the .npy headers *before* any array is read
-    (member names, dtypes, shapes, uncompressed sizes), so a hostile file costs nothing: no pickle,
-    no zip bomb, no huge allocation.  Then the scalars' types and ranges, the configuration, and
-    that every parameter is finite.  Any problem is one :class:`TrainError` naming file and field."""
-    if not rundir.regular_file(path, "--resume"):
-        raise TrainError(f"--resume: no checkpoint at {path}")
+
+def load_checkpoint(path: Path, cfg: Config, model: AttentionRNN, opt: tg.optim.Optimizer) -> int:
+    """Validate, then restore parameters and optimizer state; return the step (see :func:`read_checkpoint`)."""
+    return read_checkpoint(path, cfg, model, opt)[0]
+
+
+def read_checkpoint(path: Path, cfg: Config, model: AttentionRNN,
+                    opt: tg.optim.Optimizer) -> tuple[int, dict[str, Any]]:
+    """Validate, then restore parameters and optimizer state; return the step and the checkpoint's
+    configuration.
+
+    The file is opened once (:func:`tinygrad_rnn.models.rundir.open_regular`: no link, no FIFO, a
+    size bounded by what this model's checkpoint can hold) and everything comes from that one
+    descriptor.  Then everything is checked from the zip's end record, its directory and the .npy
+    headers *before* any array is read (member count, names, dtypes, shapes, uncompressed sizes),
+    so a hostile file costs nothing: no pickle, no zip bomb, no huge allocation.  Then the scalars'
+    types and ranges, the configuration, that every array is finite, and that the optimizer state
+    is consistent (its step count equals the checkpoint's; see ``Optimizer.load_state_dict``).
+    Any problem is one :class:`TrainError` naming file and field; nothing is restored then."""
     want = _expected_members(model, opt)
+    limit = sum(int(np.prod(shape, dtype=np.int64)) * 8 for _, shape in want.values()) \
+        + len(want) * (HEADER_SLACK + 4096) + (1 << 20)
+    fh = rundir.open_regular(path, "--resume", limit)
+    if fh is None:
+        raise TrainError(f"--resume: no checkpoint at {path}")
     arrays: dict[str, np.ndarray] = {}
+    saved: dict[str, Any] = {}
     try:
-        with zipfile.ZipFile(path) as zf:
-            infos = {i.filename: i for i in zf.infolist()}
-            names = {n[:-4] if n.endswith(".npy") else n: n for n in infos}
-            extra = sorted(set(names) - set(want))
-            missing = sorted(set(want) - set(names))
-            if missing:
-                raise TrainError(f"--resume: {path} is not a checkpoint of this model (missing {', '.join(missing)})")
-            if extra:
-                raise TrainError(f"--resume: {path} has unexpected members {', '.join(extra)}")
-            for key in ("config", "step", *(k for k in want if k not in ("config", "step"))):
-                kind, shape = want[key]
-                info = infos[names[key]]
-                if not names[key].endswith(".npy"):
-                    raise TrainError(f"--resume: {path}: member {names[key]!r} is not an .npy array")
-                limit = (1 << 20) if kind == "U" else int(np.prod(shape, dtype=np.int64)) * 8 + HEADER_SLACK
-                if info.file_size > limit:
-                    raise TrainError(f"--resume: {path}: {key} declares {info.file_size} bytes uncompressed, "
-                                     f"at most {limit} expected for shape {shape}")
-                with zf.open(info) as fh:
-                    got_shape, dtype = _read_header(fh, key, path)
-                    if dtype.hasobject or dtype.kind != kind or got_shape != shape:
-                        raise TrainError(f"--resume: {path}: {key} has dtype {dtype} and shape {got_shape}, "
-                                         f"expected {'integer' if kind == 'i' else 'float' if kind == 'f' else 'text'} "
-                                         f"of shape {shape}")
-                with zf.open(info) as fh:
-                    arrays[key] = np.lib.format.read_array(fh, allow_pickle=False)
-                if key == "config":
-                    _check_config(arrays["config"], cfg, path)
+        with fh:
+            members, cd_size = _zip_directory_size(fh, path)
+            if members > len(want) + 16 or cd_size > (len(want) + 16) * 1024:
+                raise TrainError(f"--resume: {path} declares {members} members in {cd_size} bytes of directory; "
+                                 f"a checkpoint of this model has {len(want)}")
+            with zipfile.ZipFile(fh) as zf:
+                infos = {i.filename: i for i in zf.infolist()}
+                names = {n[:-4] if n.endswith(".npy") else n: n for n in infos}
+                extra = sorted(set(names) - set(want))
+                missing = sorted(set(want) - set(names))
+                if missing:
+                    raise TrainError(f"--resume: {path} is not a checkpoint of this model (missing {rundir.few(missing)})")
+                if extra:
+                    raise TrainError(f"--resume: {path} has unexpected members {rundir.few(extra)}")
+                for key in ("config", "step", *(k for k in want if k not in ("config", "step"))):
+                    kind, shape = want[key]
+                    info = infos[names[key]]
+                    if not names[key].endswith(".npy"):
+                        raise TrainError(f"--resume: {path}: member {names[key]!r} is not an .npy array")
+                    member_limit = (1 << 20) if kind == "U" else int(np.prod(shape, dtype=np.int64)) * 8 + HEADER_SLACK
+                    if info.file_size > member_limit:
+                        raise TrainError(f"--resume: {path}: {key} declares {info.file_size} bytes uncompressed, "
+                                         f"at most {member_limit} expected for shape {shape}")
+                    with zf.open(info) as member:
+                        got_shape, dtype = _read_header(member, key, path)
+                        if dtype.hasobject or dtype.kind != kind or got_shape != shape:
+                            raise TrainError(f"--resume: {path}: {key} has dtype {dtype} and shape {got_shape}, "
+                                             f"expected {'integer' if kind == 'i' else 'float' if kind == 'f' else 'text'} "
+                                             f"of shape {shape}")
+                    with zf.open(info) as member:
+                        arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
+                    if key == "config":
+                        saved = _check_config(arrays["config"], cfg, path)
     except TrainError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as e:
-        raise TrainError(f"--resume: {path} is corrupt or truncated ({type(e).__name__}: {e})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError, struct.error) as e:
+        raise TrainError(f"--resume: {path} is corrupt or truncated ({type(e).__name__}: {str(e)[:200]})") from None
     step = int(arrays["step"])
     if step < 0:
         raise TrainError(f"--resume: {path}: step is {step}, expected a non-negative integer")
     for key, arr in arrays.items():
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             raise TrainError(f"--resume: {path}: {key} has non-finite values; this is not a good checkpoint")
-    for k, t in model.parameters().items():
-        t.data[...] = arrays[k]
-    try:
+    opt_steps = int(arrays["opt.steps"]) if "opt.steps" in arrays else step
+    if opt_steps != step:
+        raise TrainError(f"--resume: {path}: the optimizer has taken {opt_steps} steps but the checkpoint is at "
+                         f"step {step}; one update per step, so they must agree")
+    try:  # the optimizer checks everything before it writes anything; then the parameters
         opt.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
     except (KeyError, ValueError) as e:
         raise TrainError(f"--resume: optimizer state in {path} does not fit: {e}") from None
-    return step
+    for k, t in model.parameters().items():
+        t.data[...] = arrays[k]
+    return step, saved
 
 
 def _check_config(raw: np.ndarray, cfg: Config, path: Path) -> dict[str, Any]:
     try:
         saved = json.loads(str(raw))
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise TrainError(f"--resume: {path}: config is not readable JSON") from None
     if not isinstance(saved, dict):
         raise TrainError(f"--resume: {path}: config is not a configuration (a JSON object)")
-    diffs = [f"{k}={saved.get(k)!r} (now {getattr(cfg, k)!r})" for k in ARCHITECTURE if saved.get(k) != getattr(cfg, k)]
+    diffs = [f"{k}={repr(saved.get(k))[:40]} (now {getattr(cfg, k)!r})" for k in ARCHITECTURE
+             if saved.get(k) != getattr(cfg, k)]
     if diffs:
-        raise TrainError(f"--resume: {path} was written by a different configuration: {', '.join(diffs)}")
+        raise TrainError(f"--resume: {path} was written by a different configuration: {rundir.few(diffs)}")
     return saved
 
 
@@ -266,6 +315,16 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 
 # ----------------------------------------------------------------------------- the loop
 SETTINGS = ("steps", "batch_size", "lr", "momentum", "clip", "eval_every", "eval_size", "log_every", "plots")
+MAX_HISTORY_BYTES = 16 << 20  # one entry (~600 bytes) per resume that changed a setting
+MAX_CONFIG_BYTES = 1 << 20
+RECORD_BYTES = 4096  # the most a metrics line of this program holds, with room to spare
+
+
+def _metrics_limit(cfg: Config, step: int) -> int:
+    """The most bytes ``metrics.jsonl`` can hold up to ``step``: a line every ``log_every`` and
+    every ``eval_every`` steps (a resume with other settings may have used smaller ones: ×4 slack)."""
+    lines = step // max(1, min(cfg.log_every, 10)) + step // max(1, min(cfg.eval_every, 10)) + 2
+    return 4 * lines * RECORD_BYTES + (1 << 20)
 
 
 def _history(out: Path, cfg: Config, start: int) -> list[dict[str, Any]]:
@@ -273,12 +332,14 @@ def _history(out: Path, cfg: Config, start: int) -> list[dict[str, Any]]:
     resume changes a setting (the first entry is the configuration the run started with)."""
     path = out / "config_history.json"
     history: list[dict[str, Any]] = []
-    if rundir.regular_file(path, "config history"):
-        try:
-            history = json.loads(path.read_text())
-            assert isinstance(history, list) and all(isinstance(h, dict) for h in history)
-        except (ValueError, AssertionError):
-            raise TrainError(f"{path} is damaged; remove it to start a new history") from None
+    raw = rundir.read_bounded(path, "config history", MAX_HISTORY_BYTES)
+    if raw is not None:
+        history = rundir.parse_json(raw, str(path))
+        if not (isinstance(history, list) and all(
+                isinstance(h, dict) and type(h.get("from_step")) is int and isinstance(h.get("config"), dict)
+                for h in history)):
+            raise TrainError(f"{path} is not a list of {{'from_step': integer, 'config': {{...}}}} entries; "
+                             "remove it to start a new history")
     current = asdict(cfg)
     if not history or {k: history[-1]["config"].get(k) for k in SETTINGS} != {k: current[k] for k in SETTINGS}:
         if history:
@@ -299,13 +360,24 @@ def run(cfg: Config, resume: bool = False, force: bool = False) -> dict[str, Any
             import matplotlib  # noqa: F401
         except ImportError:
             raise TrainError("--plots needs matplotlib: pip install 'tinygrad_rnn[train]' (or pip install matplotlib)") from None
-    out = rundir.prepare(cfg.out)
+    out = rundir.prepare(cfg.out, force=force or resume)
     with rundir.RunLock(out):
         rundir.clean_temporaries(out)
-        return _run_locked(cfg, out, resume, force)
+        state = {"done": 0}
+        try:
+            return _run_locked(cfg, out, resume, force, state)
+        except (Interrupted, rundir.RunError):
+            raise
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted " + ("after training" if state["done"] else "before training started")
+                              + "; " + _kept(out / "checkpoint.npz", state["done"])
+                              + ("; continue with --resume" if state["done"] else "")) from None
+        except OSError as e:
+            raise TrainError(f"cannot write the run directory {out} ({rundir._why(e)}); "
+                             + _kept(out / "checkpoint.npz", state["done"])) from None
 
 
-def _run_locked(cfg: Config, out: Path, resume: bool, force: bool) -> dict[str, Any]:
+def _run_locked(cfg: Config, out: Path, resume: bool, force: bool, state: dict[str, int]) -> dict[str, Any]:
     ckpt, best, metrics_path = out / "checkpoint.npz", out / "best.npz", out / "metrics.jsonl"
     has_ckpt = rundir.regular_file(ckpt, "checkpoint")
     if has_ckpt and not resume and not force:
@@ -315,18 +387,18 @@ def _run_locked(cfg: Config, out: Path, resume: bool, force: bool) -> dict[str, 
     start = 0
     history: list[dict[str, Any]] = []
     if resume:
-        start = load_checkpoint(ckpt, cfg, model, opt)
+        start, saved_cfg = read_checkpoint(ckpt, cfg, model, opt)
+        state["done"] = start
         if start > cfg.steps:
             raise TrainError(f"--resume: the checkpoint is at step {start}, beyond --steps {cfg.steps}")
-        records, torn = rundir.read_metrics(metrics_path)
+        records, torn = rundir.read_metrics(metrics_path, _metrics_limit(cfg, start))
         if torn:
             rundir.say(torn)
         history = [m for m in records if m["step"] <= start]  # later records are recomputed, identically
         if torn or len(history) != len(records):
             rundir.atomic_write(metrics_path, "".join(json.dumps(m) + "\n" for m in history).encode(),
                                 point="metrics-rewrite-before-rename")
-        saved_cfg = json.loads(str(np.load(ckpt, allow_pickle=False)["config"]))
-        if saved_cfg.get("plots") and not cfg.plots:
+        if saved_cfg.get("plots") is True and not cfg.plots:
             cfg.plots = True  # resume keeps what the run asked for
     else:
         for stale in (ckpt, best, metrics_path, out / "config_history.json"):
@@ -360,7 +432,7 @@ def _run_locked(cfg: Config, out: Path, resume: bool, force: bool) -> dict[str, 
                 log.sync()  # the record is durable before the checkpoint that covers it appears
                 rundir.fault("after-metrics")
                 save_checkpoint(ckpt, model, opt, step, cfg)
-                done = step
+                done = state["done"] = step
                 rundir.fault("after-checkpoint")
                 if record["eval_loss"] < best_loss:  # the best held-out checkpoint so far
                     best_loss = record["eval_loss"]
@@ -435,14 +507,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", choices=["sgd", "adam"], default=d.optimizer)
     p.add_argument("--momentum", type=float, default=d.momentum, help="for sgd, in [0, 1) (default 0.9)")
     p.add_argument("--clip", type=float, default=d.clip, help="global grad-norm clipping; 0 turns it off (default 1)")
-    p.add_argument("--seed", type=int, default=d.seed, help="a non-negative integer (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=d.seed, help="a non-negative integer (default 0)")
     p.add_argument("--no-attention", action="store_true", help="the baseline: Ω_t = V h_t + c")
     p.add_argument("--attend-h0", action="store_true", help="the literal k = 0..t reading of eqs 3-4")
     p.add_argument("--eval-every", type=positive_int, default=d.eval_every, help="evaluate and checkpoint every N steps")
     p.add_argument("--eval-size", type=positive_int, default=d.eval_size, help="held-out sequences (default 256)")
     p.add_argument("--out", default=None, help="output directory, created with its parents (default out/runs/TASK)")
-    p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
-    p.add_argument("--force", action="store_true", help="start over even if DIR has a checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from DIR/checkpoint.npz with the run's recorded settings (DIR/config.json); "
+                        "flags given now override them")
+    p.add_argument("--force", action="store_true",
+                   help="start over even if DIR has a checkpoint (removes this program's files there, nothing else), "
+                        "or use a DIR that holds other files")
     p.add_argument("--plots", action="store_true", help="write loss, attention and gradient-norm plots (matplotlib)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -460,24 +536,39 @@ def _available_memory() -> int:
     return 16 << 30  # pragma: no cover
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """The configuration, with every setting checked before any work (one-line TrainError)."""
-    names = {f.name for f in fields(Config)}
-    values = {k: v for k, v in vars(args).items() if k in names}
-    values["attention"] = not args.no_attention
-    values["progress"] = not args.no_progress
-    if args.out is None:
-        args.out = values["out"] = f"out/runs/{args.task}"
-    if not math.isfinite(args.clip) or args.clip < 0:
-        raise TrainError(f"--clip: expected a non-negative number (0 turns clipping off), got {args.clip}")
-    values["clip"] = args.clip if args.clip > 0 else None
-    if not (math.isfinite(args.momentum) and 0.0 <= args.momentum < 1.0):
-        raise TrainError(f"--momentum: expected a number in [0, 1), got {args.momentum}")
-    if args.seed < 0:
-        raise TrainError(f"--seed: expected a non-negative integer, got {args.seed}")
-    if not args.out or not args.out.strip():
+_FIELD_TYPES = {f.name: f.type for f in fields(Config)}
+_POSITIVE = ("steps", "batch_size", "seq_len", "pairs", "symbols", "delay", "hidden_size", "eval_every", "eval_size",
+             "log_every")
+
+
+def check_config(cfg: Config) -> Config:
+    """Every setting of ``cfg`` checked (types, ranges, the task's own limits, memory) before any
+    work: one-line :class:`TrainError` naming the setting.  The command line's flags and a
+    recorded ``config.json`` go through the same checks."""
+    for name, kind in _FIELD_TYPES.items():
+        value = getattr(cfg, name)
+        ok = {"int": type(value) is int, "float": type(value) in (int, float), "bool": type(value) is bool,
+              "str": type(value) is str, "float | None": value is None or type(value) in (int, float)}[kind]
+        if not ok:
+            raise TrainError(f"{name}: expected {kind.replace(' | None', ' or null')}, got {repr(value)[:60]}")
+    flag = lambda name: "--" + name.replace("_", "-")  # noqa: E731
+    for name in _POSITIVE:
+        if getattr(cfg, name) < 1:
+            raise TrainError(f"{flag(name)}: expected a positive integer, got {getattr(cfg, name)}")
+    if cfg.task not in tasks.TASKS:
+        raise TrainError(f"--task: expected one of {', '.join(tasks.TASKS)}, got {cfg.task[:40]!r}")
+    if cfg.optimizer not in ("sgd", "adam"):
+        raise TrainError(f"--optimizer: expected sgd or adam, got {cfg.optimizer[:40]!r}")
+    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise TrainError(f"--lr: expected a positive number, got {cfg.lr}")
+    if cfg.clip is not None and not (math.isfinite(cfg.clip) and cfg.clip > 0):
+        raise TrainError(f"--clip: expected a non-negative number (0 turns clipping off), got {cfg.clip}")
+    if not (math.isfinite(cfg.momentum) and 0.0 <= cfg.momentum < 1.0):
+        raise TrainError(f"--momentum: expected a number in [0, 1), got {cfg.momentum}")
+    if cfg.seed < 0 or cfg.seed >= 2**63:
+        raise TrainError(f"--seed: expected a non-negative integer below 2**63, got {cfg.seed}")
+    if not cfg.out or not cfg.out.strip():
         raise TrainError("--out: the output directory name is empty")
-    cfg = Config(**values)
     try:
         spec = cfg.spec  # computing the spec validates the task-specific settings
     except ValueError as e:
@@ -490,16 +581,71 @@ def config_from_args(args: argparse.Namespace) -> Config:
             raise TrainError(f"--seq-len: the text's held-out split has {held_out} characters; use at most {held_out - 1}")
     T = spec.seq_len
     batch = max(cfg.batch_size, cfg.eval_size)
-    need = 8 * batch * T * T * 6 + 8 * batch * T * (cfg.hidden_size + spec.input_size + spec.output_size) * 12
+    H, D, K = cfg.hidden_size, spec.input_size, spec.output_size
+    need = 8 * batch * T * T * 6 + 8 * batch * T * (H + D + K) * 12 + 8 * 4 * (H * (H + D + K) + H + K)
     have = _available_memory()
     if need > have:
-        raise TrainError(f"--seq-len {T} with batch {batch} (the larger of --batch-size and --eval-size) needs about "
-                         f"{need / 2**30:.1f} GiB for the (B, T, T) attention arrays, more than the "
-                         f"{have / 2**30:.1f} GiB available")
+        raise TrainError(f"--seq-len {T}, --hidden-size {H} with batch {batch} (the larger of --batch-size and "
+                         f"--eval-size) need about {need / 2**30:.1f} GiB for the attention arrays and the "
+                         f"parameters, more than the {have / 2**30:.1f} GiB available")
     return cfg
 
 
+def config_from_args(args: argparse.Namespace, recorded: dict[str, Any] | None = None,
+                     given: set[str] | frozenset[str] = frozenset()) -> Config:
+    """The configuration, with every setting checked before any work (one-line TrainError).
+
+    ``recorded`` (``--resume``: the run's own ``config.json``) supplies every setting the command
+    line did not give (``given``: the flags' destinations typed on the command line)."""
+    names = {f.name for f in fields(Config)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    values["attention"] = not args.no_attention
+    values["progress"] = not args.no_progress
+    if args.out is None:
+        args.out = values["out"] = f"out/runs/{args.task}"
+    if not math.isfinite(args.clip) or args.clip < 0:
+        raise TrainError(f"--clip: expected a non-negative number (0 turns clipping off), got {args.clip}")
+    values["clip"] = args.clip if args.clip > 0 else None
+    if recorded is not None:
+        unknown = sorted(set(recorded) - names)
+        if unknown:
+            raise TrainError(f"--resume: {args.out}/config.json has settings this program does not know: "
+                             f"{rundir.few(unknown)}")
+        flags = {"no_attention": "attention", "no_progress": "progress"}
+        typed = {flags.get(d, d) for d in given}
+        for name, value in recorded.items():
+            if name not in typed and name not in ("out", "progress"):
+                values[name] = value
+    return check_config(Config(**values))
+
+
+def _recorded_config(out: str) -> dict[str, Any] | None:
+    """The run's own ``config.json`` (read once, bounded), or None if there is none."""
+    path = Path(out) / "config.json"
+    try:
+        raw = rundir.read_bounded(path, "--resume", MAX_CONFIG_BYTES)
+    except rundir.RunError as e:
+        raise TrainError(str(e)) from None
+    if raw is None:
+        return None
+    saved = rundir.parse_json(raw, str(path))
+    if not isinstance(saved, dict):
+        raise TrainError(f"{path} is not a configuration (a JSON object)")
+    return saved
+
+
+def _given(argv: Sequence[str] | None) -> set[str]:
+    """The destinations of the flags typed on the command line (not left at their defaults)."""
+    p = parser()
+    unset = object()  # argparse fills in a default only where the namespace has no value yet
+    namespace = argparse.Namespace(**{dest: unset for dest in vars(p.parse_args([]))})
+    return {dest for dest, value in vars(p.parse_args(argv, namespace=namespace)).items() if value is not unset}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from .cli import interrupt_once, readable_streams
+
+    readable_streams()
     args = parser().parse_args(argv)
     try:
         import tqdm  # noqa: F401  (the 'train' extra)
@@ -507,18 +653,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: training needs the 'train' extra: pip install 'tinygrad_rnn[train]'", file=sys.stderr)
         return 1
     tg.reuse_freed_memory()  # keep freed buffers for reuse: ~2x faster steps on VMs (tinygrad_rnn/memory.py)
-    try:
-        cfg = config_from_args(args)
-        result = run(cfg, resume=args.resume, force=args.force)
-    except Interrupted as e:
-        print(f"stopped: {e}", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("stopped: interrupted before training started; nothing was written", file=sys.stderr)
-        return 130
-    except rundir.RunError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    with interrupt_once():
+        try:
+            recorded = None
+            if args.resume:  # continue from the run's own settings; flags typed now override them
+                recorded = _recorded_config(args.out if args.out is not None else f"out/runs/{args.task}")
+            cfg = config_from_args(args, recorded, _given(argv) if recorded is not None else frozenset())
+            result = run(cfg, resume=args.resume, force=args.force)
+        except Interrupted as e:
+            print(f"stopped: {e}", file=sys.stderr)
+            return 130
+        except KeyboardInterrupt:
+            print("stopped: interrupted before training started; nothing was written", file=sys.stderr)
+            return 130
+        except rundir.RunError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
     summary = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()
                if k not in ("grad_h", "sample", "plots")}
     print(f"done: {json.dumps(summary)}  (outputs in {cfg.out}/)")

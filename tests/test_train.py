@@ -125,7 +125,7 @@ def test_corrupt_checkpoint_is_a_one_line_error_and_is_not_overwritten(tmp_path,
     capsys.readouterr()
     assert train.main(cfg(tmp_path, steps=40) + ["--resume"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: --resume:") and "corrupt or truncated" in err and err.count("\n") == 1
+    assert err.startswith("error: --resume:") and "corrupt" in err and err.count("\n") == 1
     assert ckpt.read_bytes() == before
 
 

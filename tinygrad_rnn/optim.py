@@ -77,7 +77,32 @@ class Optimizer:
         return {"steps": np.asarray(self.steps)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.steps = int(np.asarray(state["steps"]))
+        """Restore a :meth:`state_dict`.  Everything is checked before anything is written: every
+        entry present with its shape, finite, the step count a non-negative integer, and the
+        subclass's own invariants (:meth:`_check_state`); a refusal is a ``KeyError`` or
+        ``ValueError`` naming the entry, and leaves the optimizer as it was."""
+        who = type(self).__name__
+        if "steps" not in state:
+            raise KeyError("load_state_dict: missing entry 'steps'")
+        steps = np.asarray(state["steps"])
+        if steps.shape != () or steps.dtype.kind not in "iu" or int(steps) < 0:
+            raise ValueError(f"{who}.load_state_dict: 'steps' must be a non-negative integer, got {steps!r}")
+        arrays = {key: _load(state, key, shape) for key, shape in self._state_shapes().items()}
+        for key, arr in arrays.items():
+            if arr.dtype.kind not in "fiu" or not np.isfinite(arr).all():
+                raise ValueError(f"{who}.load_state_dict: {key!r} must hold finite numbers")
+        self._check_state(int(steps), arrays)
+        self.steps = int(steps)
+        self._restore(arrays)
+
+    def _state_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def _check_state(self, steps: int, arrays: dict[str, np.ndarray]) -> None:
+        pass
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        pass
 
 
 class SGD(Optimizer):
@@ -111,10 +136,12 @@ class SGD(Optimizer):
         state.update({f"velocity.{i}": v.copy() for i, v in enumerate(self.velocity)})
         return state
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        super().load_state_dict(state)
+    def _state_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {f"velocity.{i}": v.shape for i, v in enumerate(self.velocity)}
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         for i, v in enumerate(self.velocity):
-            v[...] = _load(state, f"velocity.{i}", v.shape)
+            v[...] = arrays[f"velocity.{i}"]
 
 
 class Adam(Optimizer):
@@ -163,11 +190,26 @@ class Adam(Optimizer):
         state.update({f"s.{i}": s.copy() for i, s in enumerate(self.s)})
         return state
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        super().load_state_dict(state)
+    def _state_shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes = {f"m.{i}": m.shape for i, m in enumerate(self.m)}
+        shapes.update({f"s.{i}": s.shape for i, s in enumerate(self.s)})
+        return shapes
+
+    def _check_state(self, steps: int, arrays: dict[str, np.ndarray]) -> None:
+        """s is a running mean of g², so never negative (√ŝ would be NaN); and moments without a
+        step count would be bias-corrected as if no step had been taken (÷ (1 − β⁰) = ÷ 0)."""
+        for key, arr in arrays.items():
+            if key.startswith("s.") and (arr < 0).any():
+                raise ValueError(f"Adam.load_state_dict: {key!r} has negative entries; second moments "
+                                 "(running means of g²) are never negative")
+        if steps == 0 and any(arr.any() for arr in arrays.values()):
+            raise ValueError("Adam.load_state_dict: 'steps' is 0 but the moments are not zero; the bias "
+                             "correction needs the number of steps that made them")
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         for i, (m, s) in enumerate(zip(self.m, self.s)):
-            m[...] = _load(state, f"m.{i}", m.shape)
-            s[...] = _load(state, f"s.{i}", s.shape)
+            m[...] = arrays[f"m.{i}"]
+            s[...] = arrays[f"s.{i}"]
 
 
 def _load(state: Mapping[str, Any], key: str, shape: tuple[int, ...]) -> np.ndarray:
