@@ -24,7 +24,7 @@ import numpy as np
 import tinygrad_rnn as tg
 
 from .attention_rnn import AttentionRNN
-from .cli import OneLineParser, make_parent_dir, positive_int
+from .cli import OneLineParser, make_parent_dir, non_negative_int, positive_int
 
 try:
     from tinygrad_rnn import viz
@@ -71,6 +71,19 @@ def unrolled_records(model: AttentionRNN, steps: int) -> int:
     return int(round(a + b * steps + c * steps * steps))
 
 
+def refuse_oversized_drawing(model: AttentionRNN, steps: int, collapse: bool, max_nodes: int) -> None:
+    """Raise ``GraphTooLargeError`` if the unrolled drawing of ``steps`` steps would be too large
+    (counted by :func:`unrolled_records`, before anything of that size is built)."""
+    expected = unrolled_records(model, steps)
+    if expected > MAX_RECORDS or (not collapse and expected > max_nodes):
+        raise viz.GraphTooLargeError(
+            f"viz: T={steps} records {expected} ops, " + (
+                f"more than the {MAX_RECORDS} a drawing can afford; draw fewer steps"
+                if expected > MAX_RECORDS else
+                f"so the drawing has at least {expected} nodes, more than max_nodes={max_nodes}; use the "
+                "collapsed view (collapse=True, or --collapse on the command line), or raise max_nodes"))
+
+
 @contextmanager
 def _grads_set_aside(model: AttentionRNN) -> Iterator[dict[str, Any]]:
     """The model's parameters with ``.grad`` cleared for a drawing's own backward pass, and the
@@ -115,14 +128,7 @@ def draw_unrolled(
         raise ImportError(_VIZ_ERROR)
     max_nodes = viz.DEFAULT_MAX_NODES if max_nodes is None else max_nodes
     steps = len(xs) if np.ndim(xs) == 2 else np.shape(xs)[1]
-    expected = unrolled_records(model, steps)
-    if expected > MAX_RECORDS or (not collapse and expected > max_nodes):
-        raise viz.GraphTooLargeError(
-            f"viz: T={steps} records {expected} ops, " + (
-                f"more than the {MAX_RECORDS} a drawing can afford; draw fewer steps"
-                if expected > MAX_RECORDS else
-                f"so the drawing has at least {expected} nodes, more than max_nodes={max_nodes}; use the "
-                "collapsed view (collapse=True, or --collapse on the command line), or raise max_nodes"))
+    refuse_oversized_drawing(model, steps, collapse, max_nodes)
     with _grads_set_aside(model):
         loss = model.loss(xs, ys, mode="unrolled")
         loss.name = "L"
@@ -146,12 +152,8 @@ def draw_backward(model: AttentionRNN, xs: Any, ys: Any, *, max_nodes: int | Non
     visible."""
     if viz is None:
         raise ImportError(_VIZ_ERROR)
-    max_nodes = 4 * viz.DEFAULT_MAX_NODES if max_nodes is None else max_nodes
     steps = len(xs) if np.ndim(xs) == 2 else np.shape(xs)[1]
-    expected = 4 * unrolled_records(model, steps)  # the backward pass records a few ops per forward op
-    if expected > max_nodes:
-        raise viz.GraphTooLargeError(f"viz: the backward graph of T={steps} has about {expected} nodes, more than "
-                                     f"max_nodes={max_nodes}; draw fewer steps (T ≤ 3 is readable)")
+    draw_backward_size(model, steps, max_nodes)
     with _grads_set_aside(model) as params:
         loss = model.loss(xs, ys, mode="unrolled")
         loss.backward(create_graph=True)
@@ -162,19 +164,42 @@ def draw_backward(model: AttentionRNN, xs: Any, ys: Any, *, max_nodes: int | Non
                         title=f"{type(model).__name__}: the recorded backward pass giving ∂L/∂W, T={steps}")
 
 
+def draw_backward_size(model: AttentionRNN, steps: int, max_nodes: int | None = None) -> None:
+    """Raise ``GraphTooLargeError`` if the recorded backward graph of ``steps`` steps is too large."""
+    max_nodes = 4 * viz.DEFAULT_MAX_NODES if max_nodes is None else max_nodes
+    expected = 4 * unrolled_records(model, steps)  # the backward pass records a few ops per forward op
+    if expected > max_nodes:
+        raise viz.GraphTooLargeError(f"viz: the backward graph of T={steps} has about {expected} nodes, more than "
+                                     f"max_nodes={max_nodes}; draw fewer steps (T ≤ 3 is readable)")
+
+
 def add_model_arguments(p: argparse.ArgumentParser, steps: int) -> None:
     """The model and sequence flags shared by the drawing and the explore command lines."""
     p.add_argument("--steps", "-T", type=positive_int, default=steps, help=f"sequence length T (default {steps})")
     p.add_argument("--input-size", "-D", type=positive_int, default=2, help="input size D (default 2)")
     p.add_argument("--hidden-size", "-H", type=positive_int, default=3, help="hidden size H (default 3)")
     p.add_argument("--output-size", "-K", type=positive_int, default=3, help="number of classes K (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the parameters and the random sequence (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed for the parameters and the random sequence (default 0)")
     p.add_argument("--attend-h0", action="store_true", help="the literal k = 0..t reading of eqs 3-4")
 
 
-def model_and_sequence(args: argparse.Namespace) -> tuple[AttentionRNN, np.ndarray, np.ndarray]:
-    """The model and the random sequence those flags describe."""
-    model = AttentionRNN(args.input_size, args.hidden_size, args.output_size, seed=args.seed, attend_h0=args.attend_h0)
+MAX_PARAMETERS = 1_000_000  # a drawing labels values; a model beyond this is not one to draw
+
+
+def model_and_sequence(args: argparse.Namespace, check: Callable[[AttentionRNN, int], None] | None = None,
+                       ) -> tuple[AttentionRNN, np.ndarray, np.ndarray]:
+    """The model and the random sequence those flags describe.  Sizes are refused before
+    anything of their size is allocated: the parameter count first, then ``check(model, steps)``
+    (the drawing's own size guard), then the sequence."""
+    D, H, K = args.input_size, args.hidden_size, args.output_size
+    count = H * H + H * D + H + K * H + K
+    if count > MAX_PARAMETERS:
+        raise viz.GraphTooLargeError(f"viz: -D {D} -H {H} -K {K} make a model of {count} parameters, more than the "
+                                     f"{MAX_PARAMETERS} a drawing can show; use smaller sizes")
+    model = AttentionRNN(D, H, K, seed=args.seed, attend_h0=args.attend_h0)
+    if check is not None:
+        check(model, args.steps)
     rng = np.random.default_rng(args.seed + 1)
     return model, rng.standard_normal((args.steps, args.input_size)), rng.integers(0, args.output_size, args.steps)
 
@@ -208,14 +233,21 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .cli import readable_streams
+
+    readable_streams()
     args = parser().parse_args(argv)
     if viz is None:
         print(f"error: {_VIZ_ERROR}", file=sys.stderr)
         return 1
-    if not make_parent_dir("-o", args.output):
-        return 1
     try:
-        model, xs, ys = model_and_sequence(args)
+        if args.backward_graph:
+            check = lambda m, T: draw_backward_size(m, T)  # noqa: E731
+        else:
+            check = lambda m, T: refuse_oversized_drawing(m, T, args.collapse, args.max_nodes)  # noqa: E731
+        model, xs, ys = model_and_sequence(args, check)
+        if not make_parent_dir("-o", args.output):
+            return 1
         start = time.perf_counter()
         graph = draw_backward(model, xs, ys, rankdir=args.rankdir) if args.backward_graph else \
             draw_unrolled(model, xs, ys, backward=not args.no_backward,

@@ -49,11 +49,7 @@ def explore_unrolled(model: AttentionRNN, xs: Any, ys: Any, path: str | Path, *,
         raise ImportError(_VIZ_ERROR)
     max_nodes = viz.DEFAULT_MAX_NODES if max_nodes is None else max_nodes
     steps = len(xs) if np.ndim(xs) == 2 else np.shape(xs)[1]
-    expected = unrolled_records(model, steps)
-    if expected > min(max_nodes, MAX_RECORDS):
-        raise viz.GraphTooLargeError(
-            f"viz: T={steps} records {expected} ops, more than max_nodes={max_nodes}; a page steps through every "
-            "record, so use fewer steps (T ≤ 16 at the default), or raise max_nodes")
+    refuse_oversized_page(model, steps, max_nodes)
     with _grads_set_aside(model):
         loss = model.loss(xs, ys, mode="unrolled")
         loss.name = "L"
@@ -68,6 +64,15 @@ def explore_unrolled(model: AttentionRNN, xs: Any, ys: Any, path: str | Path, *,
             heatmaps={("attention α_{t,i} (row t: step t's weights over h_"
                        + ("0" if model.attend_h0 else "1") + "..h_t)"): [t for _, t in alphas]} if alphas else None,
         )
+
+
+def refuse_oversized_page(model: AttentionRNN, steps: int, max_nodes: int) -> None:
+    """Raise ``GraphTooLargeError`` if the page of ``steps`` steps would have too many records."""
+    expected = unrolled_records(model, steps)
+    if expected > min(max_nodes, MAX_RECORDS):
+        raise viz.GraphTooLargeError(
+            f"viz: T={steps} records {expected} ops, more than max_nodes={max_nodes}; a page steps through every "
+            "record, so use fewer steps (T ≤ 16 at the default), or raise max_nodes")
 
 
 def parser() -> OneLineParser:
@@ -90,18 +95,21 @@ def parser() -> OneLineParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .cli import readable_streams
+
+    readable_streams()
     args = parser().parse_args(argv)
     if viz is None:
         print(f"error: {_VIZ_ERROR}", file=sys.stderr)
         return 1
-    for flag, value in (("-o", args.output), ("--screenshot", args.screenshot)):
-        if value is not None and not make_parent_dir(flag, value):
-            return 1
     if args.screenshot is not None and not args.screenshot.lower().endswith(".png"):
-        print(f"error: --screenshot: expected a .png file name, got {args.screenshot!r}", file=sys.stderr)
+        print(f"error: --screenshot: expected a .png file name, got {args.screenshot[:80]!r}", file=sys.stderr)
         return 1
     try:
-        model, xs, ys = model_and_sequence(args)
+        model, xs, ys = model_and_sequence(args, lambda m, T: refuse_oversized_page(m, T, args.max_nodes))
+        for flag, value in (("-o", args.output), ("--screenshot", args.screenshot)):
+            if value is not None and not make_parent_dir(flag, value):
+                return 1
         start = time.perf_counter()
         path = explore_unrolled(model, xs, ys, args.output, max_nodes=args.max_nodes, show_values=not args.no_values,
                                 compact=not args.full, rankdir=args.rankdir)

@@ -8,22 +8,33 @@ with the largest mean ‖∂L/∂h_t‖.
 
 from __future__ import annotations
 
-import json
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
-from . import train
+from . import rundir, train
 
 
 def inspect(run: Path, top: int = 6) -> str:
+    path = run / "config.json"
     try:
-        cfg = train.Config(**json.loads((run / "config.json").read_text()))
-    except FileNotFoundError:
-        raise train.TrainError(f"{run} has no config.json: not a training run directory") from None
-    except (json.JSONDecodeError, TypeError) as e:
-        raise train.TrainError(f"{run}/config.json is not a training configuration ({e})") from None
+        raw = rundir.read_bounded(path, "inspect_run", train.MAX_CONFIG_BYTES)
+    except OSError as e:  # a path too long, say
+        raise train.TrainError(f"{path}: {e.strerror}") from None
+    if raw is None:
+        raise train.TrainError(f"{run} has no config.json: not a training run directory")
+    saved = rundir.parse_json(raw, str(path))
+    known = {f.name for f in fields(train.Config)}
+    if not isinstance(saved, dict) or set(saved) - known:
+        raise train.TrainError(f"{path} is not a training configuration"
+                               + (f" (unknown settings {rundir.few(sorted(set(saved) - known))})"
+                                  if isinstance(saved, dict) else " (a JSON object)"))
+    try:
+        cfg = train.check_config(train.Config(**saved))
+    except train.TrainError as e:
+        raise train.TrainError(f"{path}: {e}") from None
     model = train.make_model(cfg)
     opt = train.make_optimizer(cfg, model)
     step = train.load_checkpoint(run / "checkpoint.npz", cfg, model, opt)
@@ -42,18 +53,22 @@ def inspect(run: Path, top: int = 6) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import OneLineParser
+    from .cli import OneLineParser, positive_int, readable_streams
 
+    readable_streams()
     p = OneLineParser(prog="python -m tinygrad_rnn.models.inspect_run", description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", metavar="DIR", help="training run directories (with config.json, checkpoint.npz)")
-    p.add_argument("--top", type=int, default=6, help="how many positions and steps to list (default 6)")
+    p.add_argument("--top", type=positive_int, default=6, help="how many positions and steps to list (default 6)")
     args = p.parse_args(argv)
     try:
         for run in args.runs:
             print(inspect(Path(run), top=args.top))
-    except train.TrainError as e:
+    except rundir.RunError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("stopped: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

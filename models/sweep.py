@@ -37,7 +37,8 @@ import subprocess
 
 import numpy as np
 
-from .rundir import atomic_write
+from .cli import OneLineParser, positive_int
+from .rundir import RunError, atomic_write, open_regular, parse_json
 
 SOLVED = 0.9  # held-out accuracy that counts as solving the task
 
@@ -78,8 +79,63 @@ def key(job: dict[str, Any]) -> str:
     return f"{job['stage']}|{job['task']}|{job['value']}|{'attn' if job['attention'] else 'rnn'}|{job['seed']}|{job['lr']}"
 
 
+ROW_KEYS = {"stage": str, "task": str, "value": int, "attention": bool, "seed": int, "lr": (int, float),
+            "eval_acc": (int, float)}
+
+
 def load(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    """The rows of ``sweep.jsonl`` (none if it does not exist), read once and bounded like the run
+    directory's files; a damaged line is one :class:`SweepError` naming it (a torn last line, from a
+    killed sweep, is dropped: that run is simply done again)."""
+    try:
+        records, _ = read_metrics_like(path)
+    except RunError as e:
+        raise SweepError(str(e)) from None
+    return records
+
+
+def read_metrics_like(path: Path) -> tuple[list[dict[str, Any]], str | None]:
+    fh = open_regular(path, "sweep results", 1 << 30)
+    if fh is None:
+        return [], None
+    rows = []
+    with fh:
+        for n, line in enumerate(iter(lambda: fh.readline(1 << 20), b""), start=1):
+            if not line.endswith(b"\n"):
+                if len(line) >= 1 << 20:
+                    raise RunError(f"{path}: line {n} is longer than 1 MiB; the file is damaged")
+                return rows, f"{path}: dropped a torn last line"
+            if not line.strip():
+                continue
+            row = parse_json(line, f"{path}: line {n}")
+            bad = [k for k, kind in ROW_KEYS.items()
+                   if not isinstance(row, dict) or k not in row or not isinstance(row[k], kind)
+                   or (kind is int and isinstance(row[k], bool))]
+            if bad:
+                raise RunError(f"{path}: line {n} is not a sweep result ({bad[0]!r} missing or of the wrong type); "
+                               "the file is damaged")
+            rows.append(row)
+    return rows, None
+
+
+class SweepError(Exception):
+    """A user-facing problem: one line, exit code 1."""
+
+
+def _die_with_parent() -> None:
+    """A worker's initializer: the kernel kills it when the sweep's process dies (even by kill -9),
+    so no worker trains on for good (``prctl(PR_SET_PDEATHSIG, SIGKILL)``, Linux); and if the
+    parent died before this ran, exit now."""
+    import ctypes
+    import signal
+
+    parent = int(os.environ.get("TINYGRAD_RNN_SWEEP_PARENT", "0"))
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+    if parent and os.getppid() != parent:
+        os._exit(1)
 
 
 def code_version() -> dict[str, Any]:
@@ -105,13 +161,15 @@ def execute(jobs: list[dict[str, Any]], path: Path, workers: int, desc: str, ver
     existing = load(path)
     others = {(r.get("commit"), r.get("dirty")) for r in existing} - {(version["commit"], version["dirty"])}
     if others and not allow_mixed:
-        raise SystemExit(f"error: {path} holds rows from another code version {sorted(map(str, others))}; "
+        raise SweepError(f"{path} holds rows from another code version {sorted(map(str, others))[:3]}; "
                          f"this is {version['commit']}{' (dirty)' if version['dirty'] else ''}. Use another --out, "
                          "or --allow-mixed-commits to merge them anyway")
     done = {key(r) for r in existing}
     todo = [j for j in jobs if key(j) not in done]
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)  # never through a link
-    with ProcessPoolExecutor(max_workers=workers) as pool, os.fdopen(fd, "a") as out, \
+    os.environ["TINYGRAD_RNN_SWEEP_PARENT"] = str(os.getpid())  # (inherited by the workers)
+    with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent) as pool, \
+            os.fdopen(fd, "a") as out, \
             tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc, dynamic_ncols=True) as bar:
         for res in pool.map(run_one, todo):
             res.update(version)
@@ -320,23 +378,43 @@ def plot(summary: list[dict[str, Any]], path: Path) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tinygrad_rnn.models.sweep", description=__doc__.split("\n\n")[0])
+    from .cli import readable_streams
+
+    readable_streams()
+    p = OneLineParser(prog="python -m tinygrad_rnn.models.sweep", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="results", help="results directory (default results/)")
-    p.add_argument("--steps", type=int, default=3000, help="training steps per run (default 3000)")
-    p.add_argument("--seeds", type=int, default=10, help="seeds per configuration (default 10)")
+    p.add_argument("--steps", type=positive_int, default=3000, help="training steps per run (default 3000)")
+    p.add_argument("--seeds", type=positive_int, default=10, help="seeds per configuration (default 10)")
     p.add_argument("--report", action="store_true",
                    help="only print the per-run evidence behind the README's results section (no training)")
     p.add_argument("--allow-mixed-commits", action="store_true",
                    help="add to a results file that holds rows from another code version")
-    p.add_argument("--workers", type=int, default=2, help="parallel runs (default 2: one per core)")
+    p.add_argument("--workers", type=positive_int, default=2, help="parallel runs (default 2: one per core)")
     args = p.parse_args(argv)
     out = Path(args.out)
-    if args.report:
-        print(evidence(load(out / "sweep.jsonl")), end="")
-        return 0
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    rows = sweep(out, args.steps, args.seeds, args.workers, args.allow_mixed_commits)
+    try:
+        if not args.out.strip():
+            raise SweepError("--out: the results directory name is empty")
+        if args.report:
+            rows = load(out / "sweep.jsonl")
+            if not rows:
+                raise SweepError(f"--report: no sweep results in {(out / 'sweep.jsonl').absolute()} (looked relative "
+                                 "to the current directory); run from the checkout, or give --out DIR")
+            print(evidence(rows), end="")
+            return 0
+        try:
+            (out / "runs").mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SweepError(f"--out: cannot create {str(out)[:200]!r}: {e.strerror}") from None
+        start = time.perf_counter()
+        rows = sweep(out, args.steps, args.seeds, args.workers, args.allow_mixed_commits)
+    except (SweepError, RunError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"stopped: interrupted; every finished run is in {out / 'sweep.jsonl'} (run again to continue)",
+              file=sys.stderr)
+        return 130
     summary = summarise(rows)
     versions = sorted({f"{r.get('commit')}{' (dirty)' if r.get('dirty') else ''}" for r in rows})
     atomic_write(out / "sweep.md", markdown(summary, args.steps, args.seeds, ", ".join(versions)).encode())

@@ -62,8 +62,8 @@ def test_the_most_frequent_floor_by_hand():
 def test_rows_from_another_code_version_are_not_merged(tmp_path):
     path = tmp_path / "sweep.jsonl"
     path.write_text(json.dumps({"stage": "main", "task": "first", "value": 5, "attention": True, "seed": 0,
-                                "lr": 0.01, "commit": "abc1234", "dirty": False}) + "\n")
-    with pytest.raises(SystemExit, match="another code version"):
+                                "lr": 0.01, "eval_acc": 0.5, "commit": "abc1234", "dirty": False}) + "\n")
+    with pytest.raises(sweep.SweepError, match="another code version"):
         sweep.execute([], path, 1, "x", {"commit": "def5678", "dirty": False})
     assert sweep.execute([], path, 1, "x", {"commit": "def5678", "dirty": False}, allow_mixed=True) == []
 

@@ -244,6 +244,7 @@ def _asset(name: str) -> str:
 def _page(title: str, drawing: str, data: dict[str, Any]) -> str:
     payload = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     payload = payload.replace("<", "\\u003c")  # (only inside JSON strings) never ends the script element early
+    payload = re.sub("[\ud800-\udfff]", "\ufffd", payload)  # lone surrogates (from non-UTF-8 names): U+FFFD
     parts = {"TITLE": html.escape(style.clean(title)), "STYLE": _asset("explore.css"), "SVG": drawing,
              "DATA": payload, "SCRIPT": _asset("explore.js")}
     # one pass, so text inside a part (a user's name, say) is never taken for a placeholder
