@@ -35,9 +35,10 @@ def readable_streams() -> None:
 @contextmanager
 def interrupt_once() -> Iterator[None]:
     """Ctrl-C stops the program once: the first interrupt raises ``KeyboardInterrupt`` as usual;
-    any further one while the program cleans up and says what it kept is ignored (a second
-    Ctrl-C would otherwise interrupt the cleanup and print a traceback).  Only in the main thread
-    and only where SIGINT has Python's default handler; the previous handler comes back after."""
+    any further one while the program cleans up, says what it kept and exits is ignored (a second
+    Ctrl-C would otherwise interrupt the cleanup with a traceback, or kill the process by SIGINT
+    after it printed that it stopped cleanly).  Only in the main thread and only where SIGINT has
+    Python's default handler; without an interrupt, that handler comes back after."""
     if threading.current_thread() is not threading.main_thread() or \
             signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         yield
@@ -46,14 +47,15 @@ def interrupt_once() -> Iterator[None]:
 
     def handler(signum: int, frame: object) -> None:
         seen.append(signum)
-        if len(seen) == 1:
-            raise KeyboardInterrupt
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the program is stopping: the rest are ignored
+        raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if not seen:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def non_negative_int(text: str) -> int:

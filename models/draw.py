@@ -152,6 +152,7 @@ def draw_backward(model: AttentionRNN, xs: Any, ys: Any, *, max_nodes: int | Non
     visible."""
     if viz is None:
         raise ImportError(_VIZ_ERROR)
+    max_nodes = 4 * viz.DEFAULT_MAX_NODES if max_nodes is None else max_nodes
     steps = len(xs) if np.ndim(xs) == 2 else np.shape(xs)[1]
     draw_backward_size(model, steps, max_nodes)
     with _grads_set_aside(model) as params:

@@ -37,7 +37,7 @@ def inspect(run: Path, top: int = 6) -> str:
         raise train.TrainError(f"{path}: {e}") from None
     model = train.make_model(cfg)
     opt = train.make_optimizer(cfg, model)
-    step = train.load_checkpoint(run / "checkpoint.npz", cfg, model, opt)
+    step = train.load_checkpoint(run / "checkpoint.npz", cfg, model, opt, what="inspect_run")
     batch = train.eval_batch(cfg)
     ev = train.evaluate(model, batch)
     g = np.asarray(ev["grad_h"])
@@ -52,14 +52,20 @@ def inspect(run: Path, top: int = 6) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from .cli import OneLineParser, positive_int, readable_streams
+def parser() -> "OneLineParser":
+    from .cli import OneLineParser, positive_int
 
-    readable_streams()
     p = OneLineParser(prog="python -m tinygrad_rnn.models.inspect_run", description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", metavar="DIR", help="training run directories (with config.json, checkpoint.npz)")
     p.add_argument("--top", type=positive_int, default=6, help="how many positions and steps to list (default 6)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .cli import readable_streams
+
+    readable_streams()
+    args = parser().parse_args(argv)
     try:
         for run in args.runs:
             print(inspect(Path(run), top=args.top))

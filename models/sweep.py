@@ -377,10 +377,7 @@ def plot(summary: list[dict[str, Any]], path: Path) -> Path | None:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    from .cli import readable_streams
-
-    readable_streams()
+def parser() -> OneLineParser:
     p = OneLineParser(prog="python -m tinygrad_rnn.models.sweep", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="results", help="results directory (default results/)")
     p.add_argument("--steps", type=positive_int, default=3000, help="training steps per run (default 3000)")
@@ -390,7 +387,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--allow-mixed-commits", action="store_true",
                    help="add to a results file that holds rows from another code version")
     p.add_argument("--workers", type=positive_int, default=2, help="parallel runs (default 2: one per core)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .cli import readable_streams
+
+    readable_streams()
+    args = parser().parse_args(argv)
     out = Path(args.out)
     try:
         if not args.out.strip():

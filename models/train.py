@@ -173,7 +173,7 @@ def _expected_members(model: AttentionRNN, opt: tg.optim.Optimizer) -> dict[str,
     return want
 
 
-def _read_header(fh: Any, name: str, path: Path) -> tuple[tuple[int, ...], np.dtype]:
+def _read_header(fh: Any, name: str, path: Path, what: str = "--resume") -> tuple[tuple[int, ...], np.dtype]:
     fmt = np.lib.format
     try:
         version = fmt.read_magic(fh)
@@ -184,11 +184,11 @@ def _read_header(fh: Any, name: str, path: Path) -> tuple[tuple[int, ...], np.dt
         else:
             raise ValueError(f"unsupported .npy version {version}")
     except (ValueError, EOFError, OSError) as e:
-        raise TrainError(f"--resume: {path}: member {name!r} is not a readable .npy array ({e})") from None
+        raise TrainError(f"{what}: {path}: member {name!r} is not a readable .npy array ({e})") from None
     return tuple(shape), np.dtype(dtype)
 
 
-def _zip_directory_size(fh: Any, path: Path) -> tuple[int, int]:
+def _zip_directory_size(fh: Any, path: Path, what: str = "--resume") -> tuple[int, int]:
     """(members, bytes) the zip's central directory declares, read from its end record (and the
     zip64 one where present) without reading the directory itself: a zip of 300 000 members is
     refused before ``zipfile`` builds 300 000 entries."""
@@ -198,7 +198,7 @@ def _zip_directory_size(fh: Any, path: Path) -> tuple[int, int]:
     tail = fh.read(tail_len)
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < 22:
-        raise TrainError(f"--resume: {path} is not a zip archive (np.savez writes one); the file is corrupt")
+        raise TrainError(f"{what}: {path} is not a zip archive (np.savez writes one); the file is corrupt")
     _, _, _, _, members, cd_size, _, _ = struct.unpack("<4s4H2LH", tail[at:at + 22])
     if (members == 0xFFFF or cd_size == 0xFFFFFFFF) and at >= 20 and tail[at - 20:at - 16] == b"PK\x06\x07":
         _, _, offset, _ = struct.unpack("<4sLQL", tail[at - 20:at])
@@ -211,13 +211,14 @@ def _zip_directory_size(fh: Any, path: Path) -> tuple[int, int]:
     return members, cd_size
 
 
-def load_checkpoint(path: Path, cfg: Config, model: AttentionRNN, opt: tg.optim.Optimizer) -> int:
+def load_checkpoint(path: Path, cfg: Config, model: AttentionRNN, opt: tg.optim.Optimizer,
+                    what: str = "--resume") -> int:
     """Validate, then restore parameters and optimizer state; return the step (see :func:`read_checkpoint`)."""
-    return read_checkpoint(path, cfg, model, opt)[0]
+    return read_checkpoint(path, cfg, model, opt, what)[0]
 
 
-def read_checkpoint(path: Path, cfg: Config, model: AttentionRNN,
-                    opt: tg.optim.Optimizer) -> tuple[int, dict[str, Any]]:
+def read_checkpoint(path: Path, cfg: Config, model: AttentionRNN, opt: tg.optim.Optimizer,
+                    what: str = "--resume") -> tuple[int, dict[str, Any]]:
     """Validate, then restore parameters and optimizer state; return the step and the checkpoint's
     configuration.
 
@@ -232,16 +233,16 @@ def read_checkpoint(path: Path, cfg: Config, model: AttentionRNN,
     want = _expected_members(model, opt)
     limit = sum(int(np.prod(shape, dtype=np.int64)) * 8 for _, shape in want.values()) \
         + len(want) * (HEADER_SLACK + 4096) + (1 << 20)
-    fh = rundir.open_regular(path, "--resume", limit)
+    fh = rundir.open_regular(path, what, limit)
     if fh is None:
-        raise TrainError(f"--resume: no checkpoint at {path}")
+        raise TrainError(f"{what}: no checkpoint at {path}")
     arrays: dict[str, np.ndarray] = {}
     saved: dict[str, Any] = {}
     try:
         with fh:
-            members, cd_size = _zip_directory_size(fh, path)
+            members, cd_size = _zip_directory_size(fh, path, what)
             if members > len(want) + 16 or cd_size > (len(want) + 16) * 1024:
-                raise TrainError(f"--resume: {path} declares {members} members in {cd_size} bytes of directory; "
+                raise TrainError(f"{what}: {path} declares {members} members in {cd_size} bytes of directory; "
                                  f"a checkpoint of this model has {len(want)}")
             with zipfile.ZipFile(fh) as zf:
                 infos = {i.filename: i for i in zf.infolist()}
@@ -249,62 +250,62 @@ def read_checkpoint(path: Path, cfg: Config, model: AttentionRNN,
                 extra = sorted(set(names) - set(want))
                 missing = sorted(set(want) - set(names))
                 if missing:
-                    raise TrainError(f"--resume: {path} is not a checkpoint of this model (missing {rundir.few(missing)})")
+                    raise TrainError(f"{what}: {path} is not a checkpoint of this model (missing {rundir.few(missing)})")
                 if extra:
-                    raise TrainError(f"--resume: {path} has unexpected members {rundir.few(extra)}")
+                    raise TrainError(f"{what}: {path} has unexpected members {rundir.few(extra)}")
                 for key in ("config", "step", *(k for k in want if k not in ("config", "step"))):
                     kind, shape = want[key]
                     info = infos[names[key]]
                     if not names[key].endswith(".npy"):
-                        raise TrainError(f"--resume: {path}: member {names[key]!r} is not an .npy array")
+                        raise TrainError(f"{what}: {path}: member {names[key]!r} is not an .npy array")
                     member_limit = (1 << 20) if kind == "U" else int(np.prod(shape, dtype=np.int64)) * 8 + HEADER_SLACK
                     if info.file_size > member_limit:
-                        raise TrainError(f"--resume: {path}: {key} declares {info.file_size} bytes uncompressed, "
+                        raise TrainError(f"{what}: {path}: {key} declares {info.file_size} bytes uncompressed, "
                                          f"at most {member_limit} expected for shape {shape}")
                     with zf.open(info) as member:
-                        got_shape, dtype = _read_header(member, key, path)
+                        got_shape, dtype = _read_header(member, key, path, what)
                         if dtype.hasobject or dtype.kind != kind or got_shape != shape:
-                            raise TrainError(f"--resume: {path}: {key} has dtype {dtype} and shape {got_shape}, "
+                            raise TrainError(f"{what}: {path}: {key} has dtype {dtype} and shape {got_shape}, "
                                              f"expected {'integer' if kind == 'i' else 'float' if kind == 'f' else 'text'} "
                                              f"of shape {shape}")
                     with zf.open(info) as member:
                         arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
                     if key == "config":
-                        saved = _check_config(arrays["config"], cfg, path)
+                        saved = _check_config(arrays["config"], cfg, path, what)
     except TrainError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError, struct.error) as e:
-        raise TrainError(f"--resume: {path} is corrupt or truncated ({type(e).__name__}: {str(e)[:200]})") from None
+        raise TrainError(f"{what}: {path} is corrupt or truncated ({type(e).__name__}: {str(e)[:200]})") from None
     step = int(arrays["step"])
     if step < 0:
-        raise TrainError(f"--resume: {path}: step is {step}, expected a non-negative integer")
+        raise TrainError(f"{what}: {path}: step is {step}, expected a non-negative integer")
     for key, arr in arrays.items():
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-            raise TrainError(f"--resume: {path}: {key} has non-finite values; this is not a good checkpoint")
+            raise TrainError(f"{what}: {path}: {key} has non-finite values; this is not a good checkpoint")
     opt_steps = int(arrays["opt.steps"]) if "opt.steps" in arrays else step
     if opt_steps != step:
-        raise TrainError(f"--resume: {path}: the optimizer has taken {opt_steps} steps but the checkpoint is at "
+        raise TrainError(f"{what}: {path}: the optimizer has taken {opt_steps} steps but the checkpoint is at "
                          f"step {step}; one update per step, so they must agree")
     try:  # the optimizer checks everything before it writes anything; then the parameters
         opt.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
     except (KeyError, ValueError) as e:
-        raise TrainError(f"--resume: optimizer state in {path} does not fit: {e}") from None
+        raise TrainError(f"{what}: optimizer state in {path} does not fit: {e}") from None
     for k, t in model.parameters().items():
         t.data[...] = arrays[k]
     return step, saved
 
 
-def _check_config(raw: np.ndarray, cfg: Config, path: Path) -> dict[str, Any]:
+def _check_config(raw: np.ndarray, cfg: Config, path: Path, what: str = "--resume") -> dict[str, Any]:
     try:
         saved = json.loads(str(raw))
     except (json.JSONDecodeError, RecursionError):
-        raise TrainError(f"--resume: {path}: config is not readable JSON") from None
+        raise TrainError(f"{what}: {path}: config is not readable JSON") from None
     if not isinstance(saved, dict):
-        raise TrainError(f"--resume: {path}: config is not a configuration (a JSON object)")
+        raise TrainError(f"{what}: {path}: config is not a configuration (a JSON object)")
     diffs = [f"{k}={repr(saved.get(k))[:40]} (now {getattr(cfg, k)!r})" for k in ARCHITECTURE
              if saved.get(k) != getattr(cfg, k)]
     if diffs:
-        raise TrainError(f"--resume: {path} was written by a different configuration: {rundir.few(diffs)}")
+        raise TrainError(f"{what}: {path} was written by a different configuration: {rundir.few(diffs)}")
     return saved
 
 
@@ -360,6 +361,8 @@ def run(cfg: Config, resume: bool = False, force: bool = False) -> dict[str, Any
             import matplotlib  # noqa: F401
         except ImportError:
             raise TrainError("--plots needs matplotlib: pip install 'tinygrad_rnn[train]' (or pip install matplotlib)") from None
+    if resume and not os.path.lexists(os.path.join(cfg.out, "checkpoint.npz")):
+        raise TrainError(f"--resume: no checkpoint at {os.path.join(cfg.out, 'checkpoint.npz')}")  # before any mkdir
     out = rundir.prepare(cfg.out, force=force or resume)
     with rundir.RunLock(out):
         rundir.clean_temporaries(out)
@@ -536,6 +539,7 @@ def _available_memory() -> int:
     return 16 << 30  # pragma: no cover
 
 
+MAX_COUNT = 10**9  # steps, sizes, intervals: beyond this a run would never end (or never start)
 _FIELD_TYPES = {f.name: f.type for f in fields(Config)}
 _POSITIVE = ("steps", "batch_size", "seq_len", "pairs", "symbols", "delay", "hidden_size", "eval_every", "eval_size",
              "log_every")
@@ -553,8 +557,9 @@ def check_config(cfg: Config) -> Config:
             raise TrainError(f"{name}: expected {kind.replace(' | None', ' or null')}, got {repr(value)[:60]}")
     flag = lambda name: "--" + name.replace("_", "-")  # noqa: E731
     for name in _POSITIVE:
-        if getattr(cfg, name) < 1:
-            raise TrainError(f"{flag(name)}: expected a positive integer, got {getattr(cfg, name)}")
+        if not 1 <= getattr(cfg, name) <= MAX_COUNT:
+            raise TrainError(f"{flag(name)}: expected a positive integer up to {MAX_COUNT:.0e}, "
+                             f"got {str(getattr(cfg, name))[:40]}")
     if cfg.task not in tasks.TASKS:
         raise TrainError(f"--task: expected one of {', '.join(tasks.TASKS)}, got {cfg.task[:40]!r}")
     if cfg.optimizer not in ("sgd", "adam"):
