@@ -63,7 +63,7 @@ def train_recall() -> None:
           f"the query, scores {floor:.3f}); attention weight on i=t "
           f"{result['attn_self']:.2f}, entropy {result['attn_entropy']:.2f}")
     print(f"   wrote {cfg.out}/config.json, metrics.jsonl, checkpoint.npz  (resume: python -m tinygrad_rnn.models.train "
-          f"--task recall --pairs 2 --steps 3000 --out {cfg.out} --resume)")
+          f"--resume --out {cfg.out} --steps 3000)")
 
 
 def render_unrolled() -> None:
