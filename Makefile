@@ -61,8 +61,11 @@ clean:
 # The whole engine is ~7 700 mutants, more than one sitting: run it a file at a time, e.g.
 #   make mutation MUTANTS='tinygrad_rnn.tape* tinygrad_rnn.backward*'
 # (quoted globs of mutant names; empty: every file). Results accumulate in mutants/.
+# One thread for torch and BLAS: mutmut forks each mutant's test run from a process that has run
+# torch, and a forked child that touches torch's thread pool deadlocks (then counts as a timeout,
+# a kill the tests did not make).
 MUTANTS ?=
 mutation: $(STAMP)
 	$(PY) -m pip install --quiet mutmut
-	HYPOTHESIS_PROFILE=mutation $(VENV)/bin/mutmut run --max-children 2 $(foreach m,$(MUTANTS),"$(m)") || true
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HYPOTHESIS_PROFILE=mutation $(VENV)/bin/mutmut run --max-children 2 $(foreach m,$(MUTANTS),"$(m)") || true
 	$(VENV)/bin/mutmut results

@@ -167,3 +167,53 @@ def test_cli(tmp_path):
     for flag in ("--steps", "--input-size", "--hidden-size", "--output-size", "--seed", "--attend-h0",
                  "--no-backward", "--color-by", "--collapse", "--max-blocks", "--full", "--max-nodes"):
         assert flag in helptext.stdout, flag
+
+
+# ----------------------------------------------------------------------------- time reads in order
+def _reading_order(source: str, rankdir: str) -> list[str]:
+    """Graphviz lays the drawing out (-Tjson); the step clusters' labels in the order a reader meets
+    them, asserting that each next cluster lies wholly after the one before: to its right or below
+    it (rankdir=TB), below it or to its right (LR).  Graphviz's y grows upwards."""
+    import json
+
+    out = subprocess.run(["dot", "-Tjson"], input=source, capture_output=True, text=True, timeout=120, check=True)
+    boxes = {re.sub(r"</?B>", "", o["label"]): [float(v) for v in o["bb"].split(",")]
+             for o in json.loads(out.stdout)["objects"]
+             if o.get("name", "").startswith("cluster") and re.fullmatch(r"<B>t=\d+</B>", o.get("label", ""))}
+    order = sorted(boxes, key=lambda k: int(k[2:]))
+    for a, b in zip(order, order[1:]):
+        (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = boxes[a], boxes[b]
+        right, below = bx0 >= ax1 - 1, by1 <= ay0 + 1
+        assert right or below, f"{b} is not after {a}: boxes {boxes[a]} and {boxes[b]} ({rankdir})"
+        if rankdir == "LR":
+            assert below or by1 <= ay1, f"{b} is above {a} in a left-to-right layout"
+    return order
+
+
+@pytest.mark.parametrize("rankdir", ["TB", "LR"])
+@pytest.mark.parametrize("T", range(1, 9))
+def test_time_reads_in_order_in_the_laid_out_drawing(T, rankdir):
+    model = AttentionRNN(2, 2, 2, seed=T)
+    rng = np.random.default_rng(T)
+    g = draw_unrolled(model, rng.standard_normal((T, 2)), rng.integers(0, 2, T), rankdir=rankdir, max_nodes=5000)
+    assert _reading_order(g.source, rankdir) == [f"t={t}" for t in range(1, T + 1)]
+
+
+@pytest.mark.parametrize("T", [2, 3])
+def test_the_backward_graph_reads_in_time_order_too(T):
+    from tinygrad_rnn.models.draw import draw_backward
+
+    model = AttentionRNN(2, 2, 2, seed=0)
+    rng = np.random.default_rng(0)
+    g = draw_backward(model, rng.standard_normal((T, 2)), rng.integers(0, 2, T))
+    assert _reading_order(g.source, "TB") == [f"t={t}" for t in range(1, T + 1)]
+
+
+def test_a_users_own_scopes_are_drawn_in_the_order_they_were_recorded():
+    W = tg.Tensor(np.array([[0.5, -0.2], [0.1, 0.3]]), requires_grad=True, name="W")
+    h = tg.Tensor(np.zeros(2))
+    for t in range(1, 5):
+        with tg.scope(f"t={t}"):
+            h = (h @ W + np.array([1.0, -1.0]) * t).tanh()
+    g = viz.draw(h.sum())
+    assert _reading_order(g.source, "TB") == ["t=1", "t=2", "t=3", "t=4"]

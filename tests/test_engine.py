@@ -66,7 +66,9 @@ def test_backward_twice_through_a_freed_graph_is_a_clear_error_and_changes_nothi
     loss = (w * w).tanh().sum()
     loss.backward()
     before = w.grad.copy()
-    with pytest.raises(RuntimeError, match=r"already freed.*retain_graph=True"):
+    with pytest.raises(RuntimeError, match=r"^backward: the graph through .* was already freed by an earlier "
+                                           r"backward\(\); pass retain_graph=True to the first backward\(\) to go "
+                                           r"through it twice$"):  # the advice, whole
         loss.backward()
     np.testing.assert_array_equal(w.grad, before)
 
