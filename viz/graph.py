@@ -422,7 +422,7 @@ def _draw(tensor: tg.Tensor, *, show_values: bool, show_grads: bool, cluster_sco
     dot = graphviz.Digraph(
         "tinygrad_rnn",
         graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "nodesep": "0.15", "ranksep": "0.3",
-                    "newrank": "true", **({"label": f"<{label}>", "labelloc": "t"} if label else {})},
+                    "newrank": "true", "nslimit": "2", "nslimit1": "2", **({"label": f"<{label}>", "labelloc": "t"} if label else {})},
         node_attr={"fontname": "Helvetica", "fontsize": "10", "margin": "0.05,0.03", "height": "0.3"},
         edge_attr={"arrowsize": "0.6", "color": "#555555"},
     )
