@@ -71,6 +71,14 @@ def unrolled_records(model: AttentionRNN, steps: int) -> int:
     return int(round(a + b * steps + c * steps * steps))
 
 
+def max_steps(model: AttentionRNN, max_records: int) -> int:
+    """The longest sequence whose unrolled graph records at most ``max_records`` ops (0 if none)."""
+    T = 0
+    while unrolled_records(model, T + 1) <= max_records and T < 100_000:
+        T += 1
+    return T
+
+
 def refuse_oversized_drawing(model: AttentionRNN, steps: int, collapse: bool, max_nodes: int) -> None:
     """Raise ``GraphTooLargeError`` if the unrolled drawing of ``steps`` steps would be too large
     (counted by :func:`unrolled_records`, before anything of that size is built)."""
@@ -78,10 +86,11 @@ def refuse_oversized_drawing(model: AttentionRNN, steps: int, collapse: bool, ma
     if expected > MAX_RECORDS or (not collapse and expected > max_nodes):
         raise viz.GraphTooLargeError(
             f"viz: T={steps} records {expected} ops, " + (
-                f"more than the {MAX_RECORDS} a drawing can afford; draw fewer steps"
+                f"more than the {MAX_RECORDS} a drawing can afford; draw fewer steps (--steps)"
                 if expected > MAX_RECORDS else
-                f"so the drawing has at least {expected} nodes, more than max_nodes={max_nodes}; use the "
-                "collapsed view (collapse=True, or --collapse on the command line), or raise max_nodes"))
+                f"so the drawing has at least {expected} nodes, more than max_nodes={max_nodes}: draw at most "
+                f"T={max_steps(model, max_nodes)} steps (--steps), use the collapsed view (collapse=True, "
+                "--collapse), or raise max_nodes (--max-nodes)"))
 
 
 @contextmanager

@@ -26,7 +26,7 @@ import tinygrad_rnn as tg
 
 from .attention_rnn import AttentionRNN
 from .cli import OneLineParser, make_parent_dir, positive_int
-from .draw import MAX_RECORDS, _grads_set_aside, add_model_arguments, model_and_sequence, unrolled_records
+from .draw import MAX_RECORDS, _grads_set_aside, add_model_arguments, max_steps, model_and_sequence, unrolled_records
 
 try:
     from tinygrad_rnn import viz
@@ -72,7 +72,8 @@ def refuse_oversized_page(model: AttentionRNN, steps: int, max_nodes: int) -> No
     if expected > min(max_nodes, MAX_RECORDS):
         raise viz.GraphTooLargeError(
             f"viz: T={steps} records {expected} ops, more than max_nodes={max_nodes}; a page steps through every "
-            "record, so use fewer steps (T ≤ 16 at the default), or raise max_nodes")
+            f"record, so use at most T={max_steps(model, min(max_nodes, MAX_RECORDS))} steps (--steps), or raise "
+            "max_nodes (--max-nodes)")
 
 
 def parser() -> OneLineParser:
@@ -88,7 +89,7 @@ def parser() -> OneLineParser:
     p.add_argument("--no-values", action="store_true", help="leave values out of the drawing's labels")
     p.add_argument("--rankdir", choices=["TB", "LR"], default="TB", help="layout direction (default TB)")
     p.add_argument("--max-nodes", type=positive_int, default=1200,
-                   help="refuse graphs with more records than this (default 1200, about T=16)")
+                   help="refuse graphs with more records than this (default 1200: T=18)")
     p.add_argument("--screenshot", metavar="PNG",
                    help="also write a picture of the page mid-walk (needs Playwright and a Chromium browser)")
     return p

@@ -217,3 +217,29 @@ def test_a_users_own_scopes_are_drawn_in_the_order_they_were_recorded():
             h = (h @ W + np.array([1.0, -1.0]) * t).tanh()
     g = viz.draw(h.sum())
     assert _reading_order(g.source, "TB") == ["t=1", "t=2", "t=3", "t=4"]
+
+
+@pytest.mark.parametrize("command", ["draw", "explore"])
+def test_size_advice_names_only_flags_the_command_has(command, tmp_path, capsys):
+    import importlib
+
+    mod = importlib.import_module(f"tinygrad_rnn.models.{command}")
+    out = tmp_path / ("x.svg" if command == "draw" else "x.html")
+    assert mod.main(["--steps", "19", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "at most T=18 steps" in err
+    named = set(re.findall(r"--[a-z][a-z-]+", err))
+    flags = {f for a in mod.parser()._actions for f in a.option_strings}
+    assert named and named <= flags, named - flags
+    assert not out.exists()
+
+
+def test_the_readmes_size_limits_are_the_codes():
+    from pathlib import Path
+
+    from tinygrad_rnn.models.draw import max_steps
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    T = max_steps(AttentionRNN(2, 3, 3, seed=0), viz.DEFAULT_MAX_NODES)
+    assert f"over {viz.DEFAULT_MAX_NODES} records (T > {T}) are refused" in readme
+    assert T == 18

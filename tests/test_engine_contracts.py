@@ -301,3 +301,35 @@ def test_why_a_tensor_is_read_only_is_said_exactly():
         q += 1.0
     assert "'q'" in str(e.value) and "mul" in str(e.value)
     del r
+
+
+# ----------------------------------------------------------------------------- contexts and accumulation
+def test_contexts_exited_out_of_order_are_refused_in_words():
+    outer, inner = tg.no_grad(), tg.scope("s")
+    outer.__enter__()
+    inner.__enter__()
+    try:
+        with pytest.raises(RuntimeError) as e:
+            outer.__exit__(None, None, None)
+        assert str(e.value) == ("tinygrad_rnn: recording contexts (no_grad, scope, tag, ...) were exited out of "
+                                "order in this thread; exit the innermost first")
+    finally:
+        inner.__exit__(None, None, None)
+        outer.__exit__(None, None, None)
+    assert tg.is_grad_enabled() and tg.current_scope() == ""
+
+
+def test_only_a_scope_gives_a_value_to_as():
+    with tg.no_grad() as a, tg.enable_grad() as b, tg.tag(eq=1) as c:
+        assert (a, b, c) == (None, None, None)
+    with tg.scope("t=1") as s, tg.scope("inner") as t:
+        assert (s, t) == ("t=1", "t=1/inner")
+
+
+def test_an_existing_grad_of_the_wrong_shape_is_named_with_the_rule():
+    x = tg.Tensor(np.ones(3), requires_grad=True)
+    x.grad = np.zeros(2)
+    with pytest.raises(tg.GradientShapeError) as e:
+        (x * 2.0).sum().backward()
+    assert re.fullmatch(r"'mul' \(tape #\d+\): existing \.grad of shape \(2,\) does not match its tensor of shape "
+                        r"\(3,\)", str(e.value)), str(e.value)

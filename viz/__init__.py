@@ -17,9 +17,10 @@ try:
 except ImportError as e:  # pragma: no cover - exercised in a venv without the extra (tests/test_packaging.py)
     raise ImportError("tinygrad_rnn.viz needs the 'viz' extra: pip install 'tinygrad_rnn[viz]'") from e
 
-from .graph import DEFAULT_MAX_NODES, GraphTooLargeError, VizError, draw, retain_grads
+from .graph import DEFAULT_MAX_NODES, MAX_LAYOUT_COST, GraphTooLargeError, VizError, draw, layout_cost, retain_grads
 from .explore import explore
 from .rendering import FORMATS, dot_binary, render, svg
 
 __all__ = ["draw", "render", "explore", "svg", "retain_grads", "dot_binary", "VizError", "GraphTooLargeError", "DEFAULT_MAX_NODES",
+           "MAX_LAYOUT_COST", "layout_cost",
            "FORMATS"]

@@ -31,9 +31,13 @@ import tinygrad_rnn as tg
 
 from . import style
 
-__all__ = ["draw", "retain_grads", "VizError", "GraphTooLargeError", "DEFAULT_MAX_NODES"]
+__all__ = ["draw", "retain_grads", "VizError", "GraphTooLargeError", "DEFAULT_MAX_NODES", "MAX_LAYOUT_COST",
+           "layout_cost"]
 
-DEFAULT_MAX_NODES = 1200  # ~T=16 unrolled: dot lays it out in ~5 s; T=20 takes minutes or fails
+DEFAULT_MAX_NODES = 1200  # ~T=18 unrolled: dot lays it out in ~5 s; T=20 takes minutes or fails
+#: the most layout work (nodes plus the virtual nodes of long edges, :func:`layout_cost`) a drawing
+#: may ask of dot: about 7 s on a 2-core machine (benchmarks/dot_layout.py measures it)
+MAX_LAYOUT_COST = 30_000
 
 
 class VizError(RuntimeError):
@@ -358,6 +362,7 @@ def draw(
     rankdir: str = "TB",
     title: str | None = None,
     compact: bool = False,
+    max_layout_cost: int = MAX_LAYOUT_COST,
 ) -> graphviz.Digraph:
     """The recorded graph that produced ``tensor``, as a ``graphviz.Digraph`` — before or after
     ``backward()`` (a freed graph keeps the skeleton a drawing needs).
@@ -376,17 +381,21 @@ def draw(
     ``fold`` names unary ops applied to leaves that are drawn as part of the leaf
     (``fold=("transpose",)`` draws W and Wᵀ as one node).  ``compact=True`` draws no node for
     unnamed intermediate tensors: their op node shows the output's shape and gradient instead.
-    More than ``max_nodes`` nodes raises :class:`GraphTooLargeError`, before any label is built.
+    More than ``max_nodes`` nodes raises :class:`GraphTooLargeError`, before any label is built;
+    so does a layout that would cost dot more than ``max_layout_cost`` (:func:`layout_cost`: a few
+    hundred nodes with long edges can take dot minutes), before dot runs.
     """
     return _draw(tensor, show_values=show_values, show_grads=show_grads, cluster_scopes=cluster_scopes,
                  max_nodes=max_nodes, color_by=color_by, color_tag=color_tag, legend=legend, collapse=collapse,
-                 group=group, max_blocks=max_blocks, fold=fold, rankdir=rankdir, title=title, compact=compact)[0]
+                 group=group, max_blocks=max_blocks, fold=fold, rankdir=rankdir, title=title, compact=compact,
+                 max_layout_cost=max_layout_cost)[0]
 
 
 def _draw(tensor: tg.Tensor, *, show_values: bool, show_grads: bool, cluster_scopes: bool, max_nodes: int,
           color_by: str | None, color_tag: str | None, legend: dict[Any, str] | None, collapse: bool,
           group: Callable[[str], str | None] | None, max_blocks: int, fold: Iterable[str], rankdir: str,
-          title: str | None, compact: bool) -> tuple[graphviz.Digraph, _Plan, list[tuple[tg.Record, Any]]]:
+          title: str | None, compact: bool, max_layout_cost: int = MAX_LAYOUT_COST,
+          ) -> tuple[graphviz.Digraph, _Plan, list[tuple[tg.Record, Any]]]:
     """:func:`draw`, also returning the plan (which node stands for which record and leaf) and the
     records it drew, for :func:`tinygrad_rnn.viz.explore`."""
     if color_by not in (None, "grad"):
@@ -414,6 +423,14 @@ def _draw(tensor: tg.Tensor, *, show_values: bool, show_grads: bool, cluster_sco
         plan = _collapse(plan, group)
     if len(plan.nodes) > max_nodes:
         raise GraphTooLargeError(_too_large(str(len(plan.nodes)), max_nodes, not collapse))
+    cost = layout_cost((n.id for n in plan.nodes), ((a, b) for a, b, _ in plan.edges))
+    if cost > max_layout_cost:
+        raise GraphTooLargeError(
+            f"viz: laying this graph out would cost dot about {cost} nodes' work ({len(plan.nodes)} nodes and the "
+            f"virtual nodes of its long edges), more than max_layout_cost={max_layout_cost} (about 7 s); "
+            + ("draw fewer blocks: group scopes into blocks (group=, as the seed's draw command does with "
+               "--max-blocks), or draw a part of the graph" if collapse else
+               "use the collapsed view (collapse=True), or draw a part of the graph"))
     notes = []
     if plan.not_kept:
         notes.append(f"values and gradients of {plan.not_kept} intermediates not kept: "
@@ -445,6 +462,26 @@ def _draw(tensor: tg.Tensor, *, show_values: bool, show_grads: bool, cluster_sco
         dot.node("tag_legend", f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0">{rows}</TABLE>>',
                  shape="plaintext", fontsize="9")
     return dot, plan, nodes
+
+
+def layout_cost(nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> int:
+    """What laying a graph out costs dot, counted before running it: its nodes, plus one virtual
+    node for every rank a long edge crosses (dot routes an edge from rank r to rank s through
+    s − r − 1 of them; positioning and spline routing grow with their number).  Ranks are longest
+    paths from the sources, as dot's ranking gives for these graphs (a node with many consumers
+    sits above the first).  Measured against dot's time in benchmarks/dot_layout.py: a chain of
+    T scopes fed by one parameter has ~T²/2 virtual nodes, and dot's time follows them."""
+    from graphlib import TopologicalSorter
+
+    preds: dict[str, set[str]] = {n: set() for n in nodes}
+    edge_list = list(edges)
+    for a, b in edge_list:
+        preds.setdefault(a, set())
+        preds.setdefault(b, set()).add(a)
+    rank: dict[str, int] = {}
+    for n in TopologicalSorter(preds).static_order():  # iterative: no recursion at any size
+        rank[n] = 1 + max((rank[p] for p in preds[n]), default=-1)
+    return len(preds) + sum(max(0, rank[b] - rank[a] - 1) for a, b in edge_list)
 
 
 def _too_large(count: str, max_nodes: int, can_collapse: bool) -> str:
