@@ -381,3 +381,18 @@ def test_dot_finishes_what_the_guard_lets_through(tmp_path):
     assert 100 <= T < 1000
     viz.render(viz.draw(_scoped_chain(T), collapse=True), tmp_path / "largest.svg")
     assert (tmp_path / "largest.svg").stat().st_size > 0
+
+
+def test_nodes_say_what_broadcasting_and_indexing_did():
+    x = tg.Tensor(np.ones((2, 3)), requires_grad=True, name="x")
+    b = tg.Tensor(np.ones(3), requires_grad=True, name="b")
+    W = tg.Tensor(np.ones((3, 3)), requires_grad=True, name="W")
+    y = (x + b) * np.ones((1, 3))
+    z = tg.stack([y[:, 1:2].sum(axis=1), (y @ W)[0, :2]], axis=0)
+    L = z.sum()
+    labels = "\n".join(node_labels(viz.draw(L).source).values())
+    assert "broadcast b (3,) → (2, 3)" in labels and "broadcast input 1 (1, 3) → (2, 3)" in labels
+    assert "[:, 1:2]" in labels and "[0, :2]" in labels
+    assert labels.count("broadcast") == 2  # not matmul, stack, sum or getitem
+    L.backward()  # a freed graph keeps the shapes: the same labels
+    assert "\n".join(node_labels(viz.draw(L).source).values()).count("broadcast") == 2

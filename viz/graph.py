@@ -127,6 +127,33 @@ class _Palette:
         return "#333333" if key not in self.index else style.TAG_EDGE_COLOURS[self.index[key] % len(style.TAG_EDGE_COLOURS)]
 
 
+def _broadcasts(rec: tg.Record) -> list[str]:
+    """The inputs an elementwise op broadcast to its output's shape, as ``b (3,) → (2, 3)``.  An op
+    is elementwise here when its tensor inputs' shapes broadcast to exactly its output's (add, mul,
+    where, ...; not matmul, stack or a reduction); Python scalars are left out."""
+    out = tuple(rec.shape)
+    shaped = [(j, x) for j, x in enumerate(rec.inputs) if not isinstance(x, (int, float, complex, bool))]
+    shapes = []
+    for _, x in shaped:
+        shape = getattr(x, "shape", None)
+        if shape is None:
+            return []
+        shapes.append(tuple(shape))
+    if len(shapes) < 2 or len(set(shapes)) == 1:
+        return []
+    try:
+        if tuple(np.broadcast_shapes(*shapes)) != out:
+            return []
+    except ValueError:
+        return []
+    lines = []
+    for (j, x), shape in zip(shaped, shapes):
+        if shape != out:
+            name = (x.out_name if type(x) is tg.Record else getattr(x, "name", None)) or f"input {j}"
+            lines.append(f"{name} {shape} → {out}")
+    return lines
+
+
 def _op_label(rec: tg.Record, color_tag: str | None, output: str = "") -> str:
     details = []
     for k, v in rec.kwargs.items():
@@ -138,6 +165,9 @@ def _op_label(rec: tg.Record, color_tag: str | None, output: str = "") -> str:
     scalars = [style.fmt_number(float(x)) for x in rec.inputs if isinstance(x, (int, float, np.number))]
     if scalars:
         details.append("with " + ", ".join(scalars))
+    spread = _broadcasts(rec)
+    if spread:
+        details.append("broadcast " + ", ".join(spread))
     tags = rec.tags or {}
     shown = [f"{color_tag} {tags[color_tag]}"] if color_tag in tags else []
     shown += [f"{k}={v}" for k, v in tags.items() if k != color_tag]
