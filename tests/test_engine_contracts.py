@@ -333,3 +333,33 @@ def test_an_existing_grad_of_the_wrong_shape_is_named_with_the_rule():
         (x * 2.0).sum().backward()
     assert re.fullmatch(r"'mul' \(tape #\d+\): existing \.grad of shape \(2,\) does not match its tensor of shape "
                         r"\(3,\)", str(e.value)), str(e.value)
+
+
+@pytest.mark.parametrize("how", ["-=", "setitem", ".data ="])
+def test_a_parameter_saved_by_a_graph_that_died_in_a_cycle_can_be_updated_in_place(how):
+    import gc
+
+    W = tg.Tensor(np.array([1.0, 2.0]), requires_grad=True, name="W")
+
+    def forward_that_fails():
+        loss = (W * W).sum()
+        try:
+            raise ValueError("boom")
+        except ValueError as e:
+            err = e  # the frame holds e, e's traceback the frame: the graph lives in a cycle
+        return err, loss
+
+    gc.disable()
+    try:
+        err, loss = forward_that_fails()
+        del err, loss
+        with tg.no_grad():
+            if how == "-=":
+                W -= 0.5
+            elif how == "setitem":
+                W[...] = np.array([0.5, 1.5])
+            else:
+                W.data = np.array([0.5, 1.5])
+    finally:
+        gc.enable()
+    assert W.data.tolist() == [0.5, 1.5]
