@@ -233,6 +233,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-blocks", type=positive_int, default=16,
                    help="blocks in the collapsed view (default 16; dot slows sharply beyond ~20)")
     p.add_argument("--full", action="store_true", help="draw every intermediate value as its own node")
+    p.add_argument("--long", action="store_true",
+                   help="the long-sequence view (any T up to 5000; .png .svg .pdf, needs matplotlib): attention "
+                        "weights, the chain coloured by the last loss's gradient, and that gradient against t with "
+                        "and without attention")
     p.add_argument("--backward-graph", action="store_true",
                    help="draw the recorded backward pass (loss.backward(create_graph=True)) that computes ∂L/∂W")
     p.add_argument("--no-values", action="store_true", help="leave values out of the labels (smaller nodes)")
@@ -250,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     if viz is None:
         print(f"error: {_VIZ_ERROR}", file=sys.stderr)
         return 1
+    if args.long:
+        return _main_long(args)
     try:
         if args.backward_graph:
             check = lambda m, T: draw_backward_size(m, T)  # noqa: E731
@@ -272,6 +278,34 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"wrote {path} (T={args.steps}; {graph.source.count(' -> ')} edges; graph built in {built:.2f} s, "
           f"written in {total - built:.2f} s)")
+    return 0
+
+
+def _main_long(args: argparse.Namespace) -> int:
+    from .long_view import MAX_LONG_STEPS, draw_long
+
+    suffix = args.output.rsplit(".", 1)[-1].lower() if "." in args.output else ""
+    if suffix not in ("png", "svg", "pdf"):
+        print(f"error: -o: the long view writes .png, .svg or .pdf, got {args.output[:80]!r}", file=sys.stderr)
+        return 1
+    if not 2 <= args.steps <= MAX_LONG_STEPS:
+        print(f"error: --steps: the long view draws 2 to {MAX_LONG_STEPS} steps, got {args.steps}", file=sys.stderr)
+        return 1
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("error: --long needs matplotlib: pip install 'tinygrad_rnn[train]'", file=sys.stderr)
+        return 1
+    try:
+        model, xs, ys = model_and_sequence(args)
+        if not make_parent_dir("-o", args.output):
+            return 1
+        start = time.perf_counter()
+        path = draw_long(model, xs, ys, args.output)
+    except (viz.VizError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {path} (T={args.steps}, the long view; made in {time.perf_counter() - start:.2f} s)")
     return 0
 
 

@@ -243,3 +243,71 @@ def test_the_readmes_size_limits_are_the_codes():
     T = max_steps(AttentionRNN(2, 3, 3, seed=0), viz.DEFAULT_MAX_NODES)
     assert f"over {viz.DEFAULT_MAX_NODES} records (T > {T}) are refused" in readme
     assert T == 18
+
+
+# ----------------------------------------------------------------------------- the long-sequence view
+def test_the_long_views_gradients_match_a_hand_recurrence_without_attention():
+    """Oracle: for Z_t = h_t, ∂L_T/∂h_T = Vᵀ(ŷ_T − y_T) and ∂L_T/∂h_{t−1} = Wᵀ((1 − h_t²) ⊙ ∂L_T/∂h_t)."""
+    from tinygrad_rnn.models.long_view import gradient_reach
+
+    rng = np.random.default_rng(3)
+    model = AttentionRNN(2, 4, 3, seed=5, attention=False)
+    T = 30
+    xs, ys = rng.standard_normal((T, 2)), rng.integers(0, 3, T)
+    W, U, b, V, c = (model.parameters()[k].data for k in ("W", "U", "b", "V", "c"))
+    h, hs = np.zeros(4), []
+    for t in range(T):
+        h = np.tanh(W @ h + U @ xs[t] + b)
+        hs.append(h)
+    o = V @ hs[-1] + c
+    p = np.exp(o - o.max())
+    p /= p.sum()
+    d = V.T @ (p - np.eye(3)[ys[-1]])
+    hand = [0.0] * T
+    for t in range(T - 1, -1, -1):
+        hand[t] = np.linalg.norm(d)
+        d = W.T @ ((1 - hs[t] ** 2) * d)
+    got = gradient_reach(model, xs, ys)
+    assert got["alpha"] is None
+    np.testing.assert_allclose(got["grad_h"], hand, rtol=1e-10, atol=0)
+
+
+def test_the_long_views_gradients_match_the_unrolled_graph_with_attention():
+    from tinygrad_rnn.models.long_view import gradient_reach
+
+    rng = np.random.default_rng(4)
+    model = AttentionRNN(2, 3, 3, seed=1)
+    T = 6
+    xs, ys = rng.standard_normal((T, 2)), rng.integers(0, 3, T)
+    got = gradient_reach(model, xs, ys)
+    fwd = model.forward(xs[None], mode="unrolled")
+    for h in fwd.steps:
+        h.retain_grad()
+    tg.cross_entropy(fwd.logits[:, -1], np.eye(3)[ys[-1:]], axis=-1, reduction="sum").backward()
+    np.testing.assert_allclose(got["grad_h"], [np.linalg.norm(h.grad) for h in fwd.steps], rtol=1e-10)
+    np.testing.assert_allclose(got["alpha"], fwd.attention.data[0], rtol=1e-12)
+
+
+def test_the_long_view_command_line(tmp_path, capsys):
+    from tinygrad_rnn.models import draw
+
+    out = tmp_path / "long.png"
+    assert draw.main(["--long", "--steps", "200", "-o", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    capsys.readouterr()
+    for argv, message in ((["--long", "--steps", "1", "-o", str(tmp_path / "a.png")], "draws 2 to 5000 steps"),
+                          (["--long", "-o", str(tmp_path / "a.dot")], "writes .png, .svg or .pdf")):
+        assert draw.main(argv) == 1
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.png"]
+
+
+def test_the_long_view_leaves_the_models_gradients_alone():
+    from tinygrad_rnn.models.long_view import gradient_reach
+
+    model = AttentionRNN(2, 3, 3, seed=1)
+    marker = np.full(model.W.shape, 7.0)
+    model.W.grad = marker
+    gradient_reach(model, np.ones((5, 2)), np.zeros(5, dtype=int))
+    assert model.W.grad is marker and model.U.grad is None
