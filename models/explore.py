@@ -41,7 +41,8 @@ _ALPHA = re.compile(r"^α_(\d+)$")
 
 
 def explore_unrolled(model: AttentionRNN, xs: Any, ys: Any, path: str | Path, *, max_nodes: int | None = None,
-                     show_values: bool = True, compact: bool = True, rankdir: str = "TB") -> Path:
+                     show_values: bool = True, compact: bool = True, rankdir: str = "TB",
+                     max_layout_cost: int | None = None) -> Path:
     """Run ``model.loss(xs, ys, mode="unrolled")`` and write the page of its forward replay and
     backward walk to ``path``.  The model's ``.grad`` values are left as they were (the walk runs
     on gradients set aside for it).  Oversized graphs are refused before the model runs."""
@@ -60,6 +61,7 @@ def explore_unrolled(model: AttentionRNN, xs: Any, ys: Any, path: str | Path, *,
         return viz.explore(
             loss, path, title=title, color_tag="eq", legend=model.EQUATIONS, fold=("transpose",),
             compact=compact, show_values=show_values, rankdir=rankdir, max_nodes=max_nodes,
+            **({} if max_layout_cost is None else {"max_layout_cost": max_layout_cost}),
             track_grads={"‖∂L/∂h_t‖ over t (total: all later steps + the recurrence)": [t for _, t in hs]},
             heatmaps={("attention α_{t,i} (row t: step t's weights over h_"
                        + ("0" if model.attend_h0 else "1") + "..h_t)"): [t for _, t in alphas]} if alphas else None,

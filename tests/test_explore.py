@@ -345,7 +345,7 @@ def test_clicking_a_node_shows_its_value_and_gradient_once_passed(browser, model
     data = page_data(path)
     v = Visit(browser, path)
     w_node = next(leaf["node"] for leaf in data["leaves"] if leaf["name"] == "W")
-    v.page.click("#zoom-fit")
+    v.page.click("#zoom-whole")
     v.page.locator(f"g.node:has(> title:text-is('{w_node}'))").click()
     info = v.page.locator('#node .nodeinfo[data-key^="l"]')
     assert close_to_printed(v.numbers('#node .nodeinfo[data-key^="l"] .value .num'), model.W.data)
@@ -459,5 +459,138 @@ def test_attention_gradient_rows_fill_in_backwards_through_time(browser, model_p
     v.page.evaluate("walk.go(Math.round(walk.steps / 2))")
     current = v.page.query_selector_all("section.heat table.grad tr.current th")
     assert len(current) == 1 and current[0].inner_text().startswith("α_")
+    assert v.errors == []
+    v.close()
+
+
+# ----------------------------------------------------------------------------- where you are, at T = 16
+@pytest.fixture(scope="module")
+def page16(tmp_path_factory):
+    model, xs, ys = model_case(steps=16)
+    return explore_unrolled(model, xs, ys, tmp_path_factory.mktemp("page16") / "bptt16.html")
+
+
+_IN_PANE = """(ids) => {
+  const s = document.getElementById('graph').getBoundingClientRect();
+  return ids.map((id) => {
+    const g = [...document.querySelectorAll('g.node')].find((n) => n.querySelector('title').textContent === id);
+    const r = g.getBoundingClientRect();
+    return r.left >= s.left - 1 && r.right <= s.right + 1 && r.top >= s.top - 1 && r.bottom <= s.bottom + 1;
+  });
+}"""
+
+
+def _neighbourhood(data: dict, mode: str, pos: int) -> list[str]:
+    """The svg nodes the step panel talks about at step ``pos``: the record, and its inputs (forward)
+    or the values receiving its gradient (backward)."""
+    items = {r["key"]: r for r in data["records"]}
+    items.update({leaf["key"]: leaf for leaf in data["leaves"]})
+
+    def nodes(key):
+        x = items.get(key)
+        if x is None:
+            return []
+        return [n for n in ([x["node"]] if x.get("node") else [x.get("opNode"), x.get("valueNode")]) if n]
+
+    if mode == "forward":
+        r = data["records"][pos - 1]
+        return nodes(r["key"]) + [n for k in r["inputs"] if k for n in nodes(k)]
+    s = data["backward"][pos - 1]
+    out = nodes(s["rec"])
+    for o in s["out"]:
+        x = items.get(o["to"])
+        n = x.get("node") or x.get("valueNode") if x else None
+        if n:
+            out.append(n)
+    return out
+
+
+def test_the_current_step_stays_in_view_legibly_and_its_neighbours_are_shown(browser, page16):
+    """At every sampled step: the current record is in the pane at ≥ 40 % of actual size (legible),
+    and each value it reads or sends gradient to is in the pane too, or, when that would need a
+    zoom below the legibility floor (attention reaches back across the whole graph), marked by a
+    dot on the overview."""
+    data = page_data(page16)
+    v = Visit(browser, page16)
+    n = len(data["records"])
+    one = v.page.evaluate("() => document.getElementById('graph').getBoundingClientRect().width * 0.75")
+    for mode in ("backward", "forward"):
+        v.page.evaluate("(m) => walk.setMode(m)", mode)
+        for pos in (1, n // 5, n // 2, (3 * n) // 4, n):
+            v.page.evaluate("(p) => walk.go(p)", pos)
+            ids = _neighbourhood(data, mode, pos)
+            current, others = ids[0], sorted(set(ids[1:]) - {ids[0]})  # the record's op node, then the rest
+            assert v.page.evaluate(_IN_PANE, [current]) == [True], (mode, pos)
+            assert v.page.evaluate("() => walk.view.w") <= one / 0.4 + 1e-6  # never below the legibility floor
+            seen = v.page.evaluate(_IN_PANE, others)
+            dots = v.page.locator("#overview .near-dot").count()
+            assert all(seen) or dots >= seen.count(False), (mode, pos, others, seen, dots)
+    assert v.errors == []
+    v.close()
+
+
+def test_the_overview_shows_every_step_and_where_the_walk_is(browser, page16):
+    data = page_data(page16)
+    v = Visit(browser, page16)
+    labels = v.page.locator("#overview text").all_text_contents()
+    scopes = v.page.locator("#overview rect.scope").count()
+    assert scopes == 16 and set(labels) <= {f"t={t}" for t in range(1, 17)} and len(labels) >= 8
+    boxes = sorted((b["x"], b["x"] + b["width"]) for b in (t.bounding_box() for t in v.page.locator("#overview text").all()))
+    assert all(a[1] <= b[0] for a, b in zip(boxes, boxes[1:])), boxes  # no label overlaps another
+    scope_of = {r["key"]: r["scope"] for r in data["records"]}
+    box = {}
+    for pos in (len(data["records"]) // 3, (2 * len(data["records"])) // 3):
+        v.page.evaluate("(p) => walk.go(p)", pos)
+        here = v.page.locator("#overview rect.scope.here")
+        assert here.count() == 1
+        # the highlighted block is the current record's top-level scope: its rectangle holds that step's label
+        want = scope_of[data["backward"][pos - 1]["rec"]].split("/")[0]
+        rect = here.bounding_box()
+        shown = [t for t in v.page.locator("#overview text").all() if t.text_content() == want]
+        if shown:  # (a narrow early step may show no label)
+            label = shown[0].bounding_box()
+            assert rect["x"] <= label["x"] + label["width"] / 2 <= rect["x"] + rect["width"], want
+        box[pos] = v.page.locator("#overview .here-dot").bounding_box()
+    assert len({(round(b["x"]), round(b["y"])) for b in box.values()}) == 2  # the dot moved with the walk
+    assert v.errors == []
+    v.close()
+
+
+def test_clicking_the_overview_moves_the_view_there(browser, page16):
+    v = Visit(browser, page16)
+    before = v.page.evaluate("() => walk.view")
+    ov = v.page.locator("#overview svg").bounding_box()
+    v.page.mouse.click(ov["x"] + ov["width"] * 0.9, ov["y"] + ov["height"] * 0.5)
+    after = v.page.evaluate("() => walk.view")
+    home = v.page.evaluate("() => walk.home")
+    centre = after["x"] + after["w"] / 2
+    assert abs(centre - (home["x"] + 0.9 * home["w"])) < 0.05 * home["w"] and after["w"] == before["w"]
+    v.close()
+
+
+def test_fit_is_legible_and_whole_shows_everything(browser, page16):
+    data = page_data(page16)
+    v = Visit(browser, page16)
+    pos = len(data["records"]) // 2
+    v.page.evaluate("(p) => walk.go(p)", pos)
+    v.page.click("#zoom-whole")
+    assert v.page.evaluate("() => walk.view") == v.page.evaluate("() => walk.home")
+    v.page.click("#zoom-fit")
+    cur = data["backward"][pos - 1]["rec"]
+    op = next(r["opNode"] for r in data["records"] if r["key"] == cur)
+    assert v.page.evaluate(_IN_PANE, [op]) == [True]
+    # legible: the current node's text is at least 6 px tall on screen (the whole graph's is under 1 px)
+    height = v.page.evaluate("""(id) => {
+      const g = [...document.querySelectorAll('g.node')].find((n) => n.querySelector('title').textContent === id);
+      return g.querySelector('text').getBoundingClientRect().height; }""", op)
+    assert height >= 6, height
+    v.page.keyboard.press("0")
+    assert v.page.evaluate("() => walk.view") == v.page.evaluate("() => walk.home")
+    whole = v.page.evaluate("""(id) => {
+      const g = [...document.querySelectorAll('g.node')].find((n) => n.querySelector('title').textContent === id);
+      return g.querySelector('text').getBoundingClientRect().height; }""", op)
+    assert whole < height / 3  # the control: the whole graph is the unreadable sliver "fit" used to be
+    v.page.keyboard.press("n")
+    assert v.page.evaluate(_IN_PANE, [op]) == [True]
     assert v.errors == []
     v.close()

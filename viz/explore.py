@@ -43,7 +43,7 @@ import tinygrad_rnn as tg
 from tinygrad_rnn.backward import backward as _engine_backward
 
 from . import style
-from .graph import DEFAULT_MAX_NODES, VizError, _draw, _fmt_index
+from .graph import DEFAULT_MAX_NODES, MAX_LAYOUT_COST, VizError, _draw, _fmt_index
 from .rendering import _checked_path, svg, write_atomic
 
 __all__ = ["explore", "MAX_SHOWN"]
@@ -111,6 +111,7 @@ def explore(
     rankdir: str = "TB",
     max_nodes: int = DEFAULT_MAX_NODES,
     timeout: float = 120.0,
+    max_layout_cost: int = MAX_LAYOUT_COST,
 ) -> Path:
     """Write the interactive page of ``tensor``'s forward replay and backward walk to ``path`` (.html).
 
@@ -146,7 +147,7 @@ def explore(
     graph, plan, nodes = _draw(
         tensor, show_values=show_values, show_grads=False, cluster_scopes=True, max_nodes=max_nodes, color_by=None,
         color_tag=color_tag, legend=dict(legend) if legend else None, collapse=False, group=None, max_blocks=16,
-        fold=fold, rankdir=rankdir, title=title, compact=compact)
+        fold=fold, rankdir=rankdir, title=title, compact=compact, max_layout_cost=max_layout_cost)
     drawing = _svg_for_page(svg(graph, timeout))
 
     # the records and leaves, keyed for the page; forward values copied before the walk frees anything

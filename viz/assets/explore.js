@@ -120,7 +120,12 @@
   const full = svg.viewBox.baseVal;
   const home = {x: full.x, y: full.y, w: full.width, h: full.height};
   let view = Object.assign({}, home);
-  function setView(v) { view = v; svg.setAttribute('viewBox', v.x + ' ' + v.y + ' ' + v.w + ' ' + v.h); }
+  let currentEl = null;
+  function setView(v) {
+    view = v;
+    svg.setAttribute('viewBox', v.x + ' ' + v.y + ' ' + v.w + ' ' + v.h);
+    paintOverview(currentEl);
+  }
   function zoom(f, cx, cy) {
     if (cx === undefined) { cx = view.x + view.w / 2; cy = view.y + view.h / 2; }
     const w = Math.min(home.w * 4, Math.max(home.w / 200, view.w / f));
@@ -154,12 +159,133 @@
     pane.classList.remove('dragging');
     setTimeout(function () { drag = null; }, 0);
   });
+  // a node's box in graph coordinates (the viewBox's), whatever the current view
+  function boxOf(el) {
+    const r = el.getBoundingClientRect();
+    const a = toGraph(r.left, r.top), b = toGraph(r.right, r.bottom);
+    return {x: Math.min(a.x, b.x), y: Math.min(a.y, b.y), w: Math.abs(b.x - a.x), h: Math.abs(b.y - a.y)};
+  }
+  function union(boxes) {
+    if (!boxes.length) return null;
+    const x0 = Math.min.apply(null, boxes.map(function (b) { return b.x; }));
+    const y0 = Math.min.apply(null, boxes.map(function (b) { return b.y; }));
+    const x1 = Math.max.apply(null, boxes.map(function (b) { return b.x + b.w; }));
+    const y1 = Math.max.apply(null, boxes.map(function (b) { return b.y + b.h; }));
+    return {x: x0, y: y0, w: x1 - x0, h: y1 - y0};
+  }
+  // the current record's neighbourhood: its own nodes and those of its inputs (forward) or of the
+  // values receiving its gradient (backward), which are what the step panel talks about
+  let neighbours = [];
+  function actualScale() { const s = svg.getBoundingClientRect(); return {w: s.width * 0.75, h: s.height * 0.75}; }  // 1 pt = 4/3 px
+  const LEGIBLE = 0.4;  // never zoom out past 40 % of actual size to follow a step: text stays readable
+  function viewFor(box) {  // a view showing box with a margin, between 1:1 and the legibility floor; null if it cannot
+    const s = svg.getBoundingClientRect(), one = actualScale();
+    const aspect = s.height / Math.max(s.width, 1);
+    const w = Math.max(box.w + 60, (box.h + 60) / aspect, one.w);
+    if (w > one.w / LEGIBLE) return null;
+    const h = w * aspect;
+    return {x: box.x + box.w / 2 - w / 2, y: box.y + box.h / 2 - h / 2, w: w, h: h};
+  }
+  function centreOn(el, w) {  // the record in the middle, at width w (graph units)
+    const b = boxOf(el), aspect = view.h / view.w;
+    setView({x: b.x + b.w / 2 - w / 2, y: b.y + b.h / 2 - w * aspect / 2, w: w, h: w * aspect});
+  }
+  function fitNear() {
+    const near = neighbours.filter(Boolean);
+    if (!near.length) { setView(Object.assign({}, home)); return; }
+    const v = viewFor(union(near.map(boxOf)));
+    if (v) setView(v); else centreOn(currentEl || near[0], actualScale().w);  // far neighbours: see the overview
+  }
   function keepInView(el) {
     if (!el || !document.getElementById('follow').checked) return;
-    const r = el.getBoundingClientRect(), s = svg.getBoundingClientRect();
-    if (r.left >= s.left && r.right <= s.right && r.top >= s.top && r.bottom <= s.bottom) return;
-    const c = toGraph(r.left + r.width / 2, r.top + r.height / 2);
-    setView({x: c.x - view.w / 2, y: c.y - view.h / 2, w: view.w, h: view.h});
+    const s = svg.getBoundingClientRect();
+    const inside = function (r) { return r.left >= s.left && r.right <= s.right && r.top >= s.top && r.bottom <= s.bottom; };
+    const near = neighbours.filter(Boolean);
+    if (near.every(function (n) { return inside(n.getBoundingClientRect()); })) return;
+    const box = union(near.map(boxOf));
+    const fits = box && box.w + 60 <= view.w && box.h + 60 <= view.h;
+    if (fits) {  // the same zoom, moved so that the whole neighbourhood shows
+      setView({x: box.x + box.w / 2 - view.w / 2, y: box.y + box.h / 2 - view.h / 2, w: view.w, h: view.h});
+      return;
+    }
+    const v = box && viewFor(box);  // zoom out just enough for the record and its neighbours, if still legible
+    if (v) setView(v);
+    else if (!inside(el.getBoundingClientRect())) centreOn(el, Math.min(view.w, actualScale().w / LEGIBLE));
+  }
+
+  // ------------------------------------------------------------------ the overview
+  const overview = document.getElementById('overview');
+  const ov = {el: null, view: null, dot: null, scopes: []};
+  function buildOverview() {
+    if (!overview) return;
+    const clusters = [];
+    svg.querySelectorAll('g.cluster').forEach(function (g) {
+      const t = g.querySelector('title'), txt = g.querySelector('text');
+      const shape = g.querySelector('path, polygon');
+      if (!shape) return;
+      clusters.push({box: boxOf(shape), label: txt ? txt.textContent : (t ? t.textContent : '')});
+    });
+    // top-level scopes only: a cluster inside another is drawn by its parent
+    const top = clusters.filter(function (c) {
+      return !clusters.some(function (o) {
+        return o !== c && o.box.x <= c.box.x && o.box.y <= c.box.y && o.box.x + o.box.w >= c.box.x + c.box.w &&
+          o.box.y + o.box.h >= c.box.y + c.box.h;
+      });
+    });
+    let inner = '<rect x="' + home.x + '" y="' + home.y + '" width="' + home.w + '" height="' + home.h + '" fill="#fff"/>';
+    // a label about 9 px tall on screen (the overview shows home.w graph units across its width),
+    // placed left to right where it does not overlap the previous one
+    const across = overview.getBoundingClientRect().width || 225;
+    const font = home.w / across * 9;
+    let free = -Infinity;
+    top.forEach(function (c, i) {
+      inner += '<rect class="scope" data-i="' + i + '" x="' + c.box.x + '" y="' + c.box.y + '" width="' + c.box.w +
+        '" height="' + c.box.h + '"/>';
+      const half = font * 0.3 * c.label.length, mid = c.box.x + c.box.w / 2;
+      if (mid - half >= free) {
+        inner += '<text x="' + mid + '" y="' + (c.box.y + font * 1.05) + '" text-anchor="middle" ' +
+          'style="font-size:' + font + 'px">' + esc(c.label) + '</text>';
+        free = mid + half + font * 0.4;
+      }
+    });
+    inner += '<rect class="view" x="0" y="0" width="0" height="0"/><g class="near-dots"></g>' +
+      '<circle class="here-dot" r="' + font / 2.5 + '" cx="-1e9" cy="-1e9"/>';
+    ov.r = font / 3.5;
+    overview.innerHTML = '<svg viewBox="' + home.x + ' ' + home.y + ' ' + home.w + ' ' + home.h + '" role="img" ' +
+      'aria-label="overview">' + inner + '</svg>';
+    ov.el = overview.querySelector('svg');
+    ov.view = overview.querySelector('.view');
+    ov.dot = overview.querySelector('.here-dot');
+    ov.scopes = top.map(function (c, i) { return {box: c.box, el: overview.querySelector('.scope[data-i="' + i + '"]')}; });
+    ov.near = overview.querySelector('.near-dots');
+    overview.addEventListener('pointerdown', function (e) {
+      e.stopPropagation();
+      const p = ov.el.createSVGPoint(); p.x = e.clientX; p.y = e.clientY;
+      const g = p.matrixTransform(ov.el.getScreenCTM().inverse());
+      setView({x: g.x - view.w / 2, y: g.y - view.h / 2, w: view.w, h: view.h});
+    });
+  }
+  function paintOverview(current) {
+    if (!ov.el) return;
+    ov.view.setAttribute('x', view.x); ov.view.setAttribute('y', view.y);
+    ov.view.setAttribute('width', view.w); ov.view.setAttribute('height', view.h);
+    let here = null;
+    if (current) {
+      const b = boxOf(current);
+      here = {x: b.x + b.w / 2, y: b.y + b.h / 2};
+      ov.dot.setAttribute('cx', here.x); ov.dot.setAttribute('cy', here.y);
+    } else {
+      ov.dot.setAttribute('cx', -1e9); ov.dot.setAttribute('cy', -1e9);
+    }
+    // the values this step reads or sends gradient to: orange dots, so a far one is found at any zoom
+    ov.near.innerHTML = neighbours.filter(function (el) { return el && el !== current; }).map(function (el) {
+      const b = boxOf(el);
+      return '<circle class="near-dot" r="' + ov.r + '" cx="' + (b.x + b.w / 2) + '" cy="' + (b.y + b.h / 2) + '"/>';
+    }).join('');
+    ov.scopes.forEach(function (s) {
+      const inside = here && here.x >= s.box.x && here.x <= s.box.x + s.box.w && here.y >= s.box.y && here.y <= s.box.y + s.box.h;
+      s.el.classList.toggle('here', Boolean(inside));
+    });
   }
 
   // ------------------------------------------------------------------ state
@@ -219,6 +345,8 @@
         (edgesInto[r.opNode] || []).forEach(function (e) { e.classList.add('flow'); });
         r.inputs.forEach(function (key) { if (key) nodesOf(key).forEach(function (el) { if (!el.classList.contains('cur')) el.classList.add('src'); }); });
         current = nodeEl[r.opNode];
+        neighbours = nodesOf(r.key);
+        r.inputs.forEach(function (key) { if (key) neighbours = neighbours.concat(nodesOf(key)); });
       }
     } else {
       for (let j = 0; j < pos - 1; j++) nodesOf(B[j].rec).forEach(function (el) { el.classList.add('done'); });
@@ -226,13 +354,16 @@
         const s = B[pos - 1], r = item[s.rec];
         nodesOf(s.rec).forEach(function (el) { el.classList.remove('done'); el.classList.add('cur'); });
         (edgesInto[r.opNode] || []).forEach(function (e) { e.classList.add('flow'); });
+        neighbours = nodesOf(s.rec).slice();
         s.out.forEach(function (o) {  // the node of the value receiving the gradient (not the op that made it)
           const el = nodeEl[valueNode(o.to)];
           if (el && !el.classList.contains('cur')) el.classList.add('recv');
+          if (el) neighbours.push(el);
         });
         current = nodeEl[r.opNode];
       }
     }
+    if (!current) neighbours = [];
     if (selected && nodeEl[selected]) nodeEl[selected].classList.add('sel');
     Object.keys(badge).forEach(function (key) {
       const t = totals[key];
@@ -241,7 +372,9 @@
       badge[key].textContent = mode === 'backward' ? 'Σ ' + got + '/' + n : 'used ×' + n;
       badge[key].classList.toggle('complete', mode === 'backward' && got === n);
     });
+    currentEl = current;
     keepInView(current);
+    paintOverview(current);
   }
 
   function renderStep(totals) {
@@ -460,7 +593,8 @@
   document.getElementById('mode-backward').addEventListener('click', function () { setMode('backward'); });
   document.getElementById('zoom-in').addEventListener('click', function () { zoom(1.25); });
   document.getElementById('zoom-out').addEventListener('click', function () { zoom(1 / 1.25); });
-  document.getElementById('zoom-fit').addEventListener('click', function () { setView(Object.assign({}, home)); });
+  document.getElementById('zoom-fit').addEventListener('click', fitNear);
+  document.getElementById('zoom-whole').addEventListener('click', function () { setView(Object.assign({}, home)); });
   document.getElementById('zoom-one').addEventListener('click', function () { actualSize(); });
   slider.addEventListener('input', function () { stop(); go(Number(slider.value)); });
   function select(id) { selected = id; render(); }
@@ -483,6 +617,7 @@
       b: function () { setMode('backward'); }, B: function () { setMode('backward'); },
       '+': function () { zoom(1.25); }, '=': function () { zoom(1.25); }, '-': function () { zoom(1 / 1.25); },
       '0': function () { setView(Object.assign({}, home)); }, '1': function () { actualSize(); },
+      n: fitNear, N: fitNear,
       Escape: function () { selected = null; document.getElementById('node').innerHTML = ''; render(); }
     }[e.key];
     if (act) { e.preventDefault(); act(); }
@@ -499,7 +634,10 @@
     setView({x: c.x - w / 2, y: c.y - h / 2, w: w, h: h});
   }
   actualSize();
+  buildOverview();
 
-  window.walk = {go: go, setMode: setMode, steps: N, get pos() { return pos; }, get mode() { return mode; }};
+  window.walk = {go: go, setMode: setMode, steps: N, get pos() { return pos; }, get mode() { return mode; },
+                 get view() { return Object.assign({}, view); }, get home() { return Object.assign({}, home); },
+                 legible: LEGIBLE};
   render();
 })();
