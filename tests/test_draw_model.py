@@ -311,3 +311,23 @@ def test_the_long_view_leaves_the_models_gradients_alone():
     model.W.grad = marker
     gradient_reach(model, np.ones((5, 2)), np.zeros(5, dtype=int))
     assert model.W.grad is marker and model.U.grad is None
+
+
+def test_the_collapsed_view_reads_as_a_chain_in_time_order():
+    """One block per group of steps, the recurrence block → next block drawn thick, attention's
+    reach-back edges thin and out of the layout; dot places the blocks in time order, top to bottom."""
+    import json
+
+    model = AttentionRNN(2, 3, 3, seed=0)
+    rng = np.random.default_rng(0)
+    T = 48
+    g = draw_unrolled(model, rng.standard_normal((T, 2)), rng.integers(0, 3, T), collapse=True, max_blocks=8)
+    src = g.source
+    chain = re.findall(r"^\s*block(\d+) -> block(\d+) \[([^\]]*)\]", src, re.M)
+    assert chain and all((int(b) == int(a) + 1) == ("constraint=false" not in attrs) for a, b, attrs in chain)
+    assert len([c for c in chain if int(c[1]) == int(c[0]) + 1]) == 7
+    out = subprocess.run(["dot", "-Tjson"], input=src, capture_output=True, text=True, timeout=120, check=True)
+    ys = {o["name"]: float(o["pos"].split(",")[1]) for o in json.loads(out.stdout)["objects"]
+          if o.get("name", "").startswith("block")}
+    order = [ys[f"block{i}"] for i in range(8)]
+    assert order == sorted(order, reverse=True), order  # Graphviz's y grows upwards: each block below the last

@@ -365,12 +365,18 @@ def _collapse(plan: _Plan, group: Callable[[str], str | None]) -> _Plan:
         if a != b:
             counts[(a, b)] = counts.get((a, b), 0) + 1
     leaves = {n.id for n in plan.nodes if n.id.startswith("in") and not n.scope}
+    index = {f"block{i}": i for i in range(len(order))}
     for (a, b), n in counts.items():  # dicts keep insertion (tape) order: deterministic
         if a in leaves:  # parameter → block: thin and grey, and not allowed to pull the layout around
             out.edges.append((a, b, {"color": "#bbbbbb", "constraint": "false", "arrowsize": "0.4"}))
-        else:
+        elif a in index and b in index and index[b] != index[a] + 1:
+            # a block read by a later, not the next, block (attention reaching back): thin and light, and
+            # left out of the layout, so the blocks read as a chain in time order
+            out.edges.append((a, b, {"color": "#9ecae1", "constraint": "false", "arrowsize": "0.4",
+                                     "penwidth": f"{0.5 + 0.25 * math.log10(n):.2f}", "tooltip": f"{n} values"}))
+        else:  # the chain: one block to the next (or out of the blocks)
             out.edges.append((a, b, {"label": f"×{n}" if n > 1 else "", "penwidth": f"{1 + math.log10(n):.2f}",
-                                     "fontsize": "8"}))
+                                     "fontsize": "8", "weight": "10" if a in index and b in index else "1"}))
     return out
 
 
