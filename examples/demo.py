@@ -79,6 +79,10 @@ def render_unrolled() -> None:
     path = viz.render(draw_unrolled(model, rng.standard_normal((120, 2)), rng.integers(0, 3, 120),
                                     collapse=True, color_by="grad"), OUT / "unrolled_T120_collapsed.svg")
     print(f"   wrote {path} (T=120, one node per block of 8 steps)")
+    from tinygrad_rnn.models.long_view import draw_long
+
+    path = draw_long(model, rng.standard_normal((1000, 2)), rng.integers(0, 3, 1000), OUT / "long_T1000.png")
+    print(f"   wrote {path} (T=1000, the long view: where the last step's gradient reaches, with and without attention)")
     path = viz.render(draw_backward(model, xs[:2], ys[:2]), OUT / "backward_T2.svg")
     print(f"   wrote {path} (the recorded backward pass giving dL/dW, T=2: BPTT as a graph)")
 
