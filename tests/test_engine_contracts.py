@@ -363,3 +363,108 @@ def test_a_parameter_saved_by_a_graph_that_died_in_a_cycle_can_be_updated_in_pla
     finally:
         gc.enable()
     assert W.data.tolist() == [0.5, 1.5]
+
+
+# ----------------------------------------------------------------------------- where the walk starts
+def test_backward_refuses_what_it_cannot_start_from_in_words():
+    c = tg.Tensor(np.ones(2))
+    with pytest.raises(RuntimeError) as e:
+        c.sum().backward()
+    assert str(e.value) == ("backward: this tensor does not require grad and has no recorded history (was it computed "
+                            "inside no_grad(), or from inputs without requires_grad=True?)")
+    x = tg.Tensor(np.ones(3), requires_grad=True)
+    y = x * 2.0
+    with pytest.raises(TypeError) as e:
+        y.backward(np.array([1.0, None, 2.0], dtype=object))
+    assert str(e.value) == ("backward: grad must be a real numeric array of shape (3,), got dtype object "
+                            "(a None or non-number inside it?)")
+    with pytest.raises(TypeError) as e:
+        y.backward(np.ones(3, dtype=complex))
+    assert str(e.value) == "backward: grad must be a real numeric array of shape (3,), got dtype complex128"
+    with pytest.raises(ValueError, match=r"^backward: grad has shape \(2,\) but the output has shape \(3,\)$"):
+        y.backward(np.ones(2))
+    z = tg.Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    (z * 2.0).backward(np.array([1, 2, 3]))  # an integer seed: the output's dtype
+    assert z.grad.dtype == np.float32 and z.grad.tolist() == [2.0, 4.0, 6.0]
+
+
+# ----------------------------------------------------------------------------- one freeing walk at a time
+def test_a_graph_being_walked_refuses_a_second_walk_in_words_and_is_released_after():
+    from tinygrad_rnn import backward as bw
+
+    x = tg.Tensor(np.array([0.5, 1.5]), requires_grad=True)
+    loss = (x * x).tanh().sum()
+    order = tg.tape_of(loss)
+    bw.claim(order, exclusive=True)  # as a freeing backward() in another thread would
+    try:
+        for kwargs in ({}, {"retain_graph": True}):
+            with pytest.raises(RuntimeError) as e:
+                loss.backward(**kwargs)
+            assert re.fullmatch(r"backward: the graph through '\w+' \(tape #\d+\) is being walked by another "
+                                r"backward\(\) right now \(in another thread\); a graph can be walked by one "
+                                r"backward\(\) that frees it, or by several with retain_graph=True, but not both "
+                                r"at once", str(e.value)), str(e.value)
+        assert x.grad is None  # refused before touching anything
+    finally:
+        bw.release(order, exclusive=True)
+    bw.claim(order, exclusive=False)  # a walk that keeps the graph: others that keep it may join...
+    bw.claim(order, exclusive=False)
+    try:
+        loss.backward(retain_graph=True)
+        with pytest.raises(RuntimeError, match="being walked by another backward"):
+            loss.backward()  # ...but a freeing one may not
+    finally:
+        bw.release(order, exclusive=False)
+        bw.release(order, exclusive=False)
+    loss.backward()  # all released: the freeing walk goes through
+    np.testing.assert_allclose(x.grad, 2 * (2 * x.data * (1 - np.tanh(x.data * x.data) ** 2)), rtol=1e-15)
+
+
+# ----------------------------------------------------------------------------- saved-data protection
+def test_an_array_saved_by_two_graphs_is_writable_only_when_both_are_done():
+    x = tg.Tensor(np.array([0.5, 1.5]), requires_grad=True)
+    a = (x * x).sum()
+    b = (x * 3.0 * x).sum()
+    assert not x.data.flags.writeable
+    a.backward()
+    assert not x.data.flags.writeable  # b's graph still reads x
+    with tg.no_grad(), pytest.raises(RuntimeError, match="saved by"):
+        x -= 1.0
+    b.backward()
+    assert x.data.flags.writeable
+    with tg.no_grad():
+        x -= 1.0
+    assert x.data.tolist() == [-0.5, 0.5]
+
+
+# ----------------------------------------------------------------------------- an op call
+def test_an_op_with_the_wrong_number_of_rules_is_named():
+    @tg.defop("two_rules_for_one")
+    def bad(x):
+        return x * 2.0, (lambda g: g, lambda g: g)
+
+    with pytest.raises(tg.OpDefinitionError) as e:
+        bad(tg.Tensor(np.ones(2), requires_grad=True))
+    assert str(e.value) == ("op 'two_rules_for_one' returned 2 VJP rule(s) for 1 positional input(s); return exactly "
+                            "one per input (None for inputs without a gradient)")
+
+
+def test_a_tensor_subclass_is_an_input_like_any_tensor():
+    class Named(tg.Tensor):
+        pass
+
+    x = Named(np.array([1.0, 2.0]), requires_grad=True)
+    y = tg.Tensor(np.array([3.0, 4.0]), requires_grad=True)
+    (x * y).sum().backward()
+    assert x.grad.tolist() == [3.0, 4.0] and y.grad.tolist() == [1.0, 2.0]
+    c = Named(np.array([1.0, 1.0]))  # a constant subclass instance: no gradient, still an input
+    (c * y).sum().backward()
+    assert c.grad is None and y.grad.tolist() == [2.0, 3.0]
+
+
+def test_an_ops_output_starts_unnamed_and_keeps_no_grad():
+    x = tg.Tensor(np.ones(2), requires_grad=True, name="x")
+    y = x * 2.0
+    assert y.name is None and y.retains_grad is False and y.grad is None
+    y.sum().backward()
+    assert y.grad is None
