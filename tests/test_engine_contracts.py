@@ -468,3 +468,42 @@ def test_an_ops_output_starts_unnamed_and_keeps_no_grad():
     assert y.name is None and y.retains_grad is False and y.grad is None
     y.sum().backward()
     assert y.grad is None
+
+
+def test_a_rule_receives_its_outputs_dtype_whatever_the_rule_after_it_gave():
+    seen = []
+
+    @tg.defop("records_g_dtype")
+    def ident(x):
+        def rule(g):
+            seen.append(g.dtype)
+            return g
+
+        return x.copy(), (rule,)
+
+    x = tg.Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    (ident(x) * np.float64(2.0)).sum().backward()  # mul's rule computes g·2.0 in float64
+    assert seen == [np.float32] and x.grad.dtype == np.float32
+
+
+def test_the_advice_names_the_operator_as_written():
+    p = tg.Tensor(np.ones(3), requires_grad=True, name="p")
+    for symbol, write in (("**=", "**"), ("@=", "@")):
+        with pytest.raises(RuntimeError) as e:
+            if symbol == "**=":
+                p **= 2.0
+            else:
+                p @= np.eye(3)
+        assert str(e.value).startswith(f"{symbol}: 'p' is a leaf tensor") and \
+            str(e.value).endswith(f"write `x = x {write} ...`"), str(e.value)
+
+
+def test_the_output_of_a_live_graph_is_read_only_in_words():
+    x = tg.Tensor(np.array([0.3, 0.7]), requires_grad=True)
+    y = x * 2.0  # mul's rules read its inputs, not its output: y is not saved, but its graph is alive
+    y.name = "y"
+    with tg.no_grad(), pytest.raises(RuntimeError) as e:
+        y += 1.0
+    assert re.fullmatch(r"\+=: cannot update 'y' in place: 'y' is the output of recorded op 'mul' \(tape #\d+\), "
+                        r"whose graph is alive and may read it in backward\(\): call backward\(\) first, compute it "
+                        r"under tg\.no_grad\(\), or change a copy \(t\.detach\(\)\.copy\(\)\)", str(e.value)), str(e.value)
