@@ -507,3 +507,14 @@ def test_the_output_of_a_live_graph_is_read_only_in_words():
     assert re.fullmatch(r"\+=: cannot update 'y' in place: 'y' is the output of recorded op 'mul' \(tape #\d+\), "
                         r"whose graph is alive and may read it in backward\(\): call backward\(\) first, compute it "
                         r"under tg\.no_grad\(\), or change a copy \(t\.detach\(\)\.copy\(\)\)", str(e.value)), str(e.value)
+
+
+def test_the_suspect_search_reads_sparse_gradients_of_indexing_rules():
+    """gradcheck's search runs every rule on numpy, getitem's too, whose gradient is a SparseGrad:
+    it is densified like any other (the wrong rule after it is the one named)."""
+    @tg.defop("wrong_cube")
+    def wrong_cube(x):
+        return x ** 3, (lambda g: g * 2 * x,)  # bug: 3 x²
+
+    with pytest.raises(tg.GradcheckError, match=r"suspect rule: 'wrong_cube' \(tape #\d+\), input 0"):
+        tg.gradcheck(lambda t: wrong_cube(t[1:]).sum(), [np.array([0.5, 1.0, 2.0])])
