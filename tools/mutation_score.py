@@ -2,6 +2,11 @@
 
     python tools/mutation_score.py            # every file that has checked mutants
     python tools/mutation_score.py --equivalent tools/equivalent_mutants.txt
+    python tools/mutation_score.py --also-killed direct.txt   # survivors killed by a later direct run
+
+``--also-killed FILE``: lines ``NAME killed`` from running tests added after mutmut's run against
+a survivor directly (``cd mutants && MUTANT_UNDER_TEST=NAME pytest tests/FILE`` fails): counted
+as killed, and reported in their own column so that the table says what mutmut itself saw.
 
 killed = killed + timeout (a mutant that hangs was caught); score = killed / (checked − equivalent),
 where ``equivalent`` lists mutants judged to change nothing observable (one name per line, ``#``
@@ -22,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--equivalent", type=Path, default=Path(__file__).with_name("equivalent_mutants.txt"))
     p.add_argument("--mutmut", default=str(Path(sys.executable).with_name("mutmut")))
+    p.add_argument("--also-killed", type=Path, default=None)
     args = p.parse_args(argv)
     out = subprocess.run([args.mutmut, "results", "--all", "true"], capture_output=True, text=True, check=True).stdout
     equivalent = set()
@@ -30,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
             name = line.split("#", 1)[0].strip()
             if name:
                 equivalent.add(name)
+    direct = set()
+    if args.also_killed is not None:
+        for line in args.also_killed.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1] == "killed":
+                direct.add(parts[0])
     counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for line in out.splitlines():
         if ":" not in line:
@@ -42,20 +54,24 @@ def main(argv: list[str] | None = None) -> int:
             counts[module]["of which timeouts"] += 1
         if kind == "survived" and name in equivalent:
             kind = "equivalent"
+        if kind == "survived" and name in direct:
+            kind = "killed"
+            counts[module]["of which by a direct run"] += 1
         counts[module][kind] += 1
-    print("| file | mutants | checked | killed (of which timeouts) | survived | no tests | equivalent | score |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| file | mutants | checked | killed (of which timeouts; by a direct run) | survived | no tests | equivalent "
+          "| unchecked | score |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for module in sorted(counts):
         c = counts[module]
-        checked = sum(c.values()) - c["unchecked"] - c["of which timeouts"]
+        checked = sum(c.values()) - c["unchecked"] - c["of which timeouts"] - c["of which by a direct run"]
         if checked == 0:
             continue
         denominator = checked - c["equivalent"]
         score = f"{100 * c['killed'] / denominator:.1f} %" if denominator else "—"
-        total = sum(c.values()) - c["of which timeouts"]
-        print(f"| {module} | {total} | {checked} | {c['killed']} ({c['of which timeouts']}) | {c['survived']} | "
-              f"{c['no tests']} | "
-              f"{c['equivalent']} | {score} |")
+        total = sum(c.values()) - c["of which timeouts"] - c["of which by a direct run"]
+        print(f"| {module} | {total} | {checked} | {c['killed']} ({c['of which timeouts']}; "
+              f"{c['of which by a direct run']}) | {c['survived']} | {c['no tests']} | {c['equivalent']} "
+              f"| {c['unchecked']} | {score} |")
     return 0
 
 
