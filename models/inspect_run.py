@@ -9,7 +9,6 @@ with the largest mean ‖∂L/∂h_t‖.
 from __future__ import annotations
 
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -19,18 +18,9 @@ from . import rundir, train
 
 def inspect(run: Path, top: int = 6) -> str:
     path = run / "config.json"
-    try:
-        raw = rundir.read_bounded(path, "inspect_run", train.MAX_CONFIG_BYTES)
-    except OSError as e:  # a path too long, say
-        raise train.TrainError(f"{path}: {e.strerror}") from None
-    if raw is None:
+    saved = train.read_config_file(path, "inspect_run")
+    if saved is None:
         raise train.TrainError(f"{run} has no config.json: not a training run directory")
-    saved = rundir.parse_json(raw, str(path))
-    known = {f.name for f in fields(train.Config)}
-    if not isinstance(saved, dict) or set(saved) - known:
-        raise train.TrainError(f"{path} is not a training configuration"
-                               + (f" (unknown settings {rundir.few(sorted(set(saved) - known))})"
-                                  if isinstance(saved, dict) else " (a JSON object)"))
     try:
         cfg = train.check_config(train.Config(**saved))
     except train.TrainError as e:

@@ -43,7 +43,7 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
 __all__ = ["RunError", "prepare", "RunLock", "atomic_write", "MetricsLog", "read_metrics", "fault",
            "clean_temporaries", "regular_file", "open_regular", "read_bounded", "few", "OWN_FILES"]
@@ -292,12 +292,13 @@ def _number(value: Any) -> bool:
     return type(value) in (int, float)
 
 
-def read_metrics(path: Path, max_bytes: int = 1 << 30) -> tuple[list[dict[str, Any]], str | None]:
-    """The records of ``metrics.jsonl`` and a warning if its last line was torn (cut short by a
+def read_jsonl(path: Path, what: str, max_bytes: int,
+               record: Callable[[Path, int, bytes], dict[str, Any] | None]) -> tuple[list[dict[str, Any]], str | None]:
+    """The records of a JSON-lines file and a warning if its last line was torn (cut short by a
     crash: dropped).  Read once (:func:`open_regular`), at most ``max_bytes`` and lines of at most
-    :data:`MAX_LINE`; any other damage (including a field of the wrong type) is a
-    :class:`RunError` naming the line."""
-    fh = open_regular(path, "metrics", max_bytes)
+    :data:`MAX_LINE`; ``record(path, n, line)`` parses and checks line ``n`` (None: skip it) and
+    raises :class:`RunError` naming the line for any damage."""
+    fh = open_regular(path, what, max_bytes)
     if fh is None:
         return [], None
     records: list[dict[str, Any]] = []
@@ -315,8 +316,14 @@ def read_metrics(path: Path, max_bytes: int = 1 << 30) -> tuple[list[dict[str, A
                 # after the last newline: a line the writer never finished
                 warning = f"{path}: dropped a torn last line ({len(line)} bytes, written when a run was killed)"
                 break
-            records.append(_record(path, n, line))
+            records.append(record(path, n, line))
     return [r for r in records if r is not None], warning
+
+
+def read_metrics(path: Path, max_bytes: int = 1 << 30) -> tuple[list[dict[str, Any]], str | None]:
+    """The records of ``metrics.jsonl`` (:func:`read_jsonl`): each an object with an integer
+    ``step`` and numbers for its losses and accuracy."""
+    return read_jsonl(path, "metrics", max_bytes, _record)
 
 
 def _record(path: Path, n: int, line: bytes) -> dict[str, Any] | None:

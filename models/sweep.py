@@ -38,7 +38,7 @@ import subprocess
 import numpy as np
 
 from .cli import OneLineParser, positive_int
-from .rundir import RunError, atomic_write, open_regular, parse_json
+from .rundir import RunError, atomic_write, parse_json, read_jsonl
 
 SOLVED = 0.9  # held-out accuracy that counts as solving the task
 
@@ -85,37 +85,26 @@ ROW_KEYS = {"stage": str, "task": str, "value": int, "attention": bool, "seed": 
 
 def load(path: Path) -> list[dict[str, Any]]:
     """The rows of ``sweep.jsonl`` (none if it does not exist), read once and bounded like the run
-    directory's files; a damaged line is one :class:`SweepError` naming it (a torn last line, from a
-    killed sweep, is dropped: that run is simply done again)."""
+    directory's files (:func:`~tinygrad_rnn.models.rundir.read_jsonl`); a damaged line is one
+    :class:`SweepError` naming it (a torn last line, from a killed sweep, is dropped: that run is
+    simply done again)."""
     try:
-        records, _ = read_metrics_like(path)
+        return read_jsonl(path, "sweep results", 1 << 30, _row)[0]
     except RunError as e:
         raise SweepError(str(e)) from None
-    return records
 
 
-def read_metrics_like(path: Path) -> tuple[list[dict[str, Any]], str | None]:
-    fh = open_regular(path, "sweep results", 1 << 30)
-    if fh is None:
-        return [], None
-    rows = []
-    with fh:
-        for n, line in enumerate(iter(lambda: fh.readline(1 << 20), b""), start=1):
-            if not line.endswith(b"\n"):
-                if len(line) >= 1 << 20:
-                    raise RunError(f"{path}: line {n} is longer than 1 MiB; the file is damaged")
-                return rows, f"{path}: dropped a torn last line"
-            if not line.strip():
-                continue
-            row = parse_json(line, f"{path}: line {n}")
-            bad = [k for k, kind in ROW_KEYS.items()
-                   if not isinstance(row, dict) or k not in row or not isinstance(row[k], kind)
-                   or (kind is int and isinstance(row[k], bool))]
-            if bad:
-                raise RunError(f"{path}: line {n} is not a sweep result ({bad[0]!r} missing or of the wrong type); "
-                               "the file is damaged")
-            rows.append(row)
-    return rows, None
+def _row(path: Path, n: int, line: bytes) -> dict[str, Any] | None:
+    if not line.strip():
+        return None
+    row = parse_json(line, f"{path}: line {n}")
+    bad = [k for k, kind in ROW_KEYS.items()
+           if not isinstance(row, dict) or k not in row or not isinstance(row[k], kind)
+           or (kind is int and isinstance(row[k], bool))]
+    if bad:
+        raise RunError(f"{path}: line {n} is not a sweep result ({bad[0]!r} missing or of the wrong type); "
+                       "the file is damaged")
+    return row
 
 
 class SweepError(Exception):

@@ -600,8 +600,8 @@ def config_from_args(args: argparse.Namespace, recorded: dict[str, Any] | None =
                      given: set[str] | frozenset[str] = frozenset()) -> Config:
     """The configuration, with every setting checked before any work (one-line TrainError).
 
-    ``recorded`` (``--resume``: the run's own ``config.json``) supplies every setting the command
-    line did not give (``given``: the flags' destinations typed on the command line)."""
+    ``recorded`` (``--resume``: the run's own ``config.json``, :func:`read_config_file`) supplies
+    every setting the command line did not give (``given``: the flags' destinations typed on the command line)."""
     names = {f.name for f in fields(Config)}
     values = {k: v for k, v in vars(args).items() if k in names}
     values["attention"] = not args.no_attention
@@ -612,10 +612,6 @@ def config_from_args(args: argparse.Namespace, recorded: dict[str, Any] | None =
         raise TrainError(f"--clip: expected a non-negative number (0 turns clipping off), got {args.clip}")
     values["clip"] = args.clip if args.clip > 0 else None
     if recorded is not None:
-        unknown = sorted(set(recorded) - names)
-        if unknown:
-            raise TrainError(f"--resume: {args.out}/config.json has settings this program does not know: "
-                             f"{rundir.few(unknown)}")
         flags = {"no_attention": "attention", "no_progress": "progress"}
         typed = {flags.get(d, d) for d in given}
         for name, value in recorded.items():
@@ -624,18 +620,22 @@ def config_from_args(args: argparse.Namespace, recorded: dict[str, Any] | None =
     return check_config(Config(**values))
 
 
-def _recorded_config(out: str) -> dict[str, Any] | None:
-    """The run's own ``config.json`` (read once, bounded), or None if there is none."""
-    path = Path(out) / "config.json"
+def read_config_file(path: Path, what: str) -> dict[str, Any] | None:
+    """A run's ``config.json`` (read once, bounded), or None if there is none: refused in one
+    :class:`TrainError` unless it is a JSON object of this program's settings (their values are
+    checked by :func:`check_config` once merged)."""
     try:
-        raw = rundir.read_bounded(path, "--resume", MAX_CONFIG_BYTES)
+        raw = rundir.read_bounded(path, what, MAX_CONFIG_BYTES)
     except rundir.RunError as e:
         raise TrainError(str(e)) from None
     if raw is None:
         return None
     saved = rundir.parse_json(raw, str(path))
     if not isinstance(saved, dict):
-        raise TrainError(f"{path} is not a configuration (a JSON object)")
+        raise TrainError(f"{what}: {path} is not a training configuration (a JSON object)")
+    unknown = sorted(set(saved) - set(_FIELD_TYPES))
+    if unknown:
+        raise TrainError(f"{what}: {path} has settings this program does not know: {rundir.few(unknown)}")
     return saved
 
 
@@ -662,7 +662,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             recorded = None
             if args.resume:  # continue from the run's own settings; flags typed now override them
-                recorded = _recorded_config(args.out if args.out is not None else f"out/runs/{args.task}")
+                out = args.out if args.out is not None else f"out/runs/{args.task}"
+                recorded = read_config_file(Path(out) / "config.json", "--resume")
             cfg = config_from_args(args, recorded, _given(argv) if recorded is not None else frozenset())
             result = run(cfg, resume=args.resume, force=args.force)
         except Interrupted as e:

@@ -334,12 +334,10 @@ def test_viz_imports_nothing_from_the_model():
 
 # ----------------------------------------------------------------------------- guards that predict dot's work
 def _scoped_chain(T: int):
-    W = tg.Tensor(np.eye(4) * 0.5, requires_grad=True, name="W")
-    h = tg.Tensor(np.zeros(4))
-    for t in range(1, T + 1):
-        with tg.scope(f"t={t}"):
-            h = (h @ W + 0.1).tanh()
-    return h.sum()
+    """A chain of T scopes fed by one parameter: the graph benchmarks/dot_layout.py times."""
+    from benchmarks.dot_layout import chain
+
+    return chain(T)
 
 
 def test_layout_cost_counts_nodes_and_the_ranks_long_edges_cross():

@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import collections
 import re
-import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mutation_score import module_of, names_in, statuses  # noqa: E402  (a sibling script)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,21 +34,13 @@ def main(argv: list[str] | None = None) -> int:
         if m:
             first[m.group(1)] = dict(zip(("mutants", "checked", "killed", "timeouts", "survived", "notests", "equiv"),
                                          map(int, m.groups()[1:])))
-    survivors = [n.strip() for n in args.survivors.read_text().split() if n.strip()]
-    equivalent = {ln.split("#", 1)[0].strip() for ln in args.equivalent.read_text().splitlines()} - {""}
-    direct = set()
-    if args.also_killed:
-        direct = {ln.split()[0] for ln in args.also_killed.read_text().splitlines() if ln.endswith(" killed")}
-    out = subprocess.run([str(Path(sys.executable).with_name("mutmut")), "results", "--all", "true"],
-                         capture_output=True, text=True, check=True).stdout
-    status = {}
-    for line in out.splitlines():
-        if ":" in line:
-            name, st = (s.strip() for s in line.rsplit(":", 1))
-            status[name] = st
+    survivors = sorted(names_in(args.survivors))
+    equivalent = names_in(args.equivalent)
+    direct = names_in(args.also_killed, lambda rest: rest == "killed")
+    status = statuses(str(Path(sys.executable).with_name("mutmut")))
     now: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for name in survivors:
-        module = name.split(".x")[0]
+        module = module_of(name)
         st = status.get(name, "not checked")
         if st == "survived" and name in direct:
             st = "killed by a direct run"

@@ -21,6 +21,35 @@ import collections
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
+
+
+def statuses(mutmut: str) -> dict[str, str]:
+    """Every mutant's status as ``mutmut results --all true`` reports it."""
+    out = subprocess.run([mutmut, "results", "--all", "true"], capture_output=True, text=True, check=True).stdout
+    found = {}
+    for line in out.splitlines():
+        if ":" in line:
+            name, status = (s.strip() for s in line.rsplit(":", 1))
+            found[name] = status
+    return found
+
+
+def names_in(path: Path | None, keep: Callable[[str], bool] = lambda rest: True) -> set[str]:
+    """The mutant names of a list file: one per line, first field; ``#`` starts a comment; a line
+    is kept if ``keep(the rest of the line)``."""
+    if path is None or not path.exists():
+        return set()
+    names = set()
+    for line in path.read_text().splitlines():
+        fields = line.split("#", 1)[0].split()
+        if fields and keep(" ".join(fields[1:])):
+            names.add(fields[0])
+    return names
+
+
+def module_of(name: str) -> str:
+    return name.split(".x")[0] if ".x" in name else name.rsplit(".", 1)[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,25 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mutmut", default=str(Path(sys.executable).with_name("mutmut")))
     p.add_argument("--also-killed", type=Path, default=None)
     args = p.parse_args(argv)
-    out = subprocess.run([args.mutmut, "results", "--all", "true"], capture_output=True, text=True, check=True).stdout
-    equivalent = set()
-    if args.equivalent.exists():
-        for line in args.equivalent.read_text().splitlines():
-            name = line.split("#", 1)[0].strip()
-            if name:
-                equivalent.add(name)
-    direct = set()
-    if args.also_killed is not None:
-        for line in args.also_killed.read_text().splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[1] == "killed":
-                direct.add(parts[0])
+    equivalent = names_in(args.equivalent)
+    direct = names_in(args.also_killed, lambda rest: rest == "killed")
     counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    for line in out.splitlines():
-        if ":" not in line:
-            continue
-        name, status = (s.strip() for s in line.rsplit(":", 1))
-        module = name.split(".x")[0] if ".x" in name else name.rsplit(".", 1)[0]
+    for name, status in statuses(args.mutmut).items():
+        module = module_of(name)
         kind = {"killed": "killed", "timeout": "killed", "survived": "survived", "no tests": "no tests",
                 "not checked": "unchecked"}.get(status, status)
         if status == "timeout":
