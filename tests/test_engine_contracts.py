@@ -518,3 +518,111 @@ def test_the_suspect_search_reads_sparse_gradients_of_indexing_rules():
 
     with pytest.raises(tg.GradcheckError, match=r"suspect rule: 'wrong_cube' \(tape #\d+\), input 0"):
         tg.gradcheck(lambda t: wrong_cube(t[1:]).sum(), [np.array([0.5, 1.0, 2.0])])
+
+
+# ----------------------------------------------------------------------------- saved-data bookkeeping
+def test_an_array_saved_by_three_graphs_stays_read_only_until_the_last_is_done():
+    x = tg.Tensor(np.array([0.5, 1.5]), requires_grad=True)
+    graphs = [(x * k).sum() for k in (1.0, 2.0, 3.0)]  # three records, each keeps x.data
+    for done, L in enumerate(graphs[:-1], 1):
+        L.backward()
+        assert not x.data.flags.writeable, f"writable after {done} of 3 graphs were freed"
+    graphs[-1].backward()
+    assert x.data.flags.writeable
+    assert x.grad.tolist() == [6.0, 6.0]
+
+
+@tg.defop("product3", saves=(0, 1, 2), rules=(lambda F, g, out, a, b, c: g * b * c,
+                                               lambda F, g, out, a, b, c: g * a * c,
+                                               lambda F, g, out, a, b, c: g * a * b))
+def _product3(a, b, c):
+    """a ⊙ b ⊙ c (a fresh array, saving its three inputs)."""
+    return a * b * c
+
+
+def test_a_view_released_before_its_base_becomes_writable_when_the_base_does():
+    # a saves the view v (and so x, its memory); c saves x itself and, after it, a view u of y, which d
+    # still saves: when c is freed x becomes writable, u cannot yet, and v (waiting on x) must follow x
+    x = np.ones(6)
+    v = x[:3]
+    y = np.ones(6)
+    u = y[1:]
+    w = tg.Tensor(np.ones(3), requires_grad=True)
+    L6 = tg.Tensor(np.ones(5), requires_grad=True)
+    a = (w * v).sum()
+    c = _product3(L6, x[1:], u).sum()  # keeps, in this order: L6's data, x[1:], x, u, y (u last: it cannot be freed)
+    d = (tg.Tensor(np.ones(6), requires_grad=True) * y).sum()
+    a.backward()
+    assert not v.flags.writeable and not x.flags.writeable  # c still reads x
+    c.backward()
+    assert x.flags.writeable and v.flags.writeable  # v's base is free: v with it
+    assert not u.flags.writeable  # d still reads y
+    d.backward()
+    assert y.flags.writeable and u.flags.writeable
+    v[0] = 7.0  # the user's arrays are theirs again
+    assert x[0] == 7.0
+
+
+def test_the_cycle_collector_runs_only_when_it_can_change_the_answer(monkeypatch):
+    calls = []
+    monkeypatch.setattr(tape, "collect_dead_graphs", lambda: calls.append(1))
+    x = tg.Tensor(np.array([0.5, 1.5]), requires_grad=True, name="x")
+    free = np.ones(2)
+    # every in-place update asks (collect=True); an unsaved array, the common case, must not cost a collection
+    assert tape.describe_saved(free, collect=True) is None and calls == []
+    y = (x * x).sum()
+    assert "'x' is saved by 1 live recorded op(s)" in tape.describe_saved(x.data, "x")
+    assert calls == []  # without collect=True, as documented, it never collects
+    assert tape.describe_saved(x.data, "x", collect=True) is not None and calls == [1]
+    del y
+
+
+@tg.defop("same", saves=(0,), rules=(lambda F, g, out, a: g,))
+def _same(a):
+    """a itself (the very array): an op that returns its input unchanged."""
+    return a
+
+
+def test_an_op_that_returns_its_input_keeps_that_input_read_only_while_alive():
+    x = tg.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = _same(x)
+    assert y.data is x.data and not x.data.flags.writeable  # the leaf's array, counted like any saved one
+    with tg.no_grad(), pytest.raises(RuntimeError, match="saved by 1 live recorded op"):
+        x += 1.0
+    (y * 3.0).sum().backward()
+    assert x.data.flags.writeable and x.grad.tolist() == [3.0, 3.0]
+
+
+def _dropped(make):
+    """The arrays ``make()`` returns, after the tensors holding the graph are dropped unfreed."""
+    import gc
+
+    arrays, keep = make()
+    del keep
+    gc.collect()
+    return arrays
+
+
+def test_graphs_dropped_without_backward_give_every_array_back():
+    x = tg.Tensor(np.arange(4.0), requires_grad=True)
+
+    def no_saved_arrays():  # add saves nothing: only the fresh output is protected, by its record
+        y = x + 1.0
+        return [y.data], y
+
+    def a_view_output():  # reshape's output is a view of the leaf's data: both are counted
+        y = x.reshape(2, 2)
+        return [y.data, x.data], y
+
+    frozen = np.full(4, 3.0)
+    frozen.setflags(write=False)
+
+    def inputs_already_read_only():  # another record's output and the user's frozen array: nothing counted
+        a = x * 2.0
+        b = a * frozen
+        return [b.data, a.data], (a, b)
+
+    for make in (no_saved_arrays, a_view_output, inputs_already_read_only):
+        for arr in _dropped(make):
+            assert arr.flags.writeable, make.__name__
+    assert not tape._SAVED  # nothing left in the registry
