@@ -144,10 +144,11 @@ def main(argv: list[str] | None = None) -> int:
         args.configs, args.reps, args.rounds = ["tiny"], 1, 1
     from tinygrad_rnn import memory as _mem
 
+    _mem.reuse_freed_memory()  # the library leaves the allocator alone; a benchmark process asks for the tuning
     sections = [f"# Benchmark results\n\n{versions()}\n\nCommand: `python -m benchmarks {' '.join(argv or sys.argv[1:])}`\n\n"
-                f"Allocator: the engine's default (freed memory reused: `tinygrad_rnn.memory`, applied at import: "
-                f"{_mem.TUNED}) in every process, the floor's and PyTorch's included; the second fresh-process table "
-                "uses glibc's own defaults (`TINYGRAD_RNN_MALLOC=system`).\n\n"
+                f"Allocator: freed memory reused (`tinygrad_rnn.reuse_freed_memory()`, opt-in, called by every "
+                f"benchmark process, the floor's and PyTorch's included; applied here: {_mem.TUNED}); the second "
+                "fresh-process table uses glibc's own defaults (`--malloc system`).\n\n"
                 "The **floor** is `closed_form.bptt_fast`: the fastest numpy I could write for this model (time-major "
                 "buffers, in-place softmax, batched matmuls, buffers reused across calls), checked against the "
                 "readable closed form, the nested sums, the engine and PyTorch to 1e-12 (`tests/test_closed_form_fast.py`). "
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                               for k, v in fresh_main["configs"].items()))
     if not args.smoke:
         fresh_sys = fresh.run(args.configs, max(2, args.rounds // 2), "system")
-        sections.append("## Train step in fresh processes, glibc's allocator defaults (`TINYGRAD_RNN_MALLOC=system`)\n\n"
+        sections.append("## Train step in fresh processes, glibc's allocator defaults (`--malloc system`)\n\n"
                         + fresh.table(fresh_sys))
         sections.append("## Per-op overhead (fresh processes; forward + backward, 8-element tensors, chain of 300 ops)\n\n"
                         "| implementation | µs per op: median [range over rounds] |\n|---|---|\n" +

@@ -4,8 +4,9 @@
 implementation (in an order rotated every round), each doing a warm-up, a correctness check of its
 gradients against the closed form, and ``steps`` timed train steps; the worker reports the median.
 Workers for the engine and the numpy floor never import torch; every worker runs one BLAS / OpenMP
-thread.  The allocator is the engine's default (freed memory reused, see ``tinygrad_rnn.memory``)
-in every worker — torch's too, since all import the package — unless ``--malloc system``.
+thread.  Every worker, torch's too, first asks for freed memory to be reused
+(``tinygrad_rnn.reuse_freed_memory()``: the library does not change the allocator by itself)
+unless ``--malloc system``.
 
 Reported per implementation: the median over rounds of the per-process medians, with the range;
 ratios are computed **per round** (engine / floor in the same round) and summarised the same way.
@@ -111,10 +112,10 @@ def overhead_in_process(which: str) -> float:
 
 # ----------------------------------------------------------------------------- parent side
 def spawn(impl: str, config: str, steps: int, malloc: str) -> dict[str, Any]:
-    env = {**os.environ, "TINYGRAD_RNN_MALLOC": malloc, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = "1"
-    done = subprocess.run([sys.executable, "-m", "benchmarks.fresh", "--worker", impl, config, str(steps)],
+    done = subprocess.run([sys.executable, "-m", "benchmarks.fresh", "--worker", impl, config, str(steps), malloc],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=3600)
     if done.returncode != 0:
         raise RuntimeError(f"worker {impl} {config} failed: {done.stderr.strip()[-500:]}")
@@ -184,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"]:
         impl, config, steps = argv[1], argv[2], int(argv[3])
+        from tinygrad_rnn import memory
+
+        memory.apply(argv[4])  # before any array is allocated
         print(json.dumps(worker(impl, config, steps)))
         return 0
     p = argparse.ArgumentParser(prog="python -m benchmarks.fresh", description=__doc__.split("\n\n")[0])

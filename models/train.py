@@ -524,6 +524,9 @@ def parser() -> argparse.ArgumentParser:
                         "or use a DIR that holds other files")
     p.add_argument("--plots", action="store_true", help="write loss, attention and gradient-norm plots (matplotlib)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--malloc", choices=tg.memory.CHOICES, default="reuse",
+                   help="reuse: keep freed buffers for reuse (tinygrad_rnn.reuse_freed_memory, ~2x faster steps on VMs; "
+                        "the default of this command, not of the library); system: glibc's defaults")
     return p
 
 
@@ -657,7 +660,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:
         print("error: training needs the 'train' extra: pip install 'tinygrad_rnn[train]'", file=sys.stderr)
         return 1
-    tg.reuse_freed_memory()  # keep freed buffers for reuse: ~2x faster steps on VMs (tinygrad_rnn/memory.py)
+    tg.memory.apply(args.malloc)  # this program owns its process: the allocator choice is its to make
     with interrupt_once():
         try:
             recorded = None

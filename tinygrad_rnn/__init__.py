@@ -20,11 +20,8 @@ strategies and checks for your own gradient tests; ``tg.testing``, imported on f
 needs hypothesis).
 """
 
-from . import memory as _memory
-from . import optim
-from .memory import reuse_freed_memory
-
-_memory.apply_default()  # freed numpy buffers are reused (see tinygrad_rnn.memory; off: TINYGRAD_RNN_MALLOC=system)
+from . import memory, optim
+from .memory import reuse_freed_memory  # opt-in, for programs that own their process: nothing is applied at import
 from .backward import GradientShapeError, SparseGrad
 from .gradcheck import GradcheckError, UncheckableInput, gradcheck, gradgradcheck, jacobian, numerical_jacobian
 from .op import Op, OpDefinitionError, defop
