@@ -578,9 +578,26 @@ def test_the_walk_reads_on_one_screen():
 
     from tinygrad_rnn import backward
 
-    body = [ln for ln in inspect.getsource(backward.backward).splitlines()
+    body = [ln for ln in inspect.getsource(backward.walk).splitlines()
             if ln.strip() and not ln.strip().startswith(("#", '"""', "@"))]
     assert len(body) <= 25, len(body)
+
+
+def test_one_walk_and_one_broadcasting_step_in_the_whole_engine():
+    """Every order (backward, observed, create_graph, tg.grad) runs backward.walk; only
+    backward.fit_gradient undoes broadcasting (finds the size-1 axes a gradient is summed over)."""
+    import re
+    from pathlib import Path
+
+    import tinygrad_rnn
+
+    walks, fits = [], []
+    for path in sorted(Path(tinygrad_rnn.__file__).parent.rglob("*.py")):
+        text = path.read_text()
+        walks += [(path.name, m.group(0)) for m in re.finditer(r"for \w+ in reversed\(", text)]
+        fits += [(path.name, m.group(1)) for m in re.finditer(r"n == 1 and (\w+)\.shape\[k\] != 1", text)]
+    assert walks == [("backward.py", "for t in reversed(")], walks
+    assert fits == [("backward.py", "g")], fits
 
 
 @settings(max_examples=30)

@@ -6,16 +6,19 @@ contracted with ``grad`` (a vector-Jacobian product), and **adds** it to ``x.gra
 1. ``tape_of(root)`` gives root's history in tape order (no recursion).
 2. Walk it in reverse.  Each record's output gradient is complete when its turn
    comes, because every consumer of that output was recorded later.
-3. Apply the record's VJP rule for each parent (input that requires grad) and hand the
-   result to :class:`Gradients`, which undoes broadcasting (:func:`fit_gradient`),
-   checks the shape and adds it to that parent's pending gradient (or ``.grad`` for a leaf).
+3. Apply the record's VJP rule for each parent (input that requires grad): the accumulator
+   runs it, undoes broadcasting (:func:`fit_gradient`, the one place), checks the shape, and
+   adds the result to that parent's pending gradient (or ``.grad`` for a leaf).
 4. Unless ``retain_graph=True``, free the record as soon as it is used: its saved
    values and its input links are dropped (and its saved arrays become writable again),
    so memory returns during the walk.
 
-The walk is :func:`backward`'s loop, a dozen lines; everything about *how* gradients are
-added up (three cases: a leaf's ``.grad``, a pending dense array the walk may or may not
-own, a sparse gradient from indexing) lives in :meth:`Gradients.add`.
+There is **one walk** (:func:`walk`, a dozen lines) for every order; what differs is the
+accumulator it is given: :class:`Gradients` (numpy rules, ``.grad`` arrays: ``backward()``),
+:class:`Observed` (the same, reporting each step: the step-through page) and :class:`Traced`
+(rules on Tensors, so the backward pass is recorded: ``create_graph=True``, ``tg.grad``).  How
+gradients are added up (a leaf's ``.grad``, a pending array the walk may or may not own, a
+sparse gradient from indexing) lives in :meth:`Gradients.add`.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from .funcs import NP, TG, SparseGrad
 from .op import defop
 from .tape import AnomalyError, Record, freed_error, state, tape_of
 
-__all__ = ["backward", "traced_walk", "fit_gradient", "Gradients", "Observed", "GradientShapeError", "SparseGrad"]
+__all__ = ["backward", "traced_walk", "walk", "fit_gradient", "checked_gradient", "Gradients", "Observed", "Traced",
+           "GradientShapeError", "SparseGrad"]
 
 _ndarray = np.ndarray
 
@@ -38,89 +42,103 @@ class GradientShapeError(RuntimeError):
     """A backward rule produced a gradient that cannot belong to its input."""
 
 
-def fit_gradient(g: Any, shape: tuple[int, ...], dtype: Any, rec: Record, i: int) -> np.ndarray:
-    """Undo numpy broadcasting: sum ``g`` down to ``shape``.  **The only place that does it.**
+def fit_gradient(g: Any, shape: tuple[int, ...], rec: Record | None, i: int, F: Any = NP) -> Any:
+    """Undo numpy broadcasting: sum ``g`` down to ``shape``.  **The only place that does it**, for
+    every order: ``F = NP`` sums arrays, ``F = TG`` records the sums (``create_graph``).
 
-    If the forward broadcast input ``i`` from ``shape`` to the output shape, its
-    gradient is the sum of ``g`` over the broadcast axes: leading axes that were
-    added, and axes where ``shape`` has size 1.  Anything else is a bug in the rule,
-    reported with the rule's name and both shapes.
+    If the forward broadcast input ``i`` from ``shape`` to the output shape, its gradient is the
+    sum of ``g`` over the broadcast axes: leading axes that were added, and axes where ``shape``
+    has size 1.  Anything else is a bug in the rule, reported with the rule's name and both shapes.
     """
+    given = tuple(g.shape)
+    if given == shape:
+        return g
+    extra = len(given) - len(shape)
+    if extra > 0:
+        g = F.sum(g, axis=tuple(range(extra)))
+    if extra >= 0:
+        axes = tuple(k for k, n in enumerate(shape) if n == 1 and g.shape[k] != 1)
+        if axes:
+            g = F.sum(g, axis=axes, keepdims=True)
+    if tuple(g.shape) != shape:
+        raise GradientShapeError(
+            f"backward rule {_where(rec)} returned a gradient of shape {given} for input {i} of shape {shape}; "
+            "they are not broadcast-compatible"
+        )
+    return g
+
+
+def checked_gradient(g: Any, shape: tuple[int, ...], dtype: Any, rec: Record | None, i: int) -> np.ndarray:
+    """What a numpy rule returned, as input ``i``'s gradient: a real array (else a named error),
+    broadcasting undone (:func:`fit_gradient`), in the input's dtype."""
     if isinstance(g, SparseGrad):
         g = g.dense()
     if g is None or isinstance(g, (str, bytes)) or not hasattr(g, "__array__") and not isinstance(g, (int, float)):
         raise GradientShapeError(
-            f"backward rule {rec.where()} returned {type(g).__name__} for input {i} of shape {shape}; "
+            f"backward rule {_where(rec)} returned {type(g).__name__} for input {i} of shape {shape}; "
             "a rule must return an array (use None in the rules tuple for inputs without a gradient)"
         )
     g = np.asarray(g)
     if g.dtype.kind not in "fiub":
         raise GradientShapeError(
-            f"backward rule {rec.where()} returned a gradient of dtype {g.dtype} for input {i} of shape {shape}; "
+            f"backward rule {_where(rec)} returned a gradient of dtype {g.dtype} for input {i} of shape {shape}; "
             "expected a real floating-point array"
         )
-    if g.shape != shape:
-        extra = g.ndim - len(shape)
-        reduced = g.sum(axis=tuple(range(extra))) if extra > 0 else g
-        if extra >= 0:
-            axes = tuple(k for k, n in enumerate(shape) if n == 1 and reduced.shape[k] != 1)
-            if axes:
-                reduced = reduced.sum(axis=axes, keepdims=True)
-        if reduced.shape != shape:
-            raise GradientShapeError(
-                f"backward rule {rec.where()} returned a gradient of shape {g.shape} "
-                f"for input {i} of shape {shape}; they are not broadcast-compatible"
-            )
-        g = reduced if type(reduced) is _ndarray else np.asarray(reduced)  # a full sum gives a numpy scalar
-    if g.dtype != dtype:
-        g = g.astype(dtype)
-    return g
+    g = fit_gradient(g, shape, rec, i)
+    if type(g) is not _ndarray:  # a full sum gives a numpy scalar
+        g = np.asarray(g)
+    return g if g.dtype == dtype else g.astype(dtype)
 
 
+# ----------------------------------------------------------------------------- the walk
 def backward(root: Any, grad: Any = None, retain_graph: bool = False, observer: Any = None) -> None:
-    """Back-propagate from ``root``; see the module docstring (and :class:`Observed` for ``observer``)."""
+    """Back-propagate from ``root`` into ``.grad``; see the module docstring (and
+    :class:`Observed` for ``observer``)."""
     g = _seed(root, grad)
-    grads = Gradients(state().anomaly) if observer is None else Observed(state().anomaly, observer)
+    walk(root, g, Gradients(state().anomaly) if observer is None else Observed(state().anomaly, observer),
+         retain_graph)
+
+
+def traced_walk(root: Any, g: Any, inputs: Any = None) -> dict[int, Any]:
+    """The same walk with every rule run on Tensors (``F = TG``), so the backward pass is itself
+    recorded and can be differentiated again (``backward(create_graph=True)``, ``tg.grad``, ...).
+    See :class:`Traced` for what it records and where the gradients go; the graph is kept."""
+    acc = Traced(inputs)
+    walk(root, g, acc, retain_graph=True)
+    return acc.found
+
+
+def walk(root: Any, g: Any, acc: "Gradients", retain_graph: bool) -> None:
+    """**The** backward walk, for every order: root's history in reverse tape order; each
+    record's rules, whose results ``acc`` adds up (arrays, observed, or recorded Tensors); then,
+    unless ``retain_graph``, the record is freed."""
     if root.record is None:  # a leaf: d root / d root = identity
-        grads.add(root, g, None, 0)
+        acc.add(root, g, None)
         return
     order = tape_of(root)  # raises before any gradient is touched if the graph was freed
     claim(order, exclusive=not retain_graph)
     try:
-        _walk(order, root, g, grads, retain_graph)
+        acc.pending[id(root.record)] = g
+        for t in reversed(order):
+            rec = t.record
+            g = acc.arrive(t)
+            if g is not None:
+                for i, x in rec.parents:
+                    if rec.vjps[i] is not None:
+                        acc.add(x, acc.gradient(rec, i, g, t, x), rec)
+            if not retain_graph:
+                rec.free(t)
     finally:
         release(order, exclusive=not retain_graph)
 
 
-def _walk(order: list[Any], root: Any, g: np.ndarray, grads: "Gradients", retain_graph: bool) -> None:
-    """The loop itself: each record in reverse tape order, its rules, then (usually) freeing it."""
-    grads.pending[id(root.record)] = g
-    for t in reversed(order):
-        rec = t.record
-        g = grads.pop(rec)
-        if g is not None:
-            if t.retains_grad:
-                _add_to_grad(t, g, rec)
-            g.setflags(write=False)  # rules must not write into g (it may be shared)
-            for i, x in rec.parents:
-                rule = rec.vjps[i]
-                if rule is not None:
-                    try:  # (the common case first: a rule with nothing but the arrays)
-                        gx = rule(NP, g, t._data, *rec.arrays) if rec.plain else rec.vjp(i, NP, g, t._data, rec.arrays)
-                    except Exception as e:
-                        raise _rule_error(e, g, rec, i, x) from e
-                    grads.add(x, gx, rec, i)
-        if not retain_graph:
-            rec.free(t)
-
-
 class Gradients:
-    """The walk's bookkeeping: gradients waiting for their record's turn, and how to add one.
+    """The walk's bookkeeping for ``backward()``: numpy rules, gradients added into ``.grad``.
 
     ``pending`` maps a record (by identity) to the gradient of its output so far.  The walk may
     add into a pending array in place only if it allocated that array itself (``owned``): an array
-    a rule returned may alias the upstream gradient of another input (``add`` hands the same ``g``
-    to both) or a saved value, so the first sum with it makes a fresh array instead.  The three
+    a rule returned may alias the upstream gradient of another input (the same ``g`` goes to
+    both) or a saved value, so the first sum with it makes a fresh array instead.  The three
     cases: a leaf's ``.grad`` (:func:`_add_to_grad`), a dense pending array (owned or not), and a
     sparse gradient from indexing (:meth:`_add_sparse`, copy-on-write).
     """
@@ -128,26 +146,47 @@ class Gradients:
     __slots__ = ("pending", "owned", "anomaly")
 
     def __init__(self, anomaly: bool) -> None:
-        self.pending: dict[int, np.ndarray] = {}
+        self.pending: dict[int, Any] = {}
         self.owned: set[int] = set()
         self.anomaly = anomaly
 
-    def pop(self, rec: Record) -> np.ndarray | None:
-        self.owned.discard(id(rec))
-        return self.pending.pop(id(rec), None)
+    def arrive(self, t: Any) -> Any:
+        """``t``'s record's turn: its output's complete gradient (None if none arrived)."""
+        key = id(t.record)
+        self.owned.discard(key)
+        g = self.pending.pop(key, None)
+        if g is not None:
+            if t.retains_grad:
+                _add_to_grad(t, g, t.record)
+            g.setflags(write=False)  # rules must not write into g (it may be shared)
+        return g
 
-    def add(self, x: Any, gx: Any, rec: Record | None, i: int) -> None:
-        """Add ``gx`` (dense, broadcast or :class:`SparseGrad`) to input ``x``'s gradient."""
+    def gradient(self, rec: Record, i: int, g: Any, t: Any, x: Any) -> Any:
+        """Input ``i``'s gradient from ``rec``'s rule (a failure named with the rule), fitted to ``x``."""
+        try:  # (the common case first: a rule with nothing but the arrays)
+            gx = rec.vjps[i](NP, g, t._data, *rec.arrays) if rec.plain else rec.vjp(i, NP, g, t._data, rec.arrays)
+        except Exception as e:
+            raise _rule_error(e, g, rec, i, x) from e
         xd = x._data
         if type(gx) is SparseGrad:
-            return self._add_sparse(x, gx, rec, i)
-        if type(gx) is not _ndarray or gx.dtype is not xd.dtype or gx.shape != xd.shape:  # fast path
-            gx = fit_gradient(gx, xd.shape, xd.dtype, rec, i)
+            if gx.shape != xd.shape:
+                raise GradientShapeError(
+                    f"backward rule {_where(rec)} returned a sparse gradient for shape {gx.shape} "
+                    f"for input {i} of shape {xd.shape}"
+                )
+        elif type(gx) is not _ndarray or gx.dtype is not xd.dtype or gx.shape != xd.shape:  # fast path
+            gx = checked_gradient(gx, xd.shape, xd.dtype, rec, i)
         if self.anomaly:
-            _check_finite(gx, rec, i, x)
+            _check_finite(gx.values if type(gx) is SparseGrad else gx, rec, i, x)
+        return gx
+
+    def add(self, x: Any, gx: Any, rec: Record | None) -> None:
+        """Add ``gx`` (dense and fitted, or :class:`SparseGrad`) to input ``x``'s gradient."""
         if x.record is None:  # a leaf: add to .grad
             _add_to_grad(x, gx, rec)
             return
+        if type(gx) is SparseGrad:
+            return self._add_sparse(x, gx)
         key = id(x.record)
         prev = self.pending.get(key)
         if prev is None:
@@ -159,19 +198,9 @@ class Gradients:
             self.pending[key] = total if type(total) is _ndarray else np.asarray(total)
             self.owned.add(key)
 
-    def _add_sparse(self, x: Any, gx: SparseGrad, rec: Record | None, i: int) -> None:
+    def _add_sparse(self, x: Any, gx: SparseGrad) -> None:
         """The same for an indexing rule's sparse gradient: scattered in place, never densified
         into a full array unless it is the first gradient to arrive."""
-        if gx.shape != x.data.shape:
-            raise GradientShapeError(
-                f"backward rule {_where(rec)} returned a sparse gradient for shape {gx.shape} "
-                f"for input {i} of shape {x.data.shape}"
-            )
-        if self.anomaly:
-            _check_finite(gx.values, rec, i, x)
-        if x.record is None:
-            _add_to_grad(x, gx, rec)
-            return
         key = id(x.record)
         prev = self.pending.get(key)
         if prev is None:
@@ -193,23 +222,86 @@ class Observed(Gradients):
     gave ``gx`` (broadcasting undone), and ``x``'s gradient so far is now ``total`` (its ``.grad``
     for a leaf).  Both arrays may be changed in place later by the walk: copy what you keep."""
 
-    __slots__ = ("observer",)
+    __slots__ = ("observer", "i")
 
     def __init__(self, anomaly: bool, observer: Any) -> None:
         super().__init__(anomaly)
         self.observer = observer
+        self.i = 0
 
-    def pop(self, rec: Record) -> np.ndarray | None:
-        g = super().pop(rec)
-        self.observer.arrive(rec, g)
+    def arrive(self, t: Any) -> Any:
+        g = super().arrive(t)
+        self.observer.arrive(t.record, g)
         return g
 
-    def add(self, x: Any, gx: Any, rec: Record | None, i: int) -> None:
-        if type(gx) is not SparseGrad:
-            gx = fit_gradient(gx, x.data.shape, x.data.dtype, rec, i)  # what add() would add
-        super().add(x, gx, rec, i)
+    def gradient(self, rec: Record, i: int, g: Any, t: Any, x: Any) -> Any:
+        self.i = i  # for add(), which the walk calls next
+        return super().gradient(rec, i, g, t, x)
+
+    def add(self, x: Any, gx: Any, rec: Record | None) -> None:
+        super().add(x, gx, rec)
         total = x.grad if x.record is None else self.pending[id(x.record)]
-        self.observer.added(rec, i, x, gx.dense() if type(gx) is SparseGrad else gx, total)
+        self.observer.added(rec, self.i, x, gx.dense() if type(gx) is SparseGrad else gx, total)
+
+
+class Traced(Gradients):
+    """The walk's bookkeeping for a recorded backward pass: rules run on Tensors (``F = TG``).
+
+    Each backward op is recorded in scope ``<forward scope>/backward`` with the forward record's
+    tags plus ``grad_of="<rule name>"``, so drawings group and colour it like the forward op it
+    came from.  With ``inputs=None`` the gradients are *added* to every reached leaf's ``.grad``
+    (and to intermediates that called ``retain_grad()``), as ``backward(create_graph=True)`` does;
+    ``.grad`` becomes a Tensor with history.  With ``inputs`` (tensors, leaf or not) nothing is
+    stored and ``found`` maps ``id(input)`` to its gradient (missing: it does not depend on it)."""
+
+    __slots__ = ("want", "found")
+
+    def __init__(self, inputs: Any = None) -> None:
+        super().__init__(False)
+        self.want = None if inputs is None else {id(x.record) if x.record is not None else id(x): x for x in inputs}
+        self.found: dict[int, Any] = {}
+
+    def arrive(self, t: Any) -> Any:
+        rec = t.record
+        g = self.pending.pop(id(rec), None)
+        if g is not None:
+            if self.want is not None and id(rec) in self.want:
+                self.found[id(self.want[id(rec)])] = g  # complete: every consumer of t came later on the tape
+            elif self.want is None and t.retains_grad:
+                _add_traced(t, g)
+        return g
+
+    def gradient(self, rec: Record, i: int, g: Any, t: Any, x: Any) -> Any:
+        from .tape import scope, tag
+
+        where = f"{rec.scope}/backward" if rec.scope else "backward"
+        with scope(where), tag(**{**rec.tags, "grad_of": rec.op.name}):
+            try:
+                if rec.arrays is None:  # a closure rule: numpy only
+                    return _closure_gradient(rec, i, g, x)
+                gx = rec.vjp(i, TG, g, t, rec.inputs)
+            except GradientShapeError:  # (a closure rule's gradient, checked: already named)
+                raise
+            except Exception as e:
+                raise _rule_error(e, g, rec, i, x) from e
+            if not hasattr(gx, "shape"):  # a rule that returned a Python number
+                gx = np.asarray(gx, dtype=np.float64)
+            return fit_gradient(gx, x.shape, rec, i, TG)
+
+    def add(self, x: Any, gx: Any, rec: Record | None) -> None:
+        want = self.want
+        if rec is None:  # the root is a leaf
+            if want is None:
+                _add_traced(x, gx)
+            elif id(x) in want:
+                self.found[id(x)] = gx
+        elif x.record is not None:
+            key = id(x.record)
+            self.pending[key] = gx if key not in self.pending else self.pending[key] + gx
+        elif want is None:
+            _add_traced(x, gx)
+        elif id(x) in want:
+            self.found[id(x)] = gx if id(x) not in self.found else self.found[id(x)] + gx
 
 
 _GRAD_LOCK = threading.Lock()  # one accumulation into a .grad at a time, across threads
@@ -250,6 +342,12 @@ def _add_to_grad(x: Any, g: Any, rec: Record | None) -> None:
     the GIL inside ``+=``, so two threads accumulating into one parameter would lose updates."""
     with _GRAD_LOCK:
         _accumulate(x, g, rec)
+
+
+def _add_traced(x: Any, gx: Any) -> None:
+    """x.grad = x.grad + gx for a recorded walk (``.grad`` becomes a Tensor with history)."""
+    with _GRAD_LOCK:
+        x.grad = gx if x.grad is None else gx + x.grad
 
 
 def _accumulate(x: Any, g: Any, rec: Record | None) -> None:
@@ -314,78 +412,7 @@ def _check_finite(g: Any, rec: Record | None, i: int, x: Any) -> None:
         )
 
 
-# ----------------------------------------------------------------------------- the recorded walk
-def traced_walk(root: Any, g: Any, inputs: Any = None) -> dict[int, Any]:
-    """The same walk with every rule run on Tensors (``F = TG``), so the backward pass is itself
-    recorded on the tape and can be differentiated again (higher-order gradients).
-
-    ``g`` is a Tensor (it may require grad: the result is then differentiable in it too).  Each
-    backward op is recorded in scope ``<forward scope>/backward`` with the forward record's tags
-    plus ``grad_of="<rule name>"``, so drawings group and colour it like the forward op it came
-    from.  The forward graph is kept (as ``retain_graph=True``).
-
-    With ``inputs=None`` the gradients are *added* to every reached leaf's ``.grad`` (and to
-    intermediates that called ``retain_grad()``), as ``backward(create_graph=True)`` does; ``.grad``
-    becomes a Tensor with history.  With ``inputs`` (tensors, leaf or not) nothing is stored and the
-    result maps ``id(input)`` to its gradient (missing: it does not depend on it)."""
-    want = None if inputs is None else {id(x.record) if x.record is not None else id(x): x for x in inputs}
-    found: dict[int, Any] = {}
-    if root.record is None:  # a leaf: d root / d root = identity, g itself
-        if want is None:
-            _add_traced(root, g)
-        elif id(root) in want:
-            found[id(root)] = g
-        return found
-    order = tape_of(root)
-    claim(order, exclusive=False)
-    try:
-        _traced_loop(order, root, g, want, found)
-    finally:
-        release(order, exclusive=False)
-    return found
-
-
-def _add_traced(x: Any, gx: Any) -> None:
-    with _GRAD_LOCK:
-        x.grad = gx if x.grad is None else gx + x.grad
-
-
-def _traced_loop(order: list[Any], root: Any, g: Any, want: Any, found: dict[int, Any]) -> None:
-    from .tape import scope, tag
-
-    pending: dict[int, Any] = {id(root.record): g}
-    for t in reversed(order):
-        rec = t.record
-        gt = pending.pop(id(rec), None)
-        if gt is None:
-            continue
-        if want is not None and id(rec) in want:
-            found[id(want[id(rec)])] = gt  # complete: every consumer of t came later on the tape
-        elif want is None and t.retains_grad:
-            _add_traced(t, gt)
-        where = f"{rec.scope}/backward" if rec.scope else "backward"
-        with scope(where), tag(**{**rec.tags, "grad_of": rec.op.name}):
-            for i, x in rec.parents:
-                if rec.vjps[i] is None:
-                    continue
-                try:
-                    if rec.arrays is None:  # a closure rule: numpy only
-                        gx = _closure_gradient(rec, i, gt, x)
-                    else:
-                        gx = _fit_traced(rec.vjp(i, TG, gt, t, rec.inputs), x.shape, rec, i)
-                except GradientShapeError:
-                    raise
-                except Exception as e:
-                    raise _rule_error(e, gt, rec, i, x) from e
-                if x.record is not None:
-                    key = id(x.record)
-                    pending[key] = gx if key not in pending else pending[key] + gx
-                elif want is None:
-                    _add_traced(x, gx)
-                elif id(x) in want:
-                    found[id(x)] = gx if id(x) not in found else found[id(x)] + gx
-
-
+# ----------------------------------------------------------------------------- closure rules in a recorded walk
 def _no_second_rule(where: str) -> Any:
     def rule(g: Any) -> Any:
         raise RuntimeError(
@@ -408,27 +435,5 @@ def _closure_gradient(rec: Record, i: int, gt: Any, x: Any) -> Any:
     """Input ``i``'s gradient from ``rec``'s closure rule, for the recorded walk."""
     g = np.asarray(getattr(gt, "_data", gt)).view()
     g.setflags(write=False)  # rules must not write into g (a read-only view of it)
-    value = fit_gradient(rec.vjps[i](g), x.shape, x.dtype, rec, i)
+    value = checked_gradient(rec.vjps[i](g), x.shape, x.dtype, rec, i)
     return _first_order(gt, *[p for _, p in rec.parents], value=value, where=rec.where())
-
-
-def _fit_traced(g: Any, shape: tuple[int, ...], rec: Record, i: int) -> Any:
-    """:func:`fit_gradient` with engine ops, so undoing broadcasting is recorded too."""
-    if not hasattr(g, "shape"):  # a rule that returned a Python number
-        g = np.asarray(g, dtype=np.float64)
-    if tuple(g.shape) == shape:
-        return g
-    given = tuple(g.shape)
-    extra = len(g.shape) - len(shape)
-    if extra > 0:
-        g = TG.sum(g, axis=tuple(range(extra)))
-    if extra >= 0:
-        axes = tuple(k for k, n in enumerate(shape) if n == 1 and g.shape[k] != 1)
-        if axes:
-            g = TG.sum(g, axis=axes, keepdims=True)
-    if tuple(g.shape) != shape:
-        raise GradientShapeError(
-            f"backward rule {rec.where()} returned a gradient of shape {given} for input {i} of shape {shape}; "
-            "they are not broadcast-compatible"
-        )
-    return g

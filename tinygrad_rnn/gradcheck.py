@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .backward import fit_gradient
+from .backward import checked_gradient
 from .finite_differences import refine, steps
 from .funcs import NP
 from .tape import no_grad, tape_of
@@ -366,7 +366,7 @@ def _find_bad_rule(fn: Fn, ts: list[Tensor], eps: float, atol: float, rtol: floa
                 continue
             v = rng.standard_normal(rec.shape)
             u = rng.standard_normal(x.shape) * np.maximum(1.0, np.abs(x.data))
-            g = fit_gradient(rec.vjp(i, NP, v, t.data, rec.arrays), x.shape, x.dtype, rec, i)
+            g = checked_gradient(rec.vjp(i, NP, v, t.data, rec.arrays), x.shape, x.dtype, rec, i)
             analytic = float(np.sum(g * u))
 
             def along(step: float, i: int = i, u: np.ndarray = u, v: np.ndarray = v, rec: Any = rec,
