@@ -30,7 +30,7 @@ import numpy as np
 
 from .funcs import NP, TG, SparseGrad
 from .op import defop
-from .tape import AnomalyError, Record, freed_error, state, tape_of
+from .tape import AnomalyError, Record, freed_error, scope, state, tag, tape_of
 
 __all__ = ["backward", "traced_walk", "walk", "fit_gradient", "checked_gradient", "Gradients", "Observed", "Traced",
            "GradientShapeError", "SparseGrad"]
@@ -272,8 +272,6 @@ class Traced(Gradients):
         return g
 
     def gradient(self, rec: Record, i: int, g: Any, t: Any, x: Any) -> Any:
-        from .tape import scope, tag
-
         where = f"{rec.scope}/backward" if rec.scope else "backward"
         with scope(where), tag(**{**rec.tags, "grad_of": rec.op.name}):
             try:

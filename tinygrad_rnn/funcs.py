@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from . import ops  # the traced set records engine ops (ops imports op and tape only: no cycle)
+from . import more_math, more_ops, ops  # the traced set records engine ops
 
 __all__ = ["NP", "TG", "SparseGrad"]
 
@@ -56,8 +56,6 @@ class SparseGrad:
 
 def _op_named(name: str) -> Any:
     """The engine's op or function called ``name`` (ops first, then more_ops, more_math), or None."""
-    from . import more_math, more_ops
-
     for module in (ops, more_ops, more_math):
         found = getattr(module, name, None)
         if callable(found) and not name.startswith("_"):

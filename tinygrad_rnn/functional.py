@@ -24,19 +24,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .backward import _seed, traced_walk
-from .tensor import Tensor
+from .backward import traced_walk
+from .ops import stack
+from .tensor import Tensor, seed_tensor
 
 __all__ = ["gradients", "grad", "value_and_grad", "vjp", "jvp", "hvp", "hessian"]
-
-
-def _seed_tensor(root: Tensor, grad: Any) -> Tensor:
-    """The starting gradient of a recorded walk: a Tensor (kept as given if it is one)."""
-    if isinstance(grad, Tensor):
-        if grad.shape != root.shape:
-            raise ValueError(f"backward: grad has shape {grad.shape} but the output has shape {root.shape}")
-        return grad
-    return Tensor(_seed(root, grad))
 
 
 def gradients(outputs: Tensor, inputs: Sequence[Tensor] | Tensor, grad_outputs: Any = None,
@@ -53,7 +45,7 @@ def gradients(outputs: Tensor, inputs: Sequence[Tensor] | Tensor, grad_outputs: 
     if not outputs.requires_grad:
         found: dict[int, Any] = {}
     else:
-        found = traced_walk(outputs, _seed_tensor(outputs, grad_outputs), ins)
+        found = traced_walk(outputs, seed_tensor(outputs, grad_outputs), ins)
     result = []
     for x in ins:
         g = found.get(id(x))
@@ -172,8 +164,6 @@ def hessian(f: Callable[..., Tensor], argnum: int = 0) -> Callable[..., Tensor]:
         (g,) = gradients(out, [x])
         flat = g.reshape(-1)
         rows = [gradients(flat[k], x) for k in range(flat.shape[0])]
-        from .ops import stack
-
         return stack(rows).reshape(*(x.shape + x.shape))
 
     return wrapped

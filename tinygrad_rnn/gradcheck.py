@@ -32,6 +32,7 @@ import numpy as np
 from .backward import checked_gradient
 from .finite_differences import refine, steps
 from .funcs import NP
+from .functional import gradients
 from .tape import no_grad, tape_of
 from .tensor import Tensor
 
@@ -438,8 +439,6 @@ def gradgradcheck(
     (∇⟨v, fn⟩(x + εu) − ∇⟨v, fn⟩(x − εu)) / 2ε.  Like :func:`gradcheck`, a NaN or inf on either
     side fails.  Returns True, or raises :class:`GradcheckError` (False if ``raise_exception=False``).
     """
-    from .functional import gradients
-
     __tracebackhide__ = True
     ts = _prepare(inputs)
     checked = [i for i, t in enumerate(ts) if t.requires_grad]

@@ -59,10 +59,15 @@ class OpDefinitionError(TypeError):
 
 
 def register_tensor_type(cls: type) -> None:
-    """Called once by :mod:`tinygrad_rnn.tensor`: the class ops receive and return."""
+    """Called once by :mod:`tinygrad_rnn.tensor`, which is above this module (its methods are
+    ops): the class ops receive and return.  Handing the class down keeps the imports one-way."""
     global _TENSOR
     _TENSOR = cls
-    _tape.TENSOR = cls
+
+
+def constant(values: Any) -> Any:
+    """``values`` as a Tensor that records nothing and gets no gradient (argmax, isfinite, ...)."""
+    return _TENSOR._make(np.asarray(values), False, None)
 
 
 class Op:

@@ -44,12 +44,9 @@ import operator
 import threading
 import weakref
 from contextlib import ContextDecorator
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .op import Op
 
 __all__ = [
     "Record",
@@ -205,6 +202,13 @@ def _with_anomaly(old: State, _: Any) -> State:
 
 
 # ----------------------------------------------------------------------------- records
+class OpLike(Protocol):
+    """What the tape needs of an op (:class:`tinygrad_rnn.op.Op`, which is above this module)."""
+
+    name: str  # the rule's name, shown in errors and drawings
+    n_inputs: int | None  # None: the op takes any number of inputs (its rules then get ``i=``)
+
+
 class Record:
     """One entry on the tape: an op application.
 
@@ -230,7 +234,7 @@ class Record:
 
     def __init__(
         self,
-        op: "Op",
+        op: OpLike,
         inputs: tuple[Any, ...],
         parents: tuple[tuple[int, Any], ...],
         kwargs: dict[str, Any],
@@ -345,12 +349,9 @@ class Stub:
 
 def _skeleton(x: Any) -> Any:
     """The part of a record's input that a freed graph keeps (see :meth:`Record.free`)."""
-    if type(x) is TENSOR:  # the common cases first, without attribute lookups that may fail
-        r = x.record
-        return r if r is not None else (x if x.requires_grad else Stub(x))
     if type(x) is _ndarray:
         return Stub(x)
-    rec = getattr(x, "record", None)
+    rec = getattr(x, "record", None)  # an intermediate tensor: its record
     if rec is not None:
         return rec
     if getattr(x, "requires_grad", False):
@@ -397,7 +398,6 @@ def _describe(x: Any) -> str:
 _SAVED: dict[int, list[Any]] = {}
 _DEFERRED: list[np.ndarray] = []  # views whose base was still protected when they were released
 _LOCK = threading.RLock()  # re-entrant: a release can run from garbage collection inside a protect
-TENSOR: Any = None  # the Tensor class (registered by tensor.py; this module does not import it)
 _ndarray = np.ndarray
 
 

@@ -28,6 +28,7 @@ from . import interop as _interop
 from . import more_math as mm
 from . import more_ops as mo
 from . import ops
+from .backward import _seed, traced_walk
 from .backward import backward as _backward
 from .op import register_tensor_type
 from .tape import Record, describe_saved, tape_of
@@ -235,10 +236,7 @@ class Tensor:
         Tensor with history, which can be differentiated again; the graph is kept.
         """
         if create_graph:
-            from .functional import _seed_tensor
-            from .backward import traced_walk
-
-            traced_walk(self, _seed_tensor(self, grad))
+            traced_walk(self, seed_tensor(self, grad))
             return
         _backward(self, grad.data if isinstance(grad, Tensor) else grad, retain_graph)
 
@@ -765,6 +763,15 @@ def _index_part(p: Any) -> Any:
     if isinstance(p, (list, tuple, np.ndarray)):
         return np.array(p)
     return p
+
+
+def seed_tensor(root: Tensor, grad: Any) -> Tensor:
+    """The starting gradient of a recorded walk: a Tensor (kept as given if it is one)."""
+    if isinstance(grad, Tensor):
+        if grad.shape != root.shape:
+            raise ValueError(f"backward: grad has shape {grad.shape} but the output has shape {root.shape}")
+        return grad
+    return Tensor(_seed(root, grad))
 
 
 register_tensor_type(Tensor)
