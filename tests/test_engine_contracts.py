@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import tape
+from tinygrad_rnn import saved, tape
 
 
 # ----------------------------------------------------------------------------- the freed skeleton
@@ -565,15 +565,15 @@ def test_a_view_released_before_its_base_becomes_writable_when_the_base_does():
 
 def test_the_cycle_collector_runs_only_when_it_can_change_the_answer(monkeypatch):
     calls = []
-    monkeypatch.setattr(tape, "collect_dead_graphs", lambda: calls.append(1))
+    monkeypatch.setattr(saved, "collect_dead_graphs", lambda: calls.append(1))
     x = tg.Tensor(np.array([0.5, 1.5]), requires_grad=True, name="x")
     free = np.ones(2)
     # every in-place update asks (collect=True); an unsaved array, the common case, must not cost a collection
-    assert tape.describe_saved(free, collect=True) is None and calls == []
+    assert saved.describe_saved(free, collect=True) is None and calls == []
     y = (x * x).sum()
-    assert "'x' is saved by 1 live recorded op(s)" in tape.describe_saved(x.data, "x")
+    assert "'x' is saved by 1 live recorded op(s)" in saved.describe_saved(x.data, "x")
     assert calls == []  # without collect=True, as documented, it never collects
-    assert tape.describe_saved(x.data, "x", collect=True) is not None and calls == [1]
+    assert saved.describe_saved(x.data, "x", collect=True) is not None and calls == [1]
     del y
 
 
@@ -625,4 +625,4 @@ def test_graphs_dropped_without_backward_give_every_array_back():
     for make in (no_saved_arrays, a_view_output, inputs_already_read_only):
         for arr in _dropped(make):
             assert arr.flags.writeable, make.__name__
-    assert not tape._SAVED  # nothing left in the registry
+    assert not saved._SAVED  # nothing left in the registry

@@ -55,22 +55,19 @@ from .ops import (
     transpose,
     where,
 )
-from .tape import (
+from .recording import (
     AnomalyError,
-    Record,
-    Stub,
     current_scope,
-    describe_saved,
     detect_anomaly,
     enable_grad,
-    graph_of,
     is_anomaly_enabled,
     is_grad_enabled,
     no_grad,
     scope,
     tag,
-    tape_of,
 )
+from .saved import describe_saved
+from .tape import Record, Stub, graph_of, tape_of
 from .tensor import Tensor
 from .functional import gradients, grad, value_and_grad, vjp, jvp, hvp, hessian
 

@@ -30,7 +30,8 @@ import numpy as np
 
 from .funcs import NP, TG, SparseGrad
 from .op import defop
-from .tape import AnomalyError, Record, freed_error, scope, state, tag, tape_of
+from .recording import AnomalyError, scope, state, tag
+from .tape import Record, freed_error, tape_of
 
 __all__ = ["backward", "traced_walk", "walk", "fit_gradient", "checked_gradient", "Gradients", "Observed", "Traced",
            "GradientShapeError", "SparseGrad"]

@@ -33,7 +33,8 @@ from .backward import checked_gradient
 from .finite_differences import refine, steps
 from .funcs import NP
 from .functional import gradients
-from .tape import no_grad, tape_of
+from .recording import no_grad
+from .tape import tape_of
 from .tensor import Tensor
 
 __all__ = ["gradcheck", "gradgradcheck", "jacobian", "numerical_jacobian", "GradcheckError", "UncheckableInput"]

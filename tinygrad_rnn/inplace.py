@@ -37,8 +37,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import tape as _tape
-from .tape import describe_saved, foreign_memory
+from .recording import state
+from .saved import describe_saved, foreign_memory
 
 __all__ = ["update", "setitem", "set_data", "why_read_only"]
 
@@ -63,7 +63,7 @@ def why_read_only(t: Any) -> str | None:
 
 
 def _recording(t: Any, other: Any) -> bool:
-    if not _tape.state().grad_enabled:
+    if not state().grad_enabled:
         return False
     return bool(t.requires_grad or getattr(other, "requires_grad", False))
 

@@ -42,8 +42,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import tape as _tape
-from .tape import AnomalyError, Record, foreign_memory, protect, state
+from .recording import AnomalyError, state
+from .saved import foreign_memory, protect
+from .tape import Record
 
 __all__ = ["Op", "defop", "OpDefinitionError"]
 

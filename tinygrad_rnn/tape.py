@@ -1,4 +1,4 @@
-"""The tape: what gets recorded, the per-thread recording state, and saved-data protection.
+"""The tape: what gets recorded, and the recorded history of a tensor.
 
 Every differentiable op that runs while recording is on appends one :class:`Record`
 to the tape.  Records carry a strictly increasing sequence number ``seq`` (their
@@ -7,29 +7,8 @@ in reverse is a valid backward order: every consumer of a value was recorded aft
 its producer.  No recursion and no topological sort are needed; ``tape_of`` only
 collects the records a given tensor depends on and orders them by ``seq``.
 
-Recording state (changed by the context managers below) is **per thread** (and per
-asyncio task): it lives in a :class:`contextvars.ContextVar`, so one thread's
-``no_grad()`` never drops ops from another thread's graph.  A new thread starts with
-the defaults (recording on, no scope, no tags, anomaly mode off).
-
-- ``no_grad()``          nothing is recorded inside;
-- ``scope(name)``        every record made inside carries ``name`` (nested scopes
-                         join with ``/``), e.g. ``"t=3"``; viz clusters by scope;
-- ``tag(**labels)``      free-form labels on every record made inside
-                         (e.g. ``tag(eq=1)``); the engine never interprets them;
-- ``detect_anomaly()``   check each op's output (NaN) and each gradient (NaN/inf).
-
-**Saved data is read-only while a graph needs it.**  A record's VJP rules read the
-arrays the forward saw (its inputs and its output).  Changing one of them in place
-between the forward and the backward would make ``backward()`` return the gradient of
-a function that was never computed, silently.  So every array a record saves is made
-read-only (``flags.writeable = False``) for as long as a live record saves it; writing
-into it raises numpy's ``ValueError: assignment destination is read-only`` at the
-offending line (optimizers raise a fuller message: :func:`describe_saved`).  When the
-backward pass frees the record, or the graph is garbage, the array is writable again,
-so ``loss.backward(); opt.step()`` works with no copies.  Arrays that were read-only
-before are left alone.  Limit: a view of the data you took *before* the forward
-(``v = x.data[:]``) keeps its own writeable flag; write through ``x.data`` instead.
+What a record saves stays unchanged while it is alive (:mod:`tinygrad_rnn.saved`); whether ops
+are recorded, and the scope and tags they get, is per thread (:mod:`tinygrad_rnn.recording`).
 
 This module does not know the ``Tensor`` class: records reach their inputs through
 ``parents`` (the inputs that get a gradient), which only need ``record``, ``data``
@@ -38,167 +17,19 @@ and the gradient fields.
 
 from __future__ import annotations
 
-import contextvars
 import itertools
 import operator
-import threading
-import weakref
-from contextlib import ContextDecorator
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
-__all__ = [
-    "Record",
-    "no_grad",
-    "enable_grad",
-    "is_grad_enabled",
-    "scope",
-    "tag",
-    "current_scope",
-    "detect_anomaly",
-    "is_anomaly_enabled",
-    "tape_of",
-    "graph_of",
-    "Stub",
-    "describe_saved",
-    "AnomalyError",
-]
+from . import saved as _saved
+from .recording import State
 
+__all__ = ["Record", "Stub", "OpLike", "tape_of", "graph_of", "freed_error"]
 
-class AnomalyError(FloatingPointError):
-    """Raised inside :func:`detect_anomaly` at the first non-finite value."""
-
-
-# ----------------------------------------------------------------------------- per-thread state
-class State:
-    """An immutable snapshot of the recording state; context managers install a new one."""
-
-    __slots__ = ("grad_enabled", "scope_name", "tags", "anomaly", "prev", "owner")
-
-    def __init__(self, grad_enabled: bool, scope_name: str, tags: Mapping[str, Any], anomaly: bool) -> None:
-        self.grad_enabled = grad_enabled
-        self.scope_name = scope_name  # the "/"-joined scope names ('' outside any scope)
-        self.tags = tags
-        self.anomaly = anomaly
-        self.prev: State | None = None  # the state this one replaced, and the context that installed it
-        self.owner: Any = None
-
-
-_STATE: contextvars.ContextVar[State] = contextvars.ContextVar(
-    "tinygrad_rnn_state", default=State(True, "", {}, False)
-)
-state = _STATE.get  # the calling thread's (or task's) current State; hot path: one C call
+_ndarray = np.ndarray
 _COUNTER = itertools.count()  # process-wide, so seq is strictly increasing in every graph (next() is atomic)
-
-
-class _Installed(ContextDecorator):
-    """A ``with`` block (or decorator) that installs ``change(current state, arg)`` as this thread's
-    recording state on entry — computed at entry, so a context made earlier, or a decorated
-    function, applies to the state of the moment — and restores the previous one on exit, even on
-    error.  A plain class rather than a generator-based context manager: models open one per tagged
-    op (``with tg.tag(eq=1):``), so it is on a hot path.
-
-    The object keeps nothing between entry and exit: the state it installs remembers the state it
-    replaced and which object installed it, so one object may be entered again inside itself, or by
-    several threads at once, and each exit restores its own thread's previous state.  As a decorator
-    of a generator function (or ``async def``), the state holds while the generator body runs (each
-    ``next``/``send``), not only while the generator object is made."""
-
-    __slots__ = ("change", "arg")
-
-    def __init__(self, change: Callable[[State, Any], State], arg: Any = None) -> None:
-        self.change = change
-        self.arg = arg
-
-    def __enter__(self) -> Any:
-        old = _STATE.get()
-        new = self.change(old, self.arg)
-        new.prev = old
-        new.owner = self
-        _STATE.set(new)
-        return new.scope_name if self.change is _with_scope else None
-
-    def __exit__(self, *exc: Any) -> bool:
-        current = _STATE.get()
-        if current.owner is not self:
-            raise RuntimeError(
-                "tinygrad_rnn: recording contexts (no_grad, scope, tag, ...) were exited out of order in this "
-                "thread; exit the innermost first"
-            )
-        _STATE.set(current.prev)
-        return False
-
-    def _recreate_cm(self) -> "_Installed":  # nothing is kept on the object: it can be reused as it is
-        return self
-
-    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        import functools
-        import inspect
-
-        if inspect.isasyncgenfunction(func):
-            raise TypeError(f"{func.__name__}: decorating an async generator with a recording context is not "
-                            "supported; use a `with` block inside it")
-        if inspect.isgeneratorfunction(func):
-            @functools.wraps(func)
-            def generator(*args: Any, **kwargs: Any) -> Any:
-                return _run_generator(self, func(*args, **kwargs))
-            return generator
-        if inspect.iscoroutinefunction(func):
-            @functools.wraps(func)
-            async def coroutine(*args: Any, **kwargs: Any) -> Any:
-                with self:
-                    return await func(*args, **kwargs)
-            return coroutine
-        return super().__call__(func)
-
-
-def _run_generator(cm: _Installed, gen: Any) -> Any:
-    """Drive ``gen`` with ``cm`` entered around each step of its body (PyTorch does the same)."""
-    with cm:
-        try:
-            value = next(gen)
-        except StopIteration as stop:
-            return stop.value
-    while True:
-        try:
-            sent = yield value
-        except GeneratorExit:
-            with cm:
-                gen.close()
-            raise
-        except BaseException as err:  # thrown into us: throw it into gen, inside the context
-            with cm:
-                try:
-                    value = gen.throw(err)
-                except StopIteration as stop:
-                    return stop.value
-        else:
-            with cm:
-                try:
-                    value = gen.send(sent)
-                except StopIteration as stop:
-                    return stop.value
-
-
-def _without_grad(old: State, _: Any) -> State:
-    return State(False, old.scope_name, old.tags, old.anomaly)
-
-
-def _with_grad(old: State, _: Any) -> State:
-    return State(True, old.scope_name, old.tags, old.anomaly)
-
-
-def _with_scope(old: State, name: str) -> State:
-    return State(old.grad_enabled, f"{old.scope_name}/{name}" if old.scope_name else name, old.tags, old.anomaly)
-
-
-def _with_tags(old: State, labels: dict[str, Any]) -> State:
-    return State(old.grad_enabled, old.scope_name, {**old.tags, **labels}, old.anomaly)
-
-
-def _with_anomaly(old: State, _: Any) -> State:
-    return State(old.grad_enabled, old.scope_name, old.tags, True)
 
 
 # ----------------------------------------------------------------------------- records
@@ -304,15 +135,7 @@ class Record:
             self.out_name = output.name
             if output.retains_grad:
                 self.kept = output
-        if self.guard is not None:  # freed now: its guard has nothing left to do
-            _GUARDS.pop(self.guard, None)
-            self.guard = None
-        if self.out is not None:
-            self.out.setflags(write=True)
-            self.out = None
-        if self.saved:
-            _release(self.saved)
-            self.saved = ()
+        _saved.release(self)
 
     def where(self) -> str:
         """Short human-readable location used in error messages."""
@@ -393,166 +216,6 @@ def _describe(x: Any) -> str:
     return f"{name}{tuple(shape)}" if name else f"{tuple(shape)}"
 
 
-# ----------------------------------------------------------------------------- saved-data protection
-# id(array) -> [number of live records saving it, the array, "who saved it" for messages]
-_SAVED: dict[int, list[Any]] = {}
-_DEFERRED: list[np.ndarray] = []  # views whose base was still protected when they were released
-_LOCK = threading.RLock()  # re-entrant: a release can run from garbage collection inside a protect
-_ndarray = np.ndarray
-
-
-def protect(rec: Record, out: np.ndarray, arrays: Any, inputs: Any = ()) -> None:
-    """Keep what ``rec``'s rules read from changing while ``rec`` is alive and not freed.
-
-    - The **output**, a fresh array, is made read-only by its own record (no bookkeeping):
-      every later record that reads it holds this record alive through its inputs, and a
-      backward pass frees consumers before producers.
-    - **Other arrays** (a leaf's data, a raw numpy constant, the memory a view points into)
-      may be shared by many graphs, so they are counted in a registry and made writable again
-      only when their last keeper goes: an entry is
-      ``[keepers, array, (op, seq, scope) of the first keeper, seq of the last keeper]``.
-    """
-    if out.base is None and out.flags.writeable:
-        for a in inputs:
-            if a is out:  # an op that returns an input unchanged: count it instead
-                arrays = (*arrays, out)
-                break
-        else:
-            out.setflags(write=False)
-            rec.out = out
-            if not arrays:
-                _guard(rec, out, ())
-                return
-    else:
-        arrays = (*arrays, out)  # a view: count it, and (below) the memory it points into
-    kept: list[np.ndarray] = []
-    seq = rec.seq
-    info = None
-    saved = _SAVED
-    _LOCK.acquire()
-    try:
-        for a in arrays:
-            while type(a) is _ndarray:
-                entry = saved.get(id(a))
-                if entry is None:
-                    if a.flags.writeable:
-                        a.setflags(write=False)
-                        if info is None:
-                            info = (rec.op.name, seq, rec.scope)
-                        saved[id(a)] = [1, a, info, seq]
-                        kept.append(a)
-                    # else: read-only already (an op's output, a broadcast view, a frozen array): not ours
-                elif entry[3] != seq:  # (the same array twice in one record, x * x, counts once)
-                    entry[0] += 1
-                    entry[3] = seq
-                    kept.append(a)
-                a = a.base  # a view: the memory's owner must not change either
-    finally:
-        _LOCK.release()
-    if kept:
-        rec.saved = kept
-    if kept or rec.out is not None:
-        _guard(rec, rec.out, kept)
-
-
-# The guards of live records.  A record dropped without a backward (``pred = model(x).numpy()``,
-# a graph that dies in a reference cycle) makes what it protected writable again when it is
-# collected, through a weak reference's callback.  The weak references live here, not on the
-# record: CPython skips the callback of a weak reference that is itself garbage, which it would be
-# if only the dying record (or the cycle it dies in) held it.  weakref -> (output or None, kept).
-_GUARDS: dict[Any, tuple[Any, Any]] = {}
-
-
-def _restore(ref: Any) -> None:
-    """A guarded record died unfreed: its output and its saved arrays become writable again."""
-    out, kept = _GUARDS.pop(ref, (None, None))
-    if out is not None:
-        out.setflags(write=True)
-    if kept:
-        _release(kept)
-
-
-def _guard(rec: Record, out: np.ndarray | None, kept: Any) -> None:
-    ref = weakref.ref(rec, _restore)
-    _GUARDS[ref] = (out, kept)
-    rec.guard = ref
-
-
-def collect_dead_graphs() -> None:
-    """Run the cycle collector, so graphs that died in reference cycles release what they
-    protected; called before a refusal that says an array is saved, so it is never a stale one."""
-    import gc
-
-    gc.collect()
-
-
-def _release(kept: list[np.ndarray]) -> None:
-    """One keeper fewer for each array in ``kept`` (then emptied, so a second call does nothing);
-    arrays whose last keeper this was become writable again."""
-    registry = _SAVED
-    restored = False
-    _LOCK.acquire()
-    try:
-        for a in kept:
-            entry = registry.get(id(a))
-            if entry is None or entry[1] is not a:  # pragma: no cover - defensive
-                continue
-            if entry[0] == 1:
-                del registry[id(a)]
-                restored |= _make_writable(a)
-            else:
-                entry[0] -= 1
-        kept.clear()
-        while restored and _DEFERRED:  # a base became writable: retry the views waiting on it
-            waiting = _DEFERRED[:]
-            _DEFERRED.clear()
-            restored = False
-            for a in waiting:
-                if id(a) not in registry:
-                    restored |= _make_writable(a)
-    finally:
-        _LOCK.release()
-
-
-def _make_writable(a: np.ndarray) -> bool:
-    try:
-        a.setflags(write=True)
-        return True
-    except ValueError:  # a view of an array that a live record still protects
-        _DEFERRED.append(a)
-        return False
-
-
-def describe_saved(array: np.ndarray, name: str | None = None, collect: bool = False) -> str | None:
-    """Why ``array`` is read-only, if a live graph saved it: a one-line explanation that names
-    the op and tape position that saved it and what to do; ``None`` if no live record saves it.
-    ``collect=True``: first let graphs that died in reference cycles go (see :func:`collect_dead_graphs`)."""
-    if collect and _saved_entry(array) is not None:
-        collect_dead_graphs()
-    with _LOCK:
-        entry = _saved_entry(array)
-        if entry is None:
-            return None
-        count, _, (op, seq, scope), _ = entry
-    who = f"'{name}'" if name else "this tensor's data"
-    where = f"op '{op}' (tape #{seq}" + (f", scope '{scope}'" if scope else "") + ")"
-    return (
-        f"{who} is saved by {count} live recorded op(s), first by {where}, and is read-only until that graph "
-        "is freed: call backward() first (without retain_graph=True), or drop the graph (del the output), "
-        "or compute it under tg.no_grad(); to change a copy, use x.detach().copy()"
-    )
-
-
-def _saved_entry(array: Any) -> Any:
-    """The registry entry of ``array``, or of the array it is a view of; None if neither is saved."""
-    entry = _SAVED.get(id(array))
-    if entry is not None and entry[1] is array:
-        return entry
-    base = getattr(array, "base", None)
-    entry = _SAVED.get(id(base)) if base is not None else None
-    return entry if entry is not None and entry[1] is base else None
-
-
 # ----------------------------------------------------------------------------- the tape of a tensor
 def tape_of(tensor: Any) -> list[Any]:
     """The recorded history of ``tensor``: every non-leaf tensor it depends on, itself
@@ -591,68 +254,4 @@ def freed_error(rec: Record) -> RuntimeError:
     )
 
 
-def foreign_memory(a: np.ndarray) -> bool:
-    """True if ``a``'s memory belongs to something that is not a numpy array (``np.frombuffer``
-    over a bytearray, a view of one): that owner can change it behind numpy's read-only flag."""
-    base = a.base
-    while type(base) is _ndarray:
-        base = base.base
-    return base is not None
-
-
 _SEQ = operator.attrgetter("record.seq")  # C-level key: sorting 100 000 records stays cheap
-
-
-# ----------------------------------------------------------------------------- contexts
-def no_grad() -> _Installed:
-    """Record nothing inside (this thread only): results have ``requires_grad=False``.
-    A ``with`` block or a decorator."""
-    return _Installed(_without_grad)
-
-
-def enable_grad() -> _Installed:
-    """Turn recording back on inside a :func:`no_grad` block (this thread only)."""
-    return _Installed(_with_grad)
-
-
-def is_grad_enabled() -> bool:
-    """Whether ops are being recorded right now in this thread."""
-    return state().grad_enabled
-
-
-def scope(name: str) -> _Installed:
-    """Tag every op recorded inside with ``name``; nested scopes join with ``/``
-    (``with scope(name) as joined`` gives the joined name).
-
-    >>> with scope("t=1"):
-    ...     with scope("attention"):
-    ...         pass  # records made here have .scope == "t=1/attention"
-    """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"scope: name must be a non-empty string, got {name!r}")
-    return _Installed(_with_scope, name)
-
-
-def current_scope() -> str:
-    """The ``/``-joined active scope ('' outside any scope)."""
-    return state().scope_name
-
-
-def tag(**labels: Any) -> _Installed:
-    """Attach labels (e.g. ``eq=1``) to every record made inside; inner labels win."""
-    return _Installed(_with_tags, labels)
-
-
-def detect_anomaly() -> _Installed:
-    """Raise :class:`AnomalyError` at the first op whose output contains NaN, or whose
-    gradient (during backward) contains NaN or ±inf.
-
-    ``-inf`` in a forward output is allowed (it is how causal masks are written);
-    a NaN never is.  Costs one ``isfinite`` scan per op, so it is off by default.
-    """
-    return _Installed(_with_anomaly)
-
-
-def is_anomaly_enabled() -> bool:
-    """Whether :func:`detect_anomaly` is active in this thread."""
-    return state().anomaly

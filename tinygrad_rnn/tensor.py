@@ -31,7 +31,8 @@ from . import ops
 from .backward import _seed, traced_walk
 from .backward import backward as _backward
 from .op import register_tensor_type
-from .tape import Record, describe_saved, tape_of
+from .saved import describe_saved
+from .tape import Record, tape_of
 
 __all__ = ["Tensor"]
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from hypothesis import strategies as st
 
-from ..tape import no_grad
+from ..recording import no_grad
 from ..tensor import Tensor
 from .strategies import arrays
 
