@@ -76,3 +76,33 @@ def test_the_checker_finds_a_cycle_however_it_is_imported(tmp_path, back):
     assert sorted(set(cycle(engine_graph(tmp_path)) or [])) == [f"{FACADE}.high", f"{FACADE}.low"]
     (tmp_path / "high.py").write_text("x = 1\n")
     assert cycle(engine_graph(tmp_path)) is None
+
+
+# ----------------------------------------------------------------------------- the op set's registry
+ALIASES = {"unsqueeze": "expand_dims"}  # PyTorch's name for the same op
+
+
+def test_a_public_op_is_recorded_under_its_own_name():
+    for name, obj in tinygrad_rnn.ops.PUBLIC.items():
+        if isinstance(obj, tinygrad_rnn.Op):
+            assert obj.name == ALIASES.get(name, name), (name, obj.name)
+
+
+def test_every_op_is_in_the_registry_once_by_its_name():
+    from tinygrad_rnn import ops
+
+    found = {id(op): op for kind in ops.KINDS for op in vars(kind).values() if isinstance(op, tinygrad_rnn.Op)}
+    names = [op.name for op in found.values()]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    assert {id(op) for op in ops.REGISTRY.values()} == set(found)
+
+
+def test_the_facade_offers_the_op_set_and_the_function_sets_read_it():
+    from tinygrad_rnn.funcs import NP, TG
+
+    internal = {"getitem", "scatter", "class_coefficients", "norm"}  # Tensor indexing; a loss helper; tg.linalg.norm
+    missing = sorted(n for n in tinygrad_rnn.ops.PUBLIC if n not in internal and getattr(tinygrad_rnn, n, None)
+                     is not tinygrad_rnn.ops.PUBLIC[n])
+    assert missing == []
+    assert tinygrad_rnn.linalg.norm is tinygrad_rnn.ops.PUBLIC["norm"]
+    assert TG.gelu is tinygrad_rnn.gelu and NP.gelu is tinygrad_rnn.gelu.fn  # by name, from the registry

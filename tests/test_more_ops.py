@@ -1,4 +1,4 @@
-"""The op set a learner reaches for (tinygrad_rnn.more_ops and friends), each op three ways:
+"""The op set a learner reaches for (tinygrad_rnn/ops/), each op three ways:
 
 1. its gradient against float64 central differences (hypothesis inputs kept away from kinks);
 2. its second derivative (``gradgradcheck``: Hessian-vector products against differences of the
@@ -280,9 +280,7 @@ def test_value_and_gradient_match_pytorch(name, data):
 
 def test_the_pytorch_comparison_catches_a_wrong_rule(monkeypatch):
     """Negative control: a gelu rule with a wrong constant is caught by both oracles."""
-    from tinygrad_rnn import more_ops
-
-    monkeypatch.setattr(more_ops.gelu, "rules", (lambda F, g, y, x: g * (0.5 * (1.0 + F.tanh(x))),))
+    monkeypatch.setattr(tg.gelu, "rules", (lambda F, g, y, x: g * (0.5 * (1.0 + F.tanh(x))),))
     x = np.linspace(-2, 2, 7)
     with pytest.raises(AssertionError):
         value, grads, w = engine_value_and_grads(CASES["gelu"], (x,))

@@ -7,6 +7,7 @@ the model import and run from anywhere, and a missing extra is one line that nam
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -22,8 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
+    # built from a copy of the sources: setuptools reuses a build/ directory, which would put a module that
+    # is no longer in the checkout (or no longer in pyproject's package list) into the wheel
+    source = tmp / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "mutants", "build", "out", "results",
+                                                                 "*.egg-info", "__pycache__", ".hypothesis"))
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(tmp / "dist"), str(ROOT)], capture_output=True, text=True, timeout=600)
+                            "-w", str(tmp / "dist"), str(source)], capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr
     (wheel,) = (tmp / "dist").glob("tinygrad_rnn-*.whl")
     env_dir = tmp / "fresh"
@@ -55,6 +61,11 @@ def test_the_wheel_holds_one_namespace(installed):
                      "tinygrad_rnn/models/explore.py", "tinygrad_rnn/viz/assets/explore.js",
                      "tinygrad_rnn/viz/assets/explore.css", "tinygrad_rnn/viz/assets/explore.html"):
         assert expected in installed["names"], expected
+    # every module of the checkout, and no other (a package left out of pyproject's list, a stale build/)
+    checkout = {f"tinygrad_rnn/{where}{p.relative_to(ROOT / src).as_posix()}"
+                for src, where in (("tinygrad_rnn", ""), ("models", "models/"), ("viz", "viz/"))
+                for p in (ROOT / src).rglob("*.py")}
+    assert {n for n in installed["names"] if n.endswith(".py")} == checkout
     meta = next(n for n in installed["names"] if n.endswith("METADATA"))
     requires = [ln for ln in (installed["site"] / meta).read_text().splitlines() if ln.startswith("Requires-Dist:")]
     hard = [r for r in requires if "extra ==" not in r]

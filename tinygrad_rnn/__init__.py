@@ -25,36 +25,6 @@ from .memory import reuse_freed_memory  # opt-in, for programs that own their pr
 from .backward import GradientShapeError, SparseGrad
 from .gradcheck import GradcheckError, UncheckableInput, gradcheck, gradgradcheck, jacobian, numerical_jacobian
 from .op import Op, OpDefinitionError, defop
-from .ops import (
-    abs,
-    add,
-    addmm,
-    broadcast_to,
-    concatenate,
-    cross_entropy,
-    div,
-    exp,
-    log,
-    log_softmax,
-    matmul,
-    max,
-    mean,
-    min,
-    mul,
-    neg,
-    pow,
-    relu,
-    reshape,
-    sigmoid,
-    softmax,
-    sqrt,
-    stack,
-    sub,
-    sum,
-    tanh,
-    transpose,
-    where,
-)
 from .recording import (
     AnomalyError,
     current_scope,
@@ -72,19 +42,18 @@ from .tensor import Tensor
 from .functional import gradients, grad, value_and_grad, vjp, jvp, hvp, hessian
 
 from .creation import arange, eye, full, full_like, linspace, ones, ones_like, rand, randn, zeros, zeros_like
-from .more_ops import (
-    all, any, argmax, argmin, binary_cross_entropy, binary_cross_entropy_with_logits, chunk, clip, cos, cumsum,
-    diagonal, dot, einsum, elu, expand_dims, expm1, flatten, flip, gather, gelu, isfinite, isnan, leaky_relu,
-    log1p, logaddexp, logsigmoid, logsumexp, maximum, minimum, moveaxis, mse_loss, nll_loss, one_hot, outer, pad,
-    prod, repeat, sign, silu, sin, softplus, split, square, squeeze, std, swapaxes, take_along_axis, tensordot,
-    tile, trace, tril, triu, unsqueeze, var,
+from .ops import (  # every op, by kind (tinygrad_rnn/ops/): one registry, ops.REGISTRY
+    abs, add, addmm, all, any, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, argmax, argmin,
+    astype, atleast_1d, atleast_2d, atleast_3d, binary_cross_entropy, binary_cross_entropy_with_logits,
+    broadcast_to, cbrt, chunk, clip, concatenate, cos, cosh, cross_entropy, cumprod, cumsum, diagonal, div,
+    dot, einsum, elu, exp, exp2, expand_dims, expm1, flatten, flip, gather, gelu, isfinite, isnan, leaky_relu,
+    log, log10, log1p, log2, log_softmax, logaddexp, logaddexp2, logsigmoid, logsumexp, matmul, max, maximum,
+    mean, min, minimum, moveaxis, mse_loss, mul, neg, nll_loss, one_hot, outer, pad, pow, prod, ravel,
+    reciprocal, relu, repeat, reshape, roll, sigmoid, sign, silu, sin, sinh, softmax, softplus, split, sqrt,
+    square, squeeze, stack, std, sub, sum, swapaxes, take_along_axis, tan, tanh, tensordot, tile, trace,
+    transpose, tril, triu, unsqueeze, var, where,
 )
-
-from .more_math import (
-    arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, astype, atleast_1d, atleast_2d, atleast_3d, cbrt,
-    cosh, cumprod, exp2, log2, log10, logaddexp2, ravel, reciprocal, roll, sinh, tan,
-)
-from . import linalg
+from .ops import linalg  # tg.linalg.norm, as numpy spells it
 
 __version__ = "0.1.0"
 

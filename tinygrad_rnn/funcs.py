@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from . import more_math, more_ops, ops  # the traced set records engine ops
+from . import ops  # the traced set records engine ops
 
 __all__ = ["NP", "TG", "SparseGrad"]
 
@@ -55,12 +55,8 @@ class SparseGrad:
 
 
 def _op_named(name: str) -> Any:
-    """The engine's op or function called ``name`` (ops first, then more_ops, more_math), or None."""
-    for module in (ops, more_ops, more_math):
-        found = getattr(module, name, None)
-        if callable(found) and not name.startswith("_"):
-            return found
-    return None
+    """The engine's public op or function called ``name`` (:data:`tinygrad_rnn.ops.PUBLIC`), or None."""
+    return ops.PUBLIC.get(name)
 
 
 class _Numpy:

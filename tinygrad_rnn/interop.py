@@ -15,28 +15,26 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import linalg as _linalg
-from . import more_math as mm
-from . import more_ops as mo
 from . import ops
+from .op import constant
 
 __all__ = ["array_ufunc", "array_function"]
 
 
 def _cmp(f: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    return lambda a, b: mo._plain(f(getattr(a, "data", a), getattr(b, "data", b)))
+    return lambda a, b: constant(f(getattr(a, "data", a), getattr(b, "data", b)))
 
 
 UFUNCS: dict[Any, Callable[..., Any]] = {
     np.add: ops.add, np.subtract: ops.sub, np.multiply: ops.mul, np.true_divide: ops.div, np.power: ops.pow,
     np.negative: ops.neg, np.positive: lambda x: x, np.tanh: ops.tanh, np.exp: ops.exp, np.log: ops.log,
-    np.sqrt: ops.sqrt, np.absolute: ops.abs, np.matmul: ops.matmul, np.maximum: mo.maximum, np.minimum: mo.minimum,
-    np.sin: mo.sin, np.cos: mo.cos, np.log1p: mo.log1p, np.expm1: mo.expm1, np.logaddexp: mo.logaddexp,
-    np.sign: mo.sign, np.square: mo.square, np.isfinite: mo.isfinite, np.isnan: mo.isnan,
-    np.tan: mm.tan, np.arcsin: mm.arcsin, np.arccos: mm.arccos, np.arctan: mm.arctan, np.arctan2: mm.arctan2,
-    np.sinh: mm.sinh, np.cosh: mm.cosh, np.arcsinh: mm.arcsinh, np.arccosh: mm.arccosh, np.arctanh: mm.arctanh,
-    np.exp2: mm.exp2, np.log2: mm.log2, np.log10: mm.log10, np.cbrt: mm.cbrt, np.reciprocal: mm.reciprocal,
-    np.logaddexp2: mm.logaddexp2,
+    np.sqrt: ops.sqrt, np.absolute: ops.abs, np.matmul: ops.matmul, np.maximum: ops.maximum, np.minimum: ops.minimum,
+    np.sin: ops.sin, np.cos: ops.cos, np.log1p: ops.log1p, np.expm1: ops.expm1, np.logaddexp: ops.logaddexp,
+    np.sign: ops.sign, np.square: ops.square, np.isfinite: ops.isfinite, np.isnan: ops.isnan,
+    np.tan: ops.tan, np.arcsin: ops.arcsin, np.arccos: ops.arccos, np.arctan: ops.arctan, np.arctan2: ops.arctan2,
+    np.sinh: ops.sinh, np.cosh: ops.cosh, np.arcsinh: ops.arcsinh, np.arccosh: ops.arccosh, np.arctanh: ops.arctanh,
+    np.exp2: ops.exp2, np.log2: ops.log2, np.log10: ops.log10, np.cbrt: ops.cbrt, np.reciprocal: ops.reciprocal,
+    np.logaddexp2: ops.logaddexp2,
     np.equal: _cmp(np.equal), np.not_equal: _cmp(np.not_equal), np.less: _cmp(np.less),
     np.less_equal: _cmp(np.less_equal), np.greater: _cmp(np.greater), np.greater_equal: _cmp(np.greater_equal),
 }
@@ -72,12 +70,12 @@ def _var_like(f: Callable[..., Any], name: str) -> Callable[..., Any]:
 def _pad(a: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0, **kwargs: Any) -> Any:
     if mode != "constant" or kwargs or np.ndim(constant_values) != 0:
         raise TypeError("np.pad on a Tensor: only mode='constant' with one constant value is supported; use tg.pad")
-    return mo.pad(a, pad_width, float(constant_values))
+    return ops.pad(a, pad_width, float(constant_values))
 
 
 def _clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, **kwargs: Any) -> Any:
     _no_extras("clip", {"out": out, **kwargs})
-    return mo.clip(a, getattr(a_min, "data", a_min), getattr(a_max, "data", a_max))
+    return ops.clip(a, getattr(a_min, "data", a_min), getattr(a_max, "data", a_max))
 
 
 def _reshape(a: Any, *args: Any, shape: Any = None, newshape: Any = None, order: str = "C", copy: Any = None) -> Any:
@@ -97,7 +95,7 @@ def _einsum(*operands: Any, out: Any = None, optimize: Any = False, **kwargs: An
     ``np.einsum(a, [0, 1], b, [1], [0])`` (axes as integers, Ellipsis allowed)."""
     _no_extras("einsum", {"out": out, **kwargs})
     if operands and isinstance(operands[0], str):
-        return mo.einsum(*operands)
+        return ops.einsum(*operands)
     pairs = operands if len(operands) % 2 == 0 else operands[:-1]
     result = operands[-1] if len(operands) % 2 == 1 else None  # an odd count: the output sublist last
     ops_, subs = list(pairs[0::2]), list(pairs[1::2])
@@ -108,41 +106,41 @@ def _einsum(*operands: Any, out: Any = None, optimize: Any = False, **kwargs: An
             if k is Ellipsis:
                 out += "..."
             elif isinstance(k, (int, np.integer)) and 0 <= int(k) < 52:
-                out += mo._LETTERS[int(k)]
+                out += ops.linalg._LETTERS[int(k)]
             else:
                 raise TypeError(f"np.einsum on a Tensor: a sublist holds integers in [0, 52) or Ellipsis, got {k!r}")
         return out
 
     spec = ",".join(letters(sub) for sub in subs) + ("" if result is None else "->" + letters(result))
-    return mo.einsum(spec, *ops_)
+    return ops.einsum(spec, *ops_)
 
 
 FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.sum: _reduction(ops.sum, "sum"), np.mean: _reduction(ops.mean, "mean"),
     np.max: _reduction(ops.max, "max"), np.amax: _reduction(ops.max, "max"),
     np.min: _reduction(ops.min, "min"), np.amin: _reduction(ops.min, "min"),
-    np.prod: _reduction(mo.prod, "prod"), np.any: _reduction(mo.any, "any"), np.all: _reduction(mo.all, "all"),
-    np.var: _var_like(mo.var, "var"), np.std: _var_like(mo.std, "std"),
+    np.prod: _reduction(ops.prod, "prod"), np.any: _reduction(ops.any, "any"), np.all: _reduction(ops.all, "all"),
+    np.var: _var_like(ops.var, "var"), np.std: _var_like(ops.std, "std"),
     np.cumsum: lambda a, axis=None, dtype=None, out=None: (_no_extras("cumsum", {"dtype": dtype, "out": out})
-                                                           or mo.cumsum(a, axis)),
-    np.argmax: lambda a, axis=None, out=None, **k: (_no_extras("argmax", {"out": out}) or mo.argmax(a, axis, **k)),
-    np.argmin: lambda a, axis=None, out=None, **k: (_no_extras("argmin", {"out": out}) or mo.argmin(a, axis, **k)),
+                                                           or ops.cumsum(a, axis)),
+    np.argmax: lambda a, axis=None, out=None, **k: (_no_extras("argmax", {"out": out}) or ops.argmax(a, axis, **k)),
+    np.argmin: lambda a, axis=None, out=None, **k: (_no_extras("argmin", {"out": out}) or ops.argmin(a, axis, **k)),
     np.reshape: _reshape,
     np.transpose: lambda a, axes=None: ops.transpose(a, axes=None if axes is None else tuple(axes)),
-    np.swapaxes: mo.swapaxes, np.moveaxis: mo.moveaxis, np.squeeze: mo.squeeze, np.expand_dims: mo.expand_dims,
-    np.flip: lambda a, axis=None: mo.flip(a, axis), np.pad: _pad, np.repeat: mo.repeat, np.tile: mo.tile,
-    np.split: mo.split, np.tril: mo.tril, np.triu: mo.triu, np.diagonal: mo.diagonal, np.trace: mo.trace,
-    np.take_along_axis: mo.take_along_axis, np.stack: lambda arrays, axis=0: ops.stack(list(arrays), axis),
+    np.swapaxes: ops.swapaxes, np.moveaxis: ops.moveaxis, np.squeeze: ops.squeeze, np.expand_dims: ops.expand_dims,
+    np.flip: lambda a, axis=None: ops.flip(a, axis), np.pad: _pad, np.repeat: ops.repeat, np.tile: ops.tile,
+    np.split: ops.split, np.tril: ops.tril, np.triu: ops.triu, np.diagonal: ops.diagonal, np.trace: ops.trace,
+    np.take_along_axis: ops.take_along_axis, np.stack: lambda arrays, axis=0: ops.stack(list(arrays), axis),
     np.concatenate: lambda arrays, axis=0: ops.concatenate(list(arrays), axis),
     np.where: lambda c, a, b: ops.where(np.asarray(getattr(c, "data", c)), a, b),
-    np.dot: mo.dot, np.outer: mo.outer, np.tensordot: mo.tensordot, np.einsum: _einsum,
+    np.dot: ops.dot, np.outer: ops.outer, np.tensordot: ops.tensordot, np.einsum: _einsum,
     np.clip: _clip,
     np.cumprod: lambda a, axis=None, dtype=None, out=None: (_no_extras("cumprod", {"dtype": dtype, "out": out})
-                                                            or mm.cumprod(a, axis)),
-    np.roll: lambda a, shift, axis=None: mm.roll(a, shift, axis), np.ravel: lambda a, order="C": (
-        mm.ravel(a) if order == "C" else _no_extras("ravel", {"order": order})),
-    np.atleast_1d: mm.atleast_1d, np.atleast_2d: mm.atleast_2d, np.atleast_3d: mm.atleast_3d,
-    np.linalg.norm: lambda x, ord=None, axis=None, keepdims=False: _linalg.norm(x, ord, axis, keepdims),
+                                                            or ops.cumprod(a, axis)),
+    np.roll: lambda a, shift, axis=None: ops.roll(a, shift, axis), np.ravel: lambda a, order="C": (
+        ops.ravel(a) if order == "C" else _no_extras("ravel", {"order": order})),
+    np.atleast_1d: ops.atleast_1d, np.atleast_2d: ops.atleast_2d, np.atleast_3d: ops.atleast_3d,
+    np.linalg.norm: lambda x, ord=None, axis=None, keepdims=False: ops.linalg.norm(x, ord, axis, keepdims),
     np.broadcast_to: lambda a, shape: ops.broadcast_to(a, shape=tuple(np.atleast_1d(shape).tolist())),
 }
 # functions that only read shapes or compare values: always run on the plain arrays
@@ -190,7 +188,7 @@ def array_ufunc(ufunc: Any, method: str, inputs: tuple[Any, ...], kwargs: dict[s
         if extra:  # where=, initial=, dtype=, out=: refused rather than ignored (they change the value)
             raise TypeError(f"np.{ufunc.__name__}.reduce on a Tensor: {', '.join(k + '=' for k in extra)} "
                             "not supported; reduce with tg ops (tg.where, then tg.sum)")
-        f = {np.add: ops.sum, np.maximum: ops.max, np.minimum: ops.min, np.multiply: mo.prod}[ufunc]
+        f = {np.add: ops.sum, np.maximum: ops.max, np.minimum: ops.min, np.multiply: ops.prod}[ufunc]
         return f(inputs[0], axis=kwargs.get("axis", 0), keepdims=bool(kwargs.get("keepdims", False)))
     call = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
     if _needs_grad(inputs) or _needs_grad(kwargs):

@@ -25,8 +25,6 @@ import numpy as np
 
 from . import inplace as _inplace
 from . import interop as _interop
-from . import more_math as mm
-from . import more_ops as mo
 from . import ops
 from .backward import _seed, traced_walk
 from .backward import backward as _backward
@@ -427,131 +425,131 @@ class Tensor:
 
     def square(self) -> "Tensor":
         """x² (``tg.square``)."""
-        return mo.square(self)
+        return ops.square(self)
 
     def sign(self) -> "Tensor":
         """sign x, gradient 0 (``tg.sign``)."""
-        return mo.sign(self)
+        return ops.sign(self)
 
     def log1p(self) -> "Tensor":
         """ln(1 + x) (``tg.log1p``)."""
-        return mo.log1p(self)
+        return ops.log1p(self)
 
     def expm1(self) -> "Tensor":
         """eˣ − 1 (``tg.expm1``)."""
-        return mo.expm1(self)
+        return ops.expm1(self)
 
     def sin(self) -> "Tensor":
         """sin x (``tg.sin``)."""
-        return mo.sin(self)
+        return ops.sin(self)
 
     def cos(self) -> "Tensor":
         """cos x (``tg.cos``)."""
-        return mo.cos(self)
+        return ops.cos(self)
 
     def softplus(self, beta: float = 1.0) -> "Tensor":
         """ln(1 + e^{βx})/β, stable (``tg.softplus``)."""
-        return mo.softplus(self, beta=beta)
+        return ops.softplus(self, beta=beta)
 
     def logsigmoid(self) -> "Tensor":
         """ln σ(x), stable (``tg.logsigmoid``)."""
-        return mo.logsigmoid(self)
+        return ops.logsigmoid(self)
 
     def leaky_relu(self, negative_slope: float = 0.01) -> "Tensor":
         """x for x > 0, else slope·x (``tg.leaky_relu``)."""
-        return mo.leaky_relu(self, negative_slope=negative_slope)
+        return ops.leaky_relu(self, negative_slope=negative_slope)
 
     def elu(self, alpha: float = 1.0) -> "Tensor":
         """x for x > 0, else α(eˣ − 1) (``tg.elu``)."""
-        return mo.elu(self, alpha=alpha)
+        return ops.elu(self, alpha=alpha)
 
     def gelu(self) -> "Tensor":
         """GELU, tanh form (``tg.gelu``)."""
-        return mo.gelu(self)
+        return ops.gelu(self)
 
     def silu(self) -> "Tensor":
         """x·σ(x) (``tg.silu``)."""
-        return mo.silu(self)
+        return ops.silu(self)
 
     def tan(self) -> "Tensor":
         """tan x (``tg.tan``)."""
-        return mm.tan(self)
+        return ops.tan(self)
 
     def arcsin(self) -> "Tensor":
         """arcsin x (``tg.arcsin``)."""
-        return mm.arcsin(self)
+        return ops.arcsin(self)
 
     def arccos(self) -> "Tensor":
         """arccos x (``tg.arccos``)."""
-        return mm.arccos(self)
+        return ops.arccos(self)
 
     def arctan(self) -> "Tensor":
         """arctan x (``tg.arctan``)."""
-        return mm.arctan(self)
+        return ops.arctan(self)
 
     def sinh(self) -> "Tensor":
         """sinh x (``tg.sinh``)."""
-        return mm.sinh(self)
+        return ops.sinh(self)
 
     def cosh(self) -> "Tensor":
         """cosh x (``tg.cosh``)."""
-        return mm.cosh(self)
+        return ops.cosh(self)
 
     def arcsinh(self) -> "Tensor":
         """arsinh x (``tg.arcsinh``)."""
-        return mm.arcsinh(self)
+        return ops.arcsinh(self)
 
     def arccosh(self) -> "Tensor":
         """arcosh x (``tg.arccosh``)."""
-        return mm.arccosh(self)
+        return ops.arccosh(self)
 
     def arctanh(self) -> "Tensor":
         """artanh x (``tg.arctanh``)."""
-        return mm.arctanh(self)
+        return ops.arctanh(self)
 
     def exp2(self) -> "Tensor":
         """2ˣ (``tg.exp2``)."""
-        return mm.exp2(self)
+        return ops.exp2(self)
 
     def log2(self) -> "Tensor":
         """log₂ x (``tg.log2``)."""
-        return mm.log2(self)
+        return ops.log2(self)
 
     def log10(self) -> "Tensor":
         """log₁₀ x (``tg.log10``)."""
-        return mm.log10(self)
+        return ops.log10(self)
 
     def cbrt(self) -> "Tensor":
         """∛x (``tg.cbrt``)."""
-        return mm.cbrt(self)
+        return ops.cbrt(self)
 
     def reciprocal(self) -> "Tensor":
         """1/x (``tg.reciprocal``)."""
-        return mm.reciprocal(self)
+        return ops.reciprocal(self)
 
     def astype(self, dtype: Any) -> "Tensor":
         """Converted to ``dtype``; recorded between floating dtypes (``tg.astype``)."""
-        return mm.astype(self, dtype)
+        return ops.astype(self, dtype)
 
     def maximum(self, other: Any) -> "Tensor":
         """Elementwise max with ``other`` (``tg.maximum``; ties share the gradient)."""
-        return mo.maximum(self, other)
+        return ops.maximum(self, other)
 
     def minimum(self, other: Any) -> "Tensor":
         """Elementwise min with ``other`` (``tg.minimum``)."""
-        return mo.minimum(self, other)
+        return ops.minimum(self, other)
 
     def clip(self, lo: Any = None, hi: Any = None) -> "Tensor":
         """Limit to [lo, hi] (``tg.clip``)."""
-        return mo.clip(self, lo=lo, hi=hi)
+        return ops.clip(self, lo=lo, hi=hi)
 
     def isfinite(self) -> "Tensor":
         """Elementwise finiteness, a boolean tensor (``tg.isfinite``)."""
-        return mo.isfinite(self)
+        return ops.isfinite(self)
 
     def isnan(self) -> "Tensor":
         """Elementwise NaN test, a boolean tensor (``tg.isnan``)."""
-        return mo.isnan(self)
+        return ops.isnan(self)
 
     # ------------------------------------------------------------------ methods: reductions
     def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
@@ -572,43 +570,43 @@ class Tensor:
 
     def prod(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
         """Π over ``axis``, exact at zeros (``tg.prod``)."""
-        return mo.prod(self, axis=_axis(axis), keepdims=keepdims)
+        return ops.prod(self, axis=_axis(axis), keepdims=keepdims)
 
     def var(self, axis: int | Sequence[int] | None = None, ddof: int = 0, keepdims: bool = False) -> "Tensor":
         """Variance over ``axis``, ``ddof=0`` by default as numpy (``tg.var``)."""
-        return mo.var(self, axis=_axis(axis), ddof=ddof, keepdims=keepdims)
+        return ops.var(self, axis=_axis(axis), ddof=ddof, keepdims=keepdims)
 
     def std(self, axis: int | Sequence[int] | None = None, ddof: int = 0, keepdims: bool = False) -> "Tensor":
         """Standard deviation over ``axis`` (``tg.std``)."""
-        return mo.std(self, axis=_axis(axis), ddof=ddof, keepdims=keepdims)
+        return ops.std(self, axis=_axis(axis), ddof=ddof, keepdims=keepdims)
 
     def logsumexp(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
         """ln Σ eˣ over ``axis``, stable (``tg.logsumexp``)."""
-        return mo.logsumexp(self, axis=_axis(axis), keepdims=keepdims)
+        return ops.logsumexp(self, axis=_axis(axis), keepdims=keepdims)
 
     def cumsum(self, axis: int | None = None) -> "Tensor":
         """Running sum along ``axis`` (None: flattened) (``tg.cumsum``)."""
-        return mo.cumsum(self, axis=axis)
+        return ops.cumsum(self, axis=axis)
 
     def cumprod(self, axis: int | None = None) -> "Tensor":
         """Running product along ``axis`` (None: flattened), exact at zeros (``tg.cumprod``)."""
-        return mm.cumprod(self, axis=axis)
+        return ops.cumprod(self, axis=axis)
 
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
         """Index of the first maximum; no gradient (``tg.argmax``)."""
-        return mo.argmax(self, axis=axis, keepdims=keepdims)
+        return ops.argmax(self, axis=axis, keepdims=keepdims)
 
     def argmin(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
         """Index of the first minimum; no gradient (``tg.argmin``)."""
-        return mo.argmin(self, axis=axis, keepdims=keepdims)
+        return ops.argmin(self, axis=axis, keepdims=keepdims)
 
     def any(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
         """Any element non-zero?  A boolean tensor (``tg.any``)."""
-        return mo.any(self, axis=_axis(axis), keepdims=keepdims)
+        return ops.any(self, axis=_axis(axis), keepdims=keepdims)
 
     def all(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
         """All elements non-zero?  A boolean tensor (``tg.all``)."""
-        return mo.all(self, axis=_axis(axis), keepdims=keepdims)
+        return ops.all(self, axis=_axis(axis), keepdims=keepdims)
 
     def softmax(self, axis: int = -1) -> "Tensor":
         """e^{x_i} / Σ e^{x_k} along ``axis``, stable (``tg.softmax``; eqs 3 and 6)."""
@@ -644,82 +642,82 @@ class Tensor:
 
     def squeeze(self, axis: int | Sequence[int] | None = None) -> "Tensor":
         """Drop axes of size 1 (``tg.squeeze``)."""
-        return mo.squeeze(self, axis)
+        return ops.squeeze(self, axis)
 
     def unsqueeze(self, axis: int) -> "Tensor":
         """A new axis of size 1 at ``axis`` (``tg.unsqueeze``, numpy's ``expand_dims``)."""
-        return mo.expand_dims(self, axis)
+        return ops.expand_dims(self, axis)
 
     expand_dims = unsqueeze
 
     def flatten(self, start_axis: int = 0, end_axis: int = -1) -> "Tensor":
         """Merge axes ``start_axis..end_axis`` into one (``tg.flatten``)."""
-        return mo.flatten(self, start_axis, end_axis)
+        return ops.flatten(self, start_axis, end_axis)
 
     def flip(self, axis: int | Sequence[int] | None = None) -> "Tensor":
         """Reverse along ``axis`` (None: all) (``tg.flip``)."""
-        return mo.flip(self, axis=tuple(axis) if isinstance(axis, list) else axis)
+        return ops.flip(self, axis=tuple(axis) if isinstance(axis, list) else axis)
 
     def repeat(self, repeats: int, axis: int | None = None) -> "Tensor":
         """Each element ``repeats`` times along ``axis`` (numpy's ``repeat``; ``tg.repeat``)."""
-        return mo.repeat(self, repeats, axis)
+        return ops.repeat(self, repeats, axis)
 
     def tile(self, reps: Any) -> "Tensor":
         """Whole copies along each axis (numpy's ``tile``; ``tg.tile``)."""
-        return mo.tile(self, reps)
+        return ops.tile(self, reps)
 
     def split(self, indices_or_sections: Any, axis: int = 0) -> list["Tensor"]:
         """numpy's ``split`` (``tg.split``)."""
-        return mo.split(self, indices_or_sections, axis)
+        return ops.split(self, indices_or_sections, axis)
 
     def chunk(self, chunks: int, axis: int = 0) -> list["Tensor"]:
         """PyTorch's ``chunk`` (``tg.chunk``)."""
-        return mo.chunk(self, chunks, axis)
+        return ops.chunk(self, chunks, axis)
 
     def roll(self, shift: Any, axis: Any = None) -> "Tensor":
         """Cyclic shift along ``axis`` (None: flattened), numpy's ``roll`` (``tg.roll``)."""
-        return mm.roll(self, shift=shift, axis=axis)
+        return ops.roll(self, shift=shift, axis=axis)
 
     def ravel(self) -> "Tensor":
         """The elements as one axis (``tg.ravel``)."""
-        return mm.ravel(self)
+        return ops.ravel(self)
 
     def tril(self, k: int = 0) -> "Tensor":
         """Lower triangle of the last two axes (``tg.tril``)."""
-        return mo.tril(self, k)
+        return ops.tril(self, k)
 
     def triu(self, k: int = 0) -> "Tensor":
         """Upper triangle of the last two axes (``tg.triu``)."""
-        return mo.triu(self, k)
+        return ops.triu(self, k)
 
     def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
         """Exchange two axes (``tg.swapaxes``)."""
-        return mo.swapaxes(self, axis1, axis2)
+        return ops.swapaxes(self, axis1, axis2)
 
     def moveaxis(self, source: Any, destination: Any) -> "Tensor":
         """Move axes to new positions (``tg.moveaxis``)."""
-        return mo.moveaxis(self, source, destination)
+        return ops.moveaxis(self, source, destination)
 
     def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> "Tensor":
         """The diagonal, as the last axis (``tg.diagonal``)."""
-        return mo.diagonal(self, offset=offset, axis1=axis1, axis2=axis2)
+        return ops.diagonal(self, offset=offset, axis1=axis1, axis2=axis2)
 
     def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> "Tensor":
         """Σ of the diagonal (``tg.trace``)."""
-        return mo.trace(self, offset, axis1, axis2)
+        return ops.trace(self, offset, axis1, axis2)
 
     def gather(self, axis: int, index: Any) -> "Tensor":
         """PyTorch's ``gather`` (``tg.gather``)."""
-        return mo.gather(self, axis, index)
+        return ops.gather(self, axis, index)
 
     def take_along_axis(self, indices: Any, axis: int) -> "Tensor":
         """numpy's ``take_along_axis`` (``tg.take_along_axis``)."""
-        return mo.take_along_axis(self, indices, axis)
+        return ops.take_along_axis(self, indices, axis)
 
     # ------------------------------------------------------------------ methods: linear algebra
     def dot(self, other: Any) -> "Tensor":
         """numpy's ``dot`` (``tg.dot``)."""
-        return mo.dot(self, other)
+        return ops.dot(self, other)
 
     def matmul(self, other: Any) -> "Tensor":
         """``self @ other`` with numpy's matmul semantics (``tg.matmul``)."""
@@ -727,7 +725,7 @@ class Tensor:
 
     def outer(self, other: Any) -> "Tensor":
         """Outer product of the flattened tensors (``tg.outer``)."""
-        return mo.outer(self, other)
+        return ops.outer(self, other)
 
 
 def _raw(x: Any) -> Any:
