@@ -22,6 +22,22 @@ the first-order subgradient choices carry over: ``relu`` and ``abs`` use 0 at 0 
 derivative is 0 everywhere (the mask is a constant); ``max``/``min`` route to the first arg-max, so
 their second derivative is that of the selected element; ``where``'s condition is a constant.
 
+**Conventions** (tested in ``tests/test_more_ops.py``; where PyTorch differs, the test shows it):
+
+- ``maximum``/``minimum`` at a tie give each input half of ``g`` (as PyTorch); ``clip`` passes
+  ``g`` where ``lo ≤ x ≤ hi`` (inclusive, as PyTorch's ``clamp``); ``sign`` has gradient 0.
+- ``max``/``min`` (also over a tuple of axes) give the whole gradient to the *first* arg-max in C
+  order (PyTorch's full reduction splits it among ties).
+- ``var``/``std`` default to ``ddof=0`` (numpy); PyTorch defaults to ``correction=1``.
+- ``prod`` is exact at zeros: with one zero in a slice, that element's gradient is the product of
+  the others and every other element's is 0; with two or more zeros, all are 0.
+- ``split`` has numpy's semantics (``sections`` or split indices); ``chunk`` PyTorch's.
+- Losses take the class axis last (``axis=-1``, like ``cross_entropy``); PyTorch's ``nll_loss``
+  and ``cross_entropy`` put it at dim 1 for inputs of more than 2 dims.
+- Domains are numpy's: outside one (``arcsin(2)``) the value is NaN with numpy's warning, and so is
+  the gradient; at a pole of the derivative (``arcsin'(±1)``, ``cbrt'(0)``) the gradient is ±inf,
+  as in PyTorch.
+
 :data:`REGISTRY` maps each op's recorded name to the op (``REGISTRY["tanh"]`` is ``tanh``); a public
 op's name here is its recorded name.  :data:`PUBLIC` is every public function of the op set, ops
 and the functions made of them (``dot`` of N-D operands, ``gather``, ``trace``, ...).

@@ -1,5 +1,16 @@
 """Linear algebra: matmul (eqs 1, 5, 7), addmm, dot (eq 2's scores), outer, einsum, tensordot, diagonal and trace,
 and ``tg.linalg.norm``.
+
+``norm(x, ord=None, axis=None, keepdims=False)`` follows numpy's conventions:
+
+- a vector (1-D ``x``, or an int ``axis``): ``ord`` None or 2 is √Σx², 1 is Σ|x|, ``inf`` is max|x|,
+  ``-inf`` is min|x|;
+- a matrix (2-D ``x``, or a pair ``axis``): ``ord`` None or ``"fro"`` is √Σx², 1 is the largest
+  column sum of |x|, ``inf`` the largest row sum, −1 / −inf the smallest;
+- ``x`` of any other number of axes with ``axis=None`` and ``ord=None``: √Σx² over all of it.
+
+The 2-norm's gradient is x/‖x‖, and 0 where ‖x‖ = 0 (PyTorch's choice: a subgradient, not NaN).
+The matrix 2-norm and nuclear norm (singular values) are refused: the engine has no SVD.
 """
 
 from __future__ import annotations
