@@ -10,7 +10,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 .PHONY: test demo graphviz chromium clean bench sweep mutation
 
 sweep: $(STAMP)
-	$(PY) -m tinygrad_rnn.models.sweep
+	$(PY) -m tinygrad_rnn.models.app.sweep
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

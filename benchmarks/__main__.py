@@ -21,7 +21,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import memory, train_step  # noqa: E402
-from tinygrad_rnn.models import closed_form as cf  # noqa: E402
+from benchmarks import floor  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
 
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"Allocator: freed memory reused (`tinygrad_rnn.reuse_freed_memory()`, opt-in, called by every "
                 f"benchmark process, the floor's and PyTorch's included; applied here: {_mem.TUNED}); the second "
                 "fresh-process table uses glibc's own defaults (`--malloc system`).\n\n"
-                "The **floor** is `closed_form.bptt_fast`: the fastest numpy I could write for this model (time-major "
+                "The **floor** is `benchmarks/floor.py`'s `bptt_fast`: the fastest numpy I could write for this model (time-major "
                 "buffers, in-place softmax, batched matmuls, buffers reused across calls), checked against the "
                 "readable closed form, the nested sums, the engine and PyTorch to 1e-12 (`tests/test_closed_form_fast.py`). "
                 "`closed form` is the readable `closed_form.bptt`, the floor of earlier versions of this file."]
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     sections.append("## The floor's arithmetic rate\n\n"
                     f"Matmul peak of this machine, one thread, float64 1024 × 1024: **{peak:.1f} GFLOP/s**.\n\n"
                     "| config | floor ms | matmul MFLOP in the step | floor GFLOP/s | % of peak |\n|---|---|---|---|---|\n" +
-                    "\n".join(f"| {k} | {v['impls']['floor']['ms']['median']:.3g} | {cf.bptt_flops(*v['shape']) / 1e6:.3g} | "
+                    "\n".join(f"| {k} | {v['impls']['floor']['ms']['median']:.3g} | {floor.bptt_flops(*v['shape']) / 1e6:.3g} | "
                               f"{v['floor_gflops']:.2f} | {100 * v['floor_gflops'] / peak:.0f} % |"
                               for k, v in fresh_main["configs"].items()))
     if not args.smoke:

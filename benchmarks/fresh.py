@@ -41,9 +41,9 @@ def _impl(name: str, params: dict[str, np.ndarray]) -> Callable[[np.ndarray, np.
     from benchmarks import train_step
 
     if name == "floor":
-        from tinygrad_rnn.models import closed_form as cf
+        from benchmarks import floor
 
-        return lambda xs, ys: cf.bptt_fast(params, xs, ys)
+        return lambda xs, ys: floor.bptt_fast(params, xs, ys)
     if name == "closed form":
         return train_step.closed_form(params)
     if name.startswith("engine"):
@@ -128,8 +128,8 @@ def summary(values: list[float]) -> dict[str, float]:
 
 def run(configs: list[str], rounds: int, malloc: str, steps_scale: float = 1.0, with_torch: bool = True,
         log: Callable[[str], None] = print) -> dict[str, Any]:
+    from benchmarks.floor import bptt_flops
     from benchmarks.train_step import CONFIGS
-    from tinygrad_rnn.models import closed_form as cf
 
     out: dict[str, Any] = {"malloc": malloc, "rounds": rounds, "configs": {}}
     for config in configs:
@@ -155,7 +155,7 @@ def run(configs: list[str], rounds: int, malloc: str, steps_scale: float = 1.0, 
             if ref in per_round:
                 e["x_torch"] = summary([v / t for v, t in zip(vals, per_round[ref])])
             entry["impls"][impl] = e
-        flops = cf.bptt_flops(*CONFIGS[config])
+        flops = bptt_flops(*CONFIGS[config])
         entry["floor_gflops"] = flops / np.median(floor) / 1e9
         out["configs"][config] = entry
         log(f"[{malloc}] {config}: " + ", ".join(f"{k} {v['ms']['median']:.3g} ms (×{v['x_floor']['median']:.2f})"

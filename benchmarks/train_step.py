@@ -4,7 +4,7 @@ model (float64, summed cross-entropy, batch-first), for
 - ``engine fused``     ``AttentionRNN.loss(mode="fused")`` + backward
 - ``engine unrolled``  ``AttentionRNN.loss(mode="unrolled")`` + backward (one op per symbol)
 - ``closed form``      ``tinygrad_rnn.models.closed_form.bptt`` (plain numpy, readable)
-- ``floor``            ``tinygrad_rnn.models.closed_form.bptt_fast`` (plain numpy, written for speed: the floor)
+- ``floor``            ``benchmarks.floor.bptt_fast`` (plain numpy, written for speed: the floor)
 - ``torch fused`` / ``torch per-step``  the same two formulations in PyTorch eager, if installed.
 
 All implementations are checked to agree on the gradients first, then timed interleaved
@@ -20,6 +20,8 @@ from typing import Any, Callable
 import numpy as np
 
 from tinygrad_rnn.models import closed_form as cf
+
+from benchmarks import floor
 from tinygrad_rnn.models.attention_rnn import AttentionRNN
 
 CONFIGS: dict[str, tuple[int, int, int, int, int]] = {  # B, T, D, H, K
@@ -118,7 +120,7 @@ def implementations(params: dict[str, np.ndarray], unrolled: bool = True) -> dic
     if unrolled:
         impls["engine unrolled"] = engine(params, "unrolled")
     impls["closed form"] = closed_form(params)
-    impls["floor"] = lambda xs, ys: cf.bptt_fast(params, xs, ys)
+    impls["floor"] = lambda xs, ys: floor.bptt_fast(params, xs, ys)
     t = torch_impls(params)
     impls["torch fused"] = t.get("torch fused") or None
     if unrolled and t:

@@ -24,7 +24,7 @@ import numpy as np
 import tinygrad_rnn as tg
 
 from .attention_rnn import AttentionRNN
-from .cli import OneLineParser, make_parent_dir, non_negative_int, positive_int
+from .app.cli import OneLineParser, make_parent_dir, non_negative_int, positive_int
 
 try:
     from tinygrad_rnn import viz
@@ -247,7 +247,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import readable_streams
+    from .app.cli import readable_streams
 
     readable_streams()
     args = parser().parse_args(argv)

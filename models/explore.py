@@ -25,7 +25,7 @@ import numpy as np
 import tinygrad_rnn as tg
 
 from .attention_rnn import AttentionRNN
-from .cli import OneLineParser, make_parent_dir, positive_int
+from .app.cli import OneLineParser, make_parent_dir, positive_int
 from .draw import MAX_RECORDS, _grads_set_aside, add_model_arguments, max_steps, model_and_sequence, unrolled_records
 
 try:
@@ -98,7 +98,7 @@ def parser() -> OneLineParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import readable_streams
+    from .app.cli import readable_streams
 
     readable_streams()
     args = parser().parse_args(argv)

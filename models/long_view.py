@@ -66,7 +66,7 @@ def draw_long(model: AttentionRNN, xs: np.ndarray, ys: np.ndarray, path: str | P
     from matplotlib.colors import LogNorm
     from matplotlib.patches import Arc
 
-    from .rundir import atomic_write
+    from .app.rundir import atomic_write
 
     T = len(xs)
     if not 2 <= T <= MAX_LONG_STEPS:

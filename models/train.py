@@ -30,9 +30,10 @@ import numpy as np
 
 import tinygrad_rnn as tg
 
-from . import rundir, tasks
+from . import tasks
+from .app import rundir
 from .attention_rnn import PARAM_NAMES, AttentionRNN
-from .cli import OneLineParser, non_negative_int, positive_float, positive_int
+from .app.cli import OneLineParser, non_negative_int, positive_float, positive_int
 
 # settings that define the model and the data: a checkpoint must agree on all of them
 ARCHITECTURE = ("task", "seq_len", "pairs", "symbols", "delay", "hidden_size", "attention", "attend_h0",
@@ -222,7 +223,7 @@ def read_checkpoint(path: Path, cfg: Config, model: AttentionRNN, opt: tg.optim.
     """Validate, then restore parameters and optimizer state; return the step and the checkpoint's
     configuration.
 
-    The file is opened once (:func:`tinygrad_rnn.models.rundir.open_regular`: no link, no FIFO, a
+    The file is opened once (:func:`tinygrad_rnn.models.app.rundir.open_regular`: no link, no FIFO, a
     size bounded by what this model's checkpoint can hold) and everything comes from that one
     descriptor.  Then everything is checked from the zip's end record, its directory and the .npy
     headers *before* any array is read (member count, names, dtypes, shapes, uncompressed sizes),
@@ -355,7 +356,7 @@ def _history(out: Path, cfg: Config, start: int) -> list[dict[str, Any]]:
 def run(cfg: Config, resume: bool = False, force: bool = False) -> dict[str, Any]:
     """Train according to ``cfg``; returns the last evaluation.  Raises TrainError for user errors.
     The run directory's guarantees (crash consistency, one writer, no links) are in
-    :mod:`tinygrad_rnn.models.rundir`."""
+    :mod:`tinygrad_rnn.models.app.rundir`."""
     if cfg.plots:
         try:
             import matplotlib  # noqa: F401
@@ -457,7 +458,7 @@ def _run_locked(cfg: Config, out: Path, resume: bool, force: bool, state: dict[s
             rundir.atomic_write(out / "sample.txt", (sample + "\n").encode())
             last_eval["sample"] = sample
         if cfg.plots:
-            from . import plots
+            from .app import plots
 
             last_eval["plots"] = plots.write_all(out, read_metrics(metrics_path), model, held_out, last_eval)
     except OSError as e:
@@ -651,7 +652,7 @@ def _given(argv: Sequence[str] | None) -> set[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .cli import interrupt_once, readable_streams
+    from .app.cli import interrupt_once, readable_streams
 
     readable_streams()
     args = parser().parse_args(argv)

@@ -43,7 +43,7 @@ class Spy:
 real = ctypes.CDLL
 ctypes.CDLL = lambda name, *a, **k: Spy() if name is None else real(name, *a, **k)
 for module in ("tinygrad_rnn", "tinygrad_rnn.models", "tinygrad_rnn.viz", "tinygrad_rnn.testing",
-               "tinygrad_rnn.models.train", "tinygrad_rnn.models.sweep", "tinygrad_rnn.models.attention_rnn"):
+               "tinygrad_rnn.models.train", "tinygrad_rnn.models.app.sweep", "tinygrad_rnn.models.attention_rnn"):
     importlib.import_module(module)
 import tinygrad_rnn as tg
 print(len(calls), tg.memory.TUNED)

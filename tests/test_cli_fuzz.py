@@ -28,7 +28,8 @@ def rows(tmp_path_factory) -> list[dict]:
 
 
 def test_every_flag_of_every_command_is_fuzzed(rows):
-    from tinygrad_rnn.models import draw, explore, inspect_run, sweep, train
+    from tinygrad_rnn.models import draw, explore, train
+    from tinygrad_rnn.models.app import inspect_run, sweep
 
     for name, parser in (("train", train.parser), ("draw", draw.parser), ("explore", explore.parser),
                          ("sweep", sweep.parser), ("inspect_run", inspect_run.parser)):

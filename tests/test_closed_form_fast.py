@@ -1,4 +1,4 @@
-"""The speed floor (closed_form.bptt_fast) is the same gradient: against the readable closed form,
+"""The speed floor (benchmarks/floor.py's bptt_fast) is the same gradient: against the readable closed form,
 the literal nested sums (a second oracle), the engine in both modes and PyTorch, to 1e-12."""
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinygrad_rnn.models import closed_form as cf
+
+from benchmarks import floor
 from tinygrad_rnn.models.attention_rnn import AttentionRNN
 from benchmarks.train_step import make_case, torch_impls
 
@@ -22,7 +24,7 @@ def rel(a: dict, b: dict) -> float:
        seed=st.integers(0, 10_000))
 def test_floor_equals_bptt_and_the_engine(B, T, D, H, K, seed):
     params, xs, ys = make_case(B, T, D, H, K, seed)
-    fast = cf.bptt_fast(params, xs, ys)
+    fast = floor.bptt_fast(params, xs, ys)
     assert rel(fast, cf.bptt(params, xs, ys)) < 1e-12
     model = AttentionRNN.from_params(params)
     for mode in ("fused", "unrolled"):
@@ -34,7 +36,7 @@ def test_floor_equals_bptt_and_the_engine(B, T, D, H, K, seed):
 
 def test_floor_equals_the_nested_sums_and_pytorch():
     params, xs, ys = make_case(2, 5, 3, 4, 3, seed=3)
-    fast = cf.bptt_fast(params, xs, ys)
+    fast = floor.bptt_fast(params, xs, ys)
     assert rel(fast, cf.nested_sums(params, xs, ys)) < 1e-12
     assert rel(fast, torch_impls(params)["torch fused"](xs, ys)) < 1e-12
     assert rel({k: v * (1 + 1e-9) for k, v in fast.items()}, cf.bptt(params, xs, ys)) > 1e-10  # the check can fail
@@ -43,10 +45,10 @@ def test_floor_equals_the_nested_sums_and_pytorch():
 def test_reused_buffers_carry_nothing_between_calls():
     a = make_case(2, 6, 3, 4, 3, seed=1)
     b = make_case(2, 6, 3, 4, 3, seed=2)
-    first = cf.bptt_fast(*a)
-    cf.bptt_fast(*b)
-    cf.bptt_fast(*make_case(1, 4, 3, 4, 3, seed=5))  # another shape in between
-    again = cf.bptt_fast(*a)
+    first = floor.bptt_fast(*a)
+    floor.bptt_fast(*b)
+    floor.bptt_fast(*make_case(1, 4, 3, 4, 3, seed=5))  # another shape in between
+    again = floor.bptt_fast(*a)
     assert all(np.array_equal(first[k], again[k]) for k in first)
     assert all(first[k] is not again[k] for k in first)  # the caller owns the returned arrays
 
@@ -54,9 +56,9 @@ def test_reused_buffers_carry_nothing_between_calls():
 def test_floor_refuses_what_it_does_not_handle():
     params, xs, ys = make_case(1, 4, 3, 4, 3)
     with pytest.raises(ValueError, match="integer class targets"):
-        cf.bptt_fast(params, xs, np.eye(3)[ys])
+        floor.bptt_fast(params, xs, np.eye(3)[ys])
     with pytest.raises(ValueError, match=r"xs \(B, T, D\)"):
-        cf.bptt_fast(params, xs[0], ys[0])
+        floor.bptt_fast(params, xs[0], ys[0])
 
 
 def test_flop_count_matches_the_matmuls_it_names():
@@ -64,4 +66,4 @@ def test_flop_count_matches_the_matmuls_it_names():
     matmuls = [(T * B, D, H), (B * T, H, H), (B * T, T, H), (B * T, T, H), (B * T, H, K),  # forward
                (K, B * T, H), (B * T, K, H), (B * T, H, T), (B * T, T, H), (B * T, T, H), (B * T, T, H),
                (B * T, H, H), (H, T * B, H), (H, T * B, D)]  # backward
-    assert cf.bptt_flops(B, T, D, H, K) == sum(2 * m * n * k for m, n, k in matmuls)
+    assert floor.bptt_flops(B, T, D, H, K) == sum(2 * m * n * k for m, n, k in matmuls)

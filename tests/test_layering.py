@@ -106,3 +106,13 @@ def test_the_facade_offers_the_op_set_and_the_function_sets_read_it():
     assert missing == []
     assert tinygrad_rnn.linalg.norm is tinygrad_rnn.ops.PUBLIC["norm"]
     assert TG.gelu is tinygrad_rnn.gelu and NP.gelu is tinygrad_rnn.gelu.fn  # by name, from the registry
+
+
+def test_the_models_maths_does_not_use_the_application():
+    """models/app/ (run directories, sweep, command-line helpers, plots) is above the model: the
+    model, its closed forms and its tasks never import it.  (Module names here are relative to models/.)"""
+    graph = engine_graph(ROOT.parent / "models")
+    maths = ("attention_rnn", "closed_form", "data", "tasks", "errata")
+    users = {m: sorted(d) for m, d in graph.items() if m.split(".")[-1] in maths and any(".app" in x for x in d)}
+    assert users == {}
+    assert any(".app" in x for x in graph[f"{FACADE}.train"])  # the control: train does use it

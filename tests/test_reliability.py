@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_rnn.models import rundir, train
+from tinygrad_rnn.models import train
+
+from tinygrad_rnn.models.app import rundir
 
 from test_rundir import argv, run_cli
 
@@ -161,7 +163,7 @@ def test_resume_on_a_directory_without_a_checkpoint_writes_nothing(tmp_path):
 
 
 def test_sweep_report_outside_the_checkout_says_where_it_looked(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "tinygrad_rnn.models.sweep", "--report"], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "tinygrad_rnn.models.app.sweep", "--report"], capture_output=True,
                           text=True, cwd=tmp_path, timeout=60)
     assert done.returncode == 1 and f"no sweep results in {tmp_path}/results/sweep.jsonl" in done.stderr
 
@@ -179,7 +181,7 @@ def test_disk_full_before_the_training_loop_is_one_line(tmp_path, monkeypatch, c
 
 
 def test_ctrl_c_after_the_loop_says_what_was_kept_not_nothing_was_written(tmp_path, monkeypatch, capsys):
-    from tinygrad_rnn.models import plots
+    from tinygrad_rnn.models.app import plots
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
@@ -228,7 +230,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_sweep_workers_die_with_the_sweep_after_kill_9(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "tinygrad_rnn.models.sweep", "--out", str(tmp_path / "res"),
+    proc = subprocess.Popen([sys.executable, "-m", "tinygrad_rnn.models.app.sweep", "--out", str(tmp_path / "res"),
                              "--steps", "100000", "--seeds", "1", "--workers", "2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})

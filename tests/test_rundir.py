@@ -1,4 +1,4 @@
-"""The training run directory survives anything (tinygrad_rnn.models.rundir and train.run).
+"""The training run directory survives anything (tinygrad_rnn.models.app.rundir and train.run).
 
 Kill-anywhere: a training subprocess is killed (os._exit, as kill -9) at every file boundary and
 at random moments, then resumed; metrics.jsonl and the parameters must equal an uninterrupted
@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_rnn.models import rundir, train
+from tinygrad_rnn.models import train
+
+from tinygrad_rnn.models.app import rundir
 
 TINY = {"task": "recall", "pairs": "2", "steps": "40", "batch-size": "4", "hidden-size": "6",
         "eval-every": "10", "eval-size": "16"}
@@ -366,9 +368,9 @@ def test_ctrl_c_stops_cleanly_and_says_where_the_checkpoint_is(tmp_path):
 
 
 def test_inspect_run_has_a_real_command_line(tmp_path):
-    from tinygrad_rnn.models import inspect_run
+    from tinygrad_rnn.models.app import inspect_run
 
-    proc = subprocess.run([sys.executable, "-m", "tinygrad_rnn.models.inspect_run", "--help"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "tinygrad_rnn.models.app.inspect_run", "--help"], capture_output=True,
                           text=True)
     assert proc.returncode == 0 and "usage:" in proc.stdout
     assert inspect_run.main([str(tmp_path / "nothing")]) == 1

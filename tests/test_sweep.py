@@ -7,7 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from tinygrad_rnn.models import sweep, tasks
+from tinygrad_rnn.models import tasks
+
+from tinygrad_rnn.models.app import sweep
 
 
 @pytest.mark.parametrize("table, p", [((3, 2, 1, 4), 0.5238095238095), ((10, 0, 0, 10), 1.0825088224469e-05),

@@ -223,7 +223,7 @@ def test_baseline_gradients(seed, T, onehot):
 
 
 def test_inspect_run_reports_attention_and_gradient_peaks(tmp_path, capsys):
-    from tinygrad_rnn.models import inspect_run
+    from tinygrad_rnn.models.app import inspect_run
 
     assert train.main(cfg(tmp_path)) == 0
     capsys.readouterr()

@@ -37,7 +37,9 @@ import numpy as np
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from tinygrad_rnn.models import draw, explore, inspect_run, sweep, train  # noqa: E402
+from tinygrad_rnn.models import draw, explore, train  # noqa: E402
+
+from tinygrad_rnn.models.app import inspect_run, sweep
 
 #: hostile values for every flag that takes one
 VALUES = ["-5", "0", "nan", "inf", "1e400", str(10**30), "", "\udcff\udcfe", "☃", "a" * 5000]

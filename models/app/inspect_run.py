@@ -1,4 +1,4 @@
-"""``python -m tinygrad_rnn.models.inspect_run DIR [DIR ...]``: where a trained run attends, and where its
+"""``python -m tinygrad_rnn.models.app.inspect_run DIR [DIR ...]``: where a trained run attends, and where its
 gradient reaches.
 
 Loads ``DIR/checkpoint.npz`` with ``DIR/config.json``, runs 64 held-out sequences and prints, for
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import rundir, train
+from . import rundir
+from .. import train
 
 
 def inspect(run: Path, top: int = 6) -> str:
@@ -45,7 +46,7 @@ def inspect(run: Path, top: int = 6) -> str:
 def parser() -> "OneLineParser":
     from .cli import OneLineParser, positive_int
 
-    p = OneLineParser(prog="python -m tinygrad_rnn.models.inspect_run", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m tinygrad_rnn.models.app.inspect_run", description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", metavar="DIR", help="training run directories (with config.json, checkpoint.npz)")
     p.add_argument("--top", type=positive_int, default=6, help="how many positions and steps to list (default 6)")
     return p

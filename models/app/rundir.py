@@ -34,9 +34,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import io
 import json
-import math
 import os
 import re
 import stat

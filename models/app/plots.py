@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from . import tasks
-from .attention_rnn import AttentionRNN
+from .. import tasks
+from ..attention_rnn import AttentionRNN
 
 
 def _pyplot() -> Any:

@@ -1,4 +1,4 @@
-"""Small argparse helpers shared by the command lines (``tinygrad_rnn.models.train``, ``tinygrad_rnn.models.sweep``, ``viz``)."""
+"""Small argparse helpers shared by the command lines (``tinygrad_rnn.models.train``, ``tinygrad_rnn.models.app.sweep``, ``viz``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``python -m tinygrad_rnn.models.sweep``: when does the seed's attention help a plain tanh RNN?
+"""``python -m tinygrad_rnn.models.app.sweep``: when does the seed's attention help a plain tanh RNN?
 
 Attention (the seed's model) against the baseline (``--no-attention``: Ω_t = V h_t + c), ten
 seeds each (``--seeds``), on ``first`` with sequence lengths 5, 10, 20, 40 and on ``recall`` with
@@ -23,7 +23,6 @@ skipped), ``results/sweep.png`` and ``results/sweep.md``.  Never part of ``make 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -52,13 +51,13 @@ COMMON = {"batch_size": 32, "hidden_size": 32, "optimizer": "adam", "clip": 1.0,
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
     """Train one configuration (in a worker process) and return its final evaluation."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from . import train
+    from .. import train
 
     common = {**COMMON, **job.get("override", {})}
     cfg = train.Config(task=job["task"], steps=job["steps"], lr=job["lr"], seed=job["seed"],
                        attention=job["attention"], eval_every=job["steps"], log_every=100,
                        out=job["dir"], progress=False, **{GRID[job["task"]][0]: job["value"]}, **common)
-    from . import tasks
+    from .. import tasks
 
     start = time.perf_counter()
     res = train.run(cfg, force=True)
@@ -86,7 +85,7 @@ ROW_KEYS = {"stage": str, "task": str, "value": int, "attention": bool, "seed": 
 
 def load(path: Path) -> list[dict[str, Any]]:
     """The rows of ``sweep.jsonl`` (none if it does not exist), read once and bounded like the run
-    directory's files (:func:`~tinygrad_rnn.models.rundir.read_jsonl`); a damaged line is one
+    directory's files (:func:`~tinygrad_rnn.models.app.rundir.read_jsonl`); a damaged line is one
     :class:`SweepError` naming it (a torn last line, from a killed sweep, is dropped: that run is
     simply done again)."""
     try:
@@ -135,7 +134,7 @@ def _die_with_parent() -> None:
 def code_version() -> dict[str, Any]:
     """The commit of the checkout this runs from, and whether its code (not its results/) has
     uncommitted changes."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]  # models/app/sweep.py -> the checkout
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
                              check=True).stdout.strip()
@@ -287,7 +286,7 @@ def markdown(summary: list[dict[str, Any]], steps: int, seeds: int, version: str
 
 def evidence(rows: list[dict[str, Any]]) -> str:
     """The numbers behind each explanatory sentence of the README's results section, per run
-    (``python -m tinygrad_rnn.models.sweep --report``)."""
+    (``python -m tinygrad_rnn.models.app.sweep --report``)."""
     main = [r for r in rows if r["stage"] == "main"]
     out = []
 
@@ -372,7 +371,7 @@ def plot(summary: list[dict[str, Any]], path: Path) -> Path | None:
 
 
 def parser() -> OneLineParser:
-    p = OneLineParser(prog="python -m tinygrad_rnn.models.sweep", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m tinygrad_rnn.models.app.sweep", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="results", help="results directory (default results/)")
     p.add_argument("--steps", type=positive_int, default=3000, help="training steps per run (default 3000)")
     p.add_argument("--seeds", type=positive_int, default=10, help="seeds per configuration (default 10)")
