@@ -142,12 +142,12 @@ def test_hand_gru():
     check_gradient(gru_cell, hand, cases, wrt=["x", "h", "Wx", "Wh", "bx", "bh"])
 ''', r"hand gradient of 'Wh' is wrong"),
     "the seed's eqs 10-17 as printed": ('''
-from tinygrad_rnn.models.attention_rnn import loss_of
+from tinygrad_rnn.models import attention_rnn
 from tinygrad_rnn.models.closed_form import as_printed
 from tinygrad_rnn.testing.examples import seed_model_cases
 
 def test_eqs_10_to_17_as_printed():
-    check_gradient(lambda W, U, b, V, c, xs, ys: loss_of(dict(W=W, U=U, b=b, V=V, c=c), xs, ys),
+    check_gradient(lambda W, U, b, V, c, xs, ys: attention_rnn.loss(dict(W=W, U=U, b=b, V=V, c=c), xs, ys),
                    lambda W, U, b, V, c, xs, ys: as_printed(dict(W=W, U=U, b=b, V=V, c=c), xs, ys),
                    seed_model_cases(), wrt=["W", "U", "b", "V", "c"])
 ''', r"hand gradient of '[WUbVc]' is wrong at sizes"),

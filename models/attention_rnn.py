@@ -17,6 +17,11 @@ e^{h_1·h_2} + e^{h_2·h_2}, with no h_0 term.  So the default is i = 1..t.
 ``attend_h0=True`` is the literal k = 0..t reading: h_0 = 0 joins the softmax with score
 h_0 · h_t = 0, taking weight from the others while adding nothing to Z_t.
 
+The model is a function of its parameters: :func:`attention_rnn` (``params, xs`` → the
+intermediates) and :func:`loss` (``params, xs, ys`` → eq 7), where ``params`` maps
+``"W", "U", "b", "V", "c"`` to Tensors (used as they are: their ``.grad`` receives the gradient)
+or arrays (constants).  :class:`AttentionRNN` is a thin holder of leaf parameters that calls them.
+
 Two ways to build the same graph (same loss and gradients to 1e-12):
 
 - ``mode="unrolled"``: literally per time step, one op per symbol of eqs 1–7, each step's
@@ -67,9 +72,62 @@ class Forward:
     steps: list[tg.Tensor] | None = None
 
 
+def check_params(params: Mapping[str, Any], where: str = "attention_rnn") -> tuple[int, int, int]:
+    """The sizes (D, H, K) of ``params`` {"W" (H,H), "U" (H,D), "b" (H,), "V" (K,H), "c" (K,)}; a
+    missing name or a wrong shape is a one-line ``ValueError`` that starts with ``where``."""
+    missing = [k for k in PARAM_NAMES if k not in params]
+    if missing:
+        raise ValueError(f"{where}: missing parameter(s) {missing}")
+    shapes = {k: np.shape(getattr(params[k], "data", params[k])) for k in PARAM_NAMES}
+    W, U, V = shapes["W"], shapes["U"], shapes["V"]
+    if len(W) != 2 or W[0] != W[1]:
+        raise ValueError(f"{where}: W must be (H, H), got {W}")
+    H = W[0]
+    expected = {"U": (H, U[-1] if len(U) == 2 else -1), "b": (H,), "V": (V[0] if len(V) == 2 else -1, H)}
+    for k, shape in expected.items():
+        if shapes[k] != shape or -1 in shape:
+            raise ValueError(f"{where}: {k} must have shape {_fmt(k, H)}, got {shapes[k]}")
+    if shapes["c"] != (V[0],):
+        raise ValueError(f"{where}: c must have shape (K,) = ({V[0]},), got {shapes['c']}")
+    return U[1], H, V[0]
+
+
+def attention_rnn(params: Mapping[str, Any], xs: Any, mode: str = "fused", attend_h0: bool = False,
+                  attention: bool = True) -> Forward:
+    """Eqs 1–6 for ``xs`` ((T, D) or (B, T, D)) with these parameters: the intermediates
+    (:class:`Forward`; the batch axis dropped for an unbatched input)."""
+    D, _, K = check_params(params)
+    X, _, batched = as_batch(xs, None, D, K)
+    fwd, _ = _run(_tensors(params), X, None, _check_mode(mode), attend_h0, attention, want_forward=True)
+    if batched:
+        return fwd
+    return Forward(*(None if v is None else v[0] for v in (fwd.hidden, fwd.attention, fwd.attention_h0,
+                                                             fwd.context, fwd.logits, fwd.probs)),
+                   steps=[h[0] for h in fwd.steps] if fwd.steps is not None else None)
+
+
+def loss(params: Mapping[str, Any], xs: Any, ys: Any, mode: str = "fused", reduction: str = "sum",
+         attend_h0: bool = False, attention: bool = True) -> tg.Tensor:
+    """L = Σ_{b,t} L_t (eq 7) as a function of the parameters, a scalar Tensor; ``reduction="mean"``
+    divides by the number of positions B·T; ``"none"`` returns the per-step losses (B, T) or (T,).
+    ``ys``: class indices (B, T) / (T,) or one-hot targets.  E.g. ``tg.grad(lambda W: loss({**params,
+    "W": W}, xs, ys))(W)``, or a hand derivation of eqs 10–17 checked with
+    ``tinygrad_rnn.testing.check_gradient``."""
+    if reduction not in ("sum", "mean", "none"):
+        raise ValueError(f"loss: reduction must be 'sum', 'mean' or 'none', got {reduction!r}")
+    D, _, K = check_params(params)
+    X, Y, batched = as_batch(xs, ys, D, K)
+    _, per_step = _run(_tensors(params), X, Y, _check_mode(mode), attend_h0, attention, want_forward=False)
+    if reduction == "none":
+        return per_step if batched else per_step[0]
+    total = per_step.sum()
+    return total if reduction == "sum" else total / float(per_step.size)
+
+
 class AttentionRNN:
-    """The seed's model.  Parameters W (H,H), U (H,D), b (H,), V (K,H), c (K,) are leaf
-    Tensors with ``requires_grad=True``; see the module docstring for the equations."""
+    """The seed's model as a holder of its parameters: W (H,H), U (H,D), b (H,), V (K,H), c (K,) are
+    leaf Tensors with ``requires_grad=True``; :meth:`forward` and :meth:`loss` call
+    :func:`attention_rnn` and :func:`loss` with them.  See the module docstring for the equations."""
 
     #: what the ``eq`` tags of the unrolled graph stand for (graph legends show it)
     EQUATIONS = {
@@ -108,21 +166,8 @@ class AttentionRNN:
     @classmethod
     def from_params(cls, params: Mapping[str, Any], attend_h0: bool = False, attention: bool = True) -> "AttentionRNN":
         """Build from numpy arrays ``{"W", "U", "b", "V", "c"}`` (copied, float64)."""
-        missing = [k for k in PARAM_NAMES if k not in params]
-        if missing:
-            raise ValueError(f"AttentionRNN.from_params: missing parameter(s) {missing}")
-        arrays = {k: np.array(np.asarray(params[k].data if isinstance(params[k], tg.Tensor) else params[k]),
-                              dtype=np.float64) for k in PARAM_NAMES}
-        W, U, b, V, c = (arrays[k] for k in PARAM_NAMES)
-        if W.ndim != 2 or W.shape[0] != W.shape[1]:
-            raise ValueError(f"AttentionRNN.from_params: W must be (H, H), got {W.shape}")
-        H = W.shape[0]
-        expected = {"U": (H, U.shape[-1] if U.ndim == 2 else -1), "b": (H,), "V": (V.shape[0] if V.ndim == 2 else -1, H)}
-        for k, shape in expected.items():
-            if arrays[k].shape != shape or -1 in shape:
-                raise ValueError(f"AttentionRNN.from_params: {k} must have shape {_fmt(k, H)}, got {arrays[k].shape}")
-        if c.shape != (V.shape[0],):
-            raise ValueError(f"AttentionRNN.from_params: c must have shape (K,) = ({V.shape[0]},), got {c.shape}")
+        check_params(params, "AttentionRNN.from_params")
+        arrays = {k: np.array(np.asarray(getattr(params[k], "data", params[k])), dtype=np.float64) for k in PARAM_NAMES}
         model = cls.__new__(cls)
         model._set(arrays, attend_h0, attention)
         return model
@@ -149,141 +194,130 @@ class AttentionRNN:
         return (f"AttentionRNN(input_size={self.input_size}, hidden_size={self.hidden_size}, "
                 f"output_size={self.output_size}, attend_h0={self.attend_h0}, attention={self.attention})")
 
-    # ------------------------------------------------------------------ public
     def forward(self, xs: Any, mode: str = "fused") -> Forward:
-        """Run eqs 1–6 and return the intermediates (see :class:`Forward`)."""
-        X, _, batched = as_batch(xs, None, self.input_size, self.output_size)
-        fwd = self._run(X, _check_mode(mode))
-        if batched:
-            return fwd
-        return Forward(*(None if v is None else v[0] for v in (fwd.hidden, fwd.attention, fwd.attention_h0,
-                                                                 fwd.context, fwd.logits, fwd.probs)),
-                       steps=[h[0] for h in fwd.steps] if fwd.steps is not None else None)
+        """:func:`attention_rnn` with this model's parameters and settings."""
+        return attention_rnn(self.parameters(), xs, mode=mode, attend_h0=self.attend_h0, attention=self.attention)
 
     def loss(self, xs: Any, ys: Any, mode: str = "fused", reduction: str = "sum") -> tg.Tensor:
-        """L = Σ_{b,t} L_t (eq 7) as a scalar Tensor; ``reduction="mean"`` divides by the
-        number of positions B·T; ``"none"`` returns the per-step losses (B, T) or (T,)."""
-        if reduction not in ("sum", "mean", "none"):
-            raise ValueError(f"loss: reduction must be 'sum', 'mean' or 'none', got {reduction!r}")
-        X, Y, batched = as_batch(xs, ys, self.input_size, self.output_size)
-        mode = _check_mode(mode)
-        if mode == "fused":
-            fwd = self._run(X, mode, probs=False)  # cross_entropy computes its own softmax
-            per_step = tg.cross_entropy(fwd.logits, Y, axis=-1, reduction="none")  # eqs 6-7, fused and stable
-        else:
-            per_step = self._unrolled(X, Y, want_forward=False)[1]
-        if reduction == "none":
-            return per_step if batched else per_step[0]
-        total = per_step.sum()
-        return total if reduction == "sum" else total / float(per_step.size)
-
-    # ------------------------------------------------------------------ fused
-    def _run(self, X: np.ndarray, mode: str, probs: bool = True) -> Forward:
-        if mode == "unrolled":
-            return self._unrolled(X, None)[0]
-        B, T, _ = X.shape
-        W, U, b, V, c = self.W, self.U, self.b, self.V, self.c
-        inputs = X @ U.T + b  # U x_t + b for every t at once, (B, T, H)
-        Wt = W.T  # once: every step shares it, and its gradient is accumulated in place
-        h = tg.zeros(B, self.hidden_size)  # h_0 = 0
-        hs = []
-        for t in range(T):  # eq 1: sequential; addmm(u, h, Wᵀ) = u + h Wᵀ is one record
-            h = tg.addmm(inputs[:, t], h, Wt).tanh()
-            hs.append(h)
-        Hs = tg.stack(hs, axis=1)  # (B, T, H)
-        if not self.attention:  # the baseline: Ω_t = V h_t + c
-            logits = Hs @ V.T + c
-            return Forward(Hs, None, None, Hs, logits, logits.softmax(axis=-1) if probs else None, hs)
-        scores = Hs @ Hs.transpose(0, 2, 1)  # eq 2 for all (t, i): A[t, i] = h_t · h_i
-        causal = np.tril(np.ones((T, T), dtype=bool))
-        masked = tg.where(causal, scores, -np.inf)  # only i <= t
-        alpha_h0 = None
-        if self.attend_h0:  # score of h_0 is h_0 · h_t = 0, always allowed
-            weights = tg.concatenate([tg.zeros(B, T, 1), masked], axis=-1).softmax(axis=-1)  # eq 3
-            alpha_h0, alpha = weights[:, :, 0], weights[:, :, 1:]
-        else:
-            alpha = masked.softmax(axis=-1)  # eq 3
-        Z = alpha @ Hs  # eq 4 (h_0 = 0 adds nothing)
-        logits = Z @ V.T + c  # eq 5
-        return Forward(Hs, alpha, alpha_h0, Z, logits, logits.softmax(axis=-1) if probs else None, hs)  # eq 6
-
-    # ------------------------------------------------------------------ unrolled
-    def _unrolled(
-        self, X: np.ndarray, Y: np.ndarray | None, want_forward: bool = True
-    ) -> tuple[Forward | None, tg.Tensor | None]:
-        """Eqs 1–7 literally, one op per symbol, scope ``t=<t>`` and tag ``eq=<n>`` per op.
-        ``want_forward=False`` (the loss) skips stacking the intermediates for :class:`Forward`."""
-        B, T, _ = X.shape
-        b, c = self.b, self.c
-        Wt, Ut, Vt = self.W.T, self.U.T, self.V.T  # once, shared by every step (row-vector convention)
-        h0 = tg.Tensor(np.zeros((B, self.hidden_size)), name="h_0")
-        hs: list[tg.Tensor] = []
-        rows: dict[str, list[tg.Tensor]] = {k: [] for k in ("alpha", "alpha_h0", "Z", "logits", "probs", "L")}
-        h_prev = h0
-        for t in range(1, T + 1):
-            with tg.scope(f"t={t}"):
-                x_t = tg.Tensor(X[:, t - 1], name=f"x_{t}")
-                with tg.tag(eq=1):
-                    h_t = _named((h_prev @ Wt + x_t @ Ut + b).tanh(), f"h_{t}")
-                hs.append(h_t)
-                keys = ([h0] if self.attend_h0 else []) + hs
-                if not self.attention:  # the baseline reads h_t directly: Z_t = h_t
-                    keys = [h_t]
-                with tg.tag(eq=2):
-                    scores = [(h_i * h_t).sum(axis=-1) for h_i in keys]
-                with tg.tag(eq=3):
-                    alpha_t = _named(tg.stack(scores, axis=-1).softmax(axis=-1), f"α_{t}")
-                with tg.tag(eq=4):
-                    terms = [alpha_t[:, i:i + 1] * h_i for i, h_i in enumerate(keys)]
-                    Z_t = terms[0]
-                    for term in terms[1:]:
-                        Z_t = Z_t + term
-                    _named(Z_t, f"Z_{t}")
-                with tg.tag(eq=5):
-                    logits_t = _named(Z_t @ Vt + c, f"Ω_{t}")
-                with tg.tag(eq=6):
-                    probs_t = _named(logits_t.softmax(axis=-1), f"ŷ_{t}")
-                if Y is not None:
-                    with tg.tag(eq=7):
-                        y_t = tg.Tensor(Y[:, t - 1], name=f"y_{t}")
-                        rows["L"].append(_named(-(y_t * probs_t.log()).sum(axis=-1), f"L_{t}"))
-                if self.attend_h0:
-                    rows["alpha_h0"].append(alpha_t[:, 0])
-                    alpha_t = alpha_t[:, 1:]
-                rows["alpha"].append(alpha_t)
-                rows["Z"].append(Z_t)
-                rows["logits"].append(logits_t)
-                rows["probs"].append(probs_t)
-            h_prev = h_t
-        losses = _named(tg.stack(rows["L"], axis=1), "L_t") if Y is not None else None
-        if not want_forward:
-            return None, losses
-        with tg.no_grad():  # a (B, T, T) view for the learner; not part of the graph
-            alpha = np.zeros((B, T, T))
-            for t, a in enumerate(rows["alpha"]):
-                alpha[:, t, : t + 1] = a.data
-        fwd = Forward(
-            hidden=tg.stack(hs, axis=1),
-            attention=tg.Tensor(alpha) if self.attention else None,
-            attention_h0=tg.stack(rows["alpha_h0"], axis=1) if self.attend_h0 else None,
-            context=tg.stack(rows["Z"], axis=1),
-            logits=tg.stack(rows["logits"], axis=1),
-            probs=tg.stack(rows["probs"], axis=1),
-            steps=hs,
-        )
-        return fwd, losses
+        """The module's :func:`loss` (eq 7) with this model's parameters and settings."""
+        return _loss(self.parameters(), xs, ys, mode=mode, reduction=reduction, attend_h0=self.attend_h0,
+                     attention=self.attention)
 
 
-def loss_of(params: Mapping[str, tg.Tensor], xs: Any, ys: Any, attend_h0: bool = False, mode: str = "fused",
-            reduction: str = "sum") -> tg.Tensor:
-    """L (eq 7) as a function of the parameters ``{"W", "U", "b", "V", "c"}`` themselves: Tensors are
-    used, not copied (their ``.grad`` receives the gradient), arrays are constants.  E.g. to check a
-    hand derivation of eqs 10–17 with ``tinygrad_rnn.testing.check_gradient``."""
-    model = AttentionRNN.from_params(params, attend_h0=attend_h0)  # validates the shapes
-    for k in PARAM_NAMES:
-        v = params[k]
-        setattr(model, k, v if isinstance(v, tg.Tensor) else tg.Tensor(np.asarray(v, dtype=np.float64), name=k))
-    return model.loss(xs, ys, mode=mode, reduction=reduction)
+_loss = loss  # (the function, for the method of the same name)
+
+
+# ----------------------------------------------------------------------------- the graph, two ways
+def _run(P: Mapping[str, tg.Tensor], X: np.ndarray, Y: np.ndarray | None, mode: str, attend_h0: bool,
+         attention: bool, want_forward: bool) -> tuple[Forward | None, tg.Tensor | None]:
+    """The one dispatch on the mode: the intermediates (if ``want_forward``) and, given targets
+    ``Y``, the per-step losses (B, T)."""
+    if mode == "unrolled":
+        return _unrolled(P, X, Y, attend_h0, attention, want_forward)
+    fwd = _fused(P, X, attend_h0, attention, probs=want_forward)
+    losses = None if Y is None else tg.cross_entropy(fwd.logits, Y, axis=-1, reduction="none")  # eqs 6-7, stable
+    return fwd, losses
+
+
+def _fused(P: Mapping[str, tg.Tensor], X: np.ndarray, attend_h0: bool, attention: bool, probs: bool) -> Forward:
+    """The recurrence step by step (it is sequential), then attention for all t at once with a
+    causal mask (A = H Hᵀ, masked softmax, Z = α H), batched over B."""
+    B, T, _ = X.shape
+    W, U, b, V, c = (P[k] for k in PARAM_NAMES)
+    inputs = X @ U.T + b  # U x_t + b for every t at once, (B, T, H)
+    Wt = W.T  # once: every step shares it, and its gradient is accumulated in place
+    h = tg.zeros(B, W.shape[0])  # h_0 = 0
+    hs = []
+    for t in range(T):  # eq 1: sequential; addmm(u, h, Wᵀ) = u + h Wᵀ is one record
+        h = tg.addmm(inputs[:, t], h, Wt).tanh()
+        hs.append(h)
+    Hs = tg.stack(hs, axis=1)  # (B, T, H)
+    if not attention:  # the baseline: Ω_t = V h_t + c
+        logits = Hs @ V.T + c
+        return Forward(Hs, None, None, Hs, logits, logits.softmax(axis=-1) if probs else None, hs)
+    scores = Hs @ Hs.transpose(0, 2, 1)  # eq 2 for all (t, i): A[t, i] = h_t · h_i
+    causal = np.tril(np.ones((T, T), dtype=bool))
+    masked = tg.where(causal, scores, -np.inf)  # only i <= t
+    alpha_h0 = None
+    if attend_h0:  # score of h_0 is h_0 · h_t = 0, always allowed
+        weights = tg.concatenate([tg.zeros(B, T, 1), masked], axis=-1).softmax(axis=-1)  # eq 3
+        alpha_h0, alpha = weights[:, :, 0], weights[:, :, 1:]
+    else:
+        alpha = masked.softmax(axis=-1)  # eq 3
+    Z = alpha @ Hs  # eq 4 (h_0 = 0 adds nothing)
+    logits = Z @ V.T + c  # eq 5
+    return Forward(Hs, alpha, alpha_h0, Z, logits, logits.softmax(axis=-1) if probs else None, hs)  # eq 6
+
+
+def _unrolled(P: Mapping[str, tg.Tensor], X: np.ndarray, Y: np.ndarray | None, attend_h0: bool, attention: bool,
+              want_forward: bool = True) -> tuple[Forward | None, tg.Tensor | None]:
+    """Eqs 1–7 literally, one op per symbol, scope ``t=<t>`` and tag ``eq=<n>`` per op.
+    ``want_forward=False`` (the loss) skips stacking the intermediates for :class:`Forward`."""
+    B, T, _ = X.shape
+    b, c = P["b"], P["c"]
+    Wt, Ut, Vt = P["W"].T, P["U"].T, P["V"].T  # once, shared by every step (row-vector convention)
+    h0 = tg.Tensor(np.zeros((B, P["W"].shape[0])), name="h_0")
+    hs: list[tg.Tensor] = []
+    rows: dict[str, list[tg.Tensor]] = {k: [] for k in ("alpha", "alpha_h0", "Z", "logits", "probs", "L")}
+    h_prev = h0
+    for t in range(1, T + 1):
+        with tg.scope(f"t={t}"):
+            x_t = tg.Tensor(X[:, t - 1], name=f"x_{t}")
+            with tg.tag(eq=1):
+                h_t = _named((h_prev @ Wt + x_t @ Ut + b).tanh(), f"h_{t}")
+            hs.append(h_t)
+            keys = ([h0] if attend_h0 else []) + hs
+            if not attention:  # the baseline reads h_t directly: Z_t = h_t
+                keys = [h_t]
+            with tg.tag(eq=2):
+                scores = [(h_i * h_t).sum(axis=-1) for h_i in keys]
+            with tg.tag(eq=3):
+                alpha_t = _named(tg.stack(scores, axis=-1).softmax(axis=-1), f"α_{t}")
+            with tg.tag(eq=4):
+                terms = [alpha_t[:, i:i + 1] * h_i for i, h_i in enumerate(keys)]
+                Z_t = terms[0]
+                for term in terms[1:]:
+                    Z_t = Z_t + term
+                _named(Z_t, f"Z_{t}")
+            with tg.tag(eq=5):
+                logits_t = _named(Z_t @ Vt + c, f"Ω_{t}")
+            with tg.tag(eq=6):
+                probs_t = _named(logits_t.softmax(axis=-1), f"ŷ_{t}")
+            if Y is not None:
+                with tg.tag(eq=7):
+                    y_t = tg.Tensor(Y[:, t - 1], name=f"y_{t}")
+                    rows["L"].append(_named(-(y_t * probs_t.log()).sum(axis=-1), f"L_{t}"))
+            if attend_h0:
+                rows["alpha_h0"].append(alpha_t[:, 0])
+                alpha_t = alpha_t[:, 1:]
+            rows["alpha"].append(alpha_t)
+            rows["Z"].append(Z_t)
+            rows["logits"].append(logits_t)
+            rows["probs"].append(probs_t)
+        h_prev = h_t
+    losses = _named(tg.stack(rows["L"], axis=1), "L_t") if Y is not None else None
+    if not want_forward:
+        return None, losses
+    with tg.no_grad():  # a (B, T, T) view for the learner; not part of the graph
+        alpha = np.zeros((B, T, T))
+        for t, a in enumerate(rows["alpha"]):
+            alpha[:, t, : t + 1] = a.data
+    fwd = Forward(
+        hidden=tg.stack(hs, axis=1),
+        attention=tg.Tensor(alpha) if attention else None,
+        attention_h0=tg.stack(rows["alpha_h0"], axis=1) if attend_h0 else None,
+        context=tg.stack(rows["Z"], axis=1),
+        logits=tg.stack(rows["logits"], axis=1),
+        probs=tg.stack(rows["probs"], axis=1),
+        steps=hs,
+    )
+    return fwd, losses
+
+
+def _tensors(params: Mapping[str, Any]) -> dict[str, tg.Tensor]:
+    """Tensors are used as they are (their .grad receives the gradient); arrays become constants."""
+    return {k: v if isinstance(v, tg.Tensor) else tg.Tensor(np.asarray(v, dtype=np.float64), name=k)
+            for k, v in ((k, params[k]) for k in PARAM_NAMES)}
 
 
 def _named(t: tg.Tensor, name: str) -> tg.Tensor:

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
 from tinygrad_rnn.models import closed_form as cf
+from tinygrad_rnn.models import attention_rnn
 from tinygrad_rnn.models.attention_rnn import AttentionRNN
 from model_cases import assert_grads_close, engine_grads, make_case
 from model_cases import model_configs
@@ -38,11 +39,8 @@ def test_model_gradients_match_finite_differences(cfg, onehot, attend_h0):
     params, xs, ys = make_case(cfg, onehot)
     names = ("W", "U", "b", "V", "c")
 
-    def loss(*ts):
-        model = AttentionRNN.from_params(dict(zip(names, (t.data for t in ts))), attend_h0=attend_h0)
-        for k, t in zip(names, ts):  # use the checked tensors themselves as parameters
-            setattr(model, k, t)
-        return model.loss(xs, ys)
+    def loss(*ts):  # the model as a function of the checked tensors themselves
+        return attention_rnn.loss(dict(zip(names, ts)), xs, ys, attend_h0=attend_h0)
 
     tg.gradcheck(loss, [params[k] for k in names], rtol=1e-6, atol=1e-8)
     reference = cf.bptt(params, xs, ys, attend_h0)
@@ -53,9 +51,7 @@ def test_model_gradients_match_finite_differences(cfg, onehot, attend_h0):
 
 
 def _loss_in(params, name, t, xs, ys, attend_h0):
-    model = AttentionRNN.from_params(params, attend_h0=attend_h0)
-    setattr(model, name, t)
-    return model.loss(xs, ys)
+    return attention_rnn.loss({**params, name: t}, xs, ys, attend_h0=attend_h0)
 
 
 def test_negative_control_a_wrong_closed_form_is_caught():
@@ -218,3 +214,37 @@ BAD = [
 def test_bad_input_is_a_clear_value_error(call, pattern):
     with pytest.raises(ValueError, match=pattern):
         call(AttentionRNN(2, 3, 4, seed=0))
+
+
+def test_the_model_is_a_function_of_its_parameters():
+    rng = np.random.default_rng(4)
+    model = AttentionRNN(3, 4, 3, seed=1)
+    xs, ys = rng.standard_normal((2, 5, 3)), rng.integers(0, 3, (2, 5))
+    ts = {k: tg.Tensor(v, requires_grad=True) for k, v in model.numpy_params().items()}
+    for mode in ("fused", "unrolled"):
+        L = attention_rnn.loss(ts, xs, ys, mode=mode)
+        assert L.item() == model.loss(xs, ys, mode=mode).item()
+        for t in ts.values():
+            t.grad = None
+        L.backward()  # the given tensors receive the gradient
+        want = cf.bptt(model.numpy_params(), xs, ys)
+        for k, t in ts.items():
+            np.testing.assert_allclose(t.grad, want[k], rtol=1e-10, atol=1e-12, err_msg=f"{mode} {k}")
+    np.testing.assert_array_equal(attention_rnn.attention_rnn(model.numpy_params(), xs).logits.data,
+                                  model.forward(xs).logits.data)  # arrays are constants: the same numbers
+    with pytest.raises(ValueError, match=r"^attention_rnn: W must be \(H, H\), got \(4, 3\)$"):
+        attention_rnn.attention_rnn({**ts, "W": np.ones((4, 3))}, xs)
+    with pytest.raises(ValueError, match=r"^attention_rnn: missing parameter\(s\) \['c'\]$"):
+        attention_rnn.loss({k: v for k, v in ts.items() if k != "c"}, xs, ys)
+
+
+def test_no_model_is_patched_with_setattr():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    hits = [f"{p.relative_to(root)}:{n}" for folder in ("models", "tests", "benchmarks", "examples")
+            for p in sorted((root / folder).rglob("*.py"))
+            for n, line in enumerate(p.read_text().splitlines(), 1)
+            if re.search(r"(?<![.\w])setattr\(", line) and "monkeypatch" not in line]
+    assert hits == [], hits

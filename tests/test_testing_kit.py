@@ -24,7 +24,7 @@ import tinygrad_rnn as tg
 from benchmarks import planted_bugs
 from tinygrad_rnn.finite_differences import refine, steps
 from tinygrad_rnn.models import closed_form
-from tinygrad_rnn.models.attention_rnn import loss_of
+from tinygrad_rnn.models import attention_rnn
 from tinygrad_rnn.testing import (HandGradientError, UncheckableInput, arrays, assert_grad_close,
                                   assert_hand_gradient, check_gradient, one_hot_sequences, padded_batches,
                                   parameter_sets, programs, token_sequences)
@@ -62,7 +62,7 @@ def test_a_correct_gru_hand_gradient_passes():
 
 
 def test_the_seeds_corrected_closed_form_passes():
-    check_gradient(lambda W, U, b, V, c, xs, ys: loss_of(dict(W=W, U=U, b=b, V=V, c=c), xs, ys),
+    check_gradient(lambda W, U, b, V, c, xs, ys: attention_rnn.loss(dict(W=W, U=U, b=b, V=V, c=c), xs, ys),
                    lambda W, U, b, V, c, xs, ys: closed_form.bptt(dict(W=W, U=U, b=b, V=V, c=c), xs, ys),
                    seed_model_cases(), wrt=["W", "U", "b", "V", "c"])
 
@@ -80,7 +80,7 @@ def test_every_planted_bug_fails_briefly_and_names_the_wrong_thing(name):
 
 def test_the_seeds_printed_equations_are_caught_at_the_smallest_sizes():
     with pytest.raises(HandGradientError, match=r"hand gradient of 'U' is wrong at sizes B=1, D=1, H=1, K=2, T=1"):
-        check_gradient(lambda W, U, b, V, c, xs, ys: loss_of(dict(W=W, U=U, b=b, V=V, c=c), xs, ys),
+        check_gradient(lambda W, U, b, V, c, xs, ys: attention_rnn.loss(dict(W=W, U=U, b=b, V=V, c=c), xs, ys),
                        lambda W, U, b, V, c, xs, ys: closed_form.as_printed(dict(W=W, U=U, b=b, V=V, c=c), xs, ys),
                        seed_model_cases(), wrt=["W", "U", "b", "V", "c"])
 
@@ -89,7 +89,7 @@ def test_the_printed_eq_10_alone_needs_two_steps_to_be_wrong():
     """Eq 10 as printed uses h_t where Z_t belongs; at T = 1 they are equal (one key), so the smallest
     failing case has T = 2: shrinking finds it."""
     with pytest.raises(HandGradientError, match=r"hand gradient of 'V' is wrong at sizes .*T=2"):
-        check_gradient(lambda W, U, b, V, c, xs, ys: loss_of(dict(W=W, U=U, b=b, V=V, c=c), xs, ys),
+        check_gradient(lambda W, U, b, V, c, xs, ys: attention_rnn.loss(dict(W=W, U=U, b=b, V=V, c=c), xs, ys),
                        lambda W, U, b, V, c, xs, ys: {"V": closed_form.as_printed(dict(W=W, U=U, b=b, V=V, c=c),
                                                                                   xs, ys)["V"]},
                        seed_model_cases(), wrt=["V"])
