@@ -34,3 +34,11 @@ def test_implementations_agree_and_a_wrong_one_is_caught():
     with pytest.raises(AssertionError, match="engine fused disagrees"):
         train_step.check_agreement(impls, xs, ys)
     assert np.isfinite(list(errors.values())).all()
+
+
+def test_the_memory_measurement_runs_and_sees_each_implementation():
+    """The memory table's harness (not run by the smoke run): every peak is measured and positive."""
+    from benchmarks import memory
+
+    out = memory.peak_step(8)
+    assert out["T"] == 8 and all(out[k] > 0 for k in ("engine_peak", "closed_peak", "floor_peak"))

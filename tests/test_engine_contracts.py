@@ -626,3 +626,11 @@ def test_graphs_dropped_without_backward_give_every_array_back():
         for arr in _dropped(make):
             assert arr.flags.writeable, make.__name__
     assert not saved._SAVED  # nothing left in the registry
+
+
+def test_a_non_finite_seed_of_a_leaf_root_is_an_anomaly():
+    x = tg.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    with tg.detect_anomaly(), pytest.raises(tg.AnomalyError, match="non-finite gradient"):
+        x.backward(np.array([np.nan, 1.0]))
+    x.backward(np.array([np.nan, 1.0]))  # without anomaly mode: the gradient asked for, NaN included
+    assert np.isnan(x.grad[0]) and x.grad[1] == 1.0

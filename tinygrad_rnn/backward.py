@@ -183,6 +183,8 @@ class Gradients:
 
     def add(self, x: Any, gx: Any, rec: Record | None) -> None:
         """Add ``gx`` (dense and fitted, or :class:`SparseGrad`) to input ``x``'s gradient."""
+        if rec is None and self.anomaly:  # the root is a leaf: its seed is its gradient
+            _check_finite(gx, None, 0, x)
         if x.record is None:  # a leaf: add to .grad
             _add_to_grad(x, gx, rec)
             return
