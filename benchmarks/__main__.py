@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 "fresh-process table uses glibc's own defaults (`--malloc system`).\n\n"
                 "The **floor** is `benchmarks/floor.py`'s `bptt_fast`: the fastest numpy I could write for this model (time-major "
                 "buffers, in-place softmax, batched matmuls, buffers reused across calls), checked against the "
-                "readable closed form, the nested sums, the engine and PyTorch to 1e-12 (`tests/test_closed_form_fast.py`). "
+                "readable closed form, the nested sums, the engine and PyTorch to 1e-12 (`tests/models/test_closed_form_fast.py`). "
                 "`closed form` is the readable `closed_form.bptt`, the floor of earlier versions of this file."]
     mem_rows: list = []
     fresh_main = fresh.run(args.configs, args.rounds, "reuse", steps_scale=0.02 if args.smoke else 1.0)

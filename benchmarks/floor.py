@@ -1,7 +1,7 @@
 """The speed floor: the fastest numpy I could write for the seed's train step (forward and the five
 gradients of eqs 10-17, corrected), which the engine is measured against.  Not the model's maths
 (that is ``tinygrad_rnn.models.closed_form``, written to be read); checked against it, the nested
-sums, the engine and PyTorch to 1e-12 in ``tests/test_closed_form_fast.py``.
+sums, the engine and PyTorch to 1e-12 in ``tests/models/test_closed_form_fast.py``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def bptt_fast(params: Params, xs: np.ndarray, ys: np.ndarray) -> Grads:
     softmax in place with a precomputed −inf mask; the recurrence's backward as three calls per
     step; the weight gradients as single matmuls over all (t, b); every buffer allocated once per
     shape and reused (no page faults after the first call).  Checked against :func:`bptt`,
-    :func:`nested_sums` and the engine to 1e-12 (``tests/test_closed_form_fast.py``)."""
+    :func:`nested_sums` and the engine to 1e-12 (``tests/models/test_closed_form_fast.py``)."""
     W, U, b, V, c = _unpack(params)
     X = np.asarray(xs, dtype=np.float64)
     Yc = np.asarray(ys)

@@ -3,7 +3,7 @@
 Each entry is a complete test file as a user would write it.  ``run(name)`` runs it in a fresh
 pytest process in an empty directory (``pytest -q --hypothesis-profile=tinygrad_rnn``, the plugin
 registers the profile) and returns the exit code, the output and the wall time.
-``tests/test_testing_kit.py`` asserts that every one fails, in under 15 lines of output, with a
+``tests/engine/test_testing_kit.py`` asserts that every one fails, in under 15 lines of output, with a
 message that names the wrong thing; ``python -m benchmarks.planted_bugs`` prints the table of lines
 and seconds (timings live here, never in tests).
 """

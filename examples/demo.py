@@ -102,7 +102,7 @@ def explore_walk() -> None:
 
 def main() -> None:
     # this program owns its process, so it may retune the allocator (the library never does by itself)
-    print("(allocator: freed buffers reused, tg.reuse_freed_memory():", tg.reuse_freed_memory(), ")")
+    print(f"(allocator: freed buffers kept for reuse, tg.reuse_freed_memory() -> {tg.reuse_freed_memory()})")
     rng = np.random.default_rng(0)
     H, D, T = 3, 2, 3
     W = tg.Tensor(rng.standard_normal((H, H)) * 0.5, requires_grad=True, name="W")

@@ -256,7 +256,7 @@ def defop(name: str, saves: tuple[int | str, ...] | None = None, rules: tuple[An
     documents that it reads its output: the output is always kept).  The default, ``None``,
     keeps every array input: always safe; declare ``saves`` only to make an op cheaper, and
     test it (a wrong declaration lets a later in-place write change the gradient;
-    ``tests/test_trust.py`` shows how).
+    ``tests/engine/test_trust.py`` shows how).
 
     **Differentiable rules** (higher-order gradients): instead of returning closures, give
     ``rules=(rule_0, rule_1, ...)``, one per input (``None`` for no gradient; one rule for all

@@ -1,7 +1,7 @@
 """Fuzz every command line and every file it reads, as a hostile tester would.
 
     python tools/cli_fuzz.py                 # a table of what happened, by command
-    python tools/cli_fuzz.py --json out.jsonl  # one JSON line per invocation (tests/test_cli_fuzz.py reads it)
+    python tools/cli_fuzz.py --json out.jsonl  # one JSON line per invocation (tests/models/test_cli_fuzz.py reads it)
 
 Every flag of ``train``, ``draw``, ``explore``, ``sweep`` and ``inspect_run`` gets each value of
 :data:`VALUES` (negative, zero, NaN, infinite, huge, empty, not UTF-8, unicode, over-long), and each

@@ -14,7 +14,7 @@ Needs the ``viz`` extra: ``pip install 'tinygrad_rnn[viz]'``.
 
 try:
     import graphviz as _graphviz  # noqa: F401
-except ImportError as e:  # pragma: no cover - exercised in a venv without the extra (tests/test_packaging.py)
+except ImportError as e:  # pragma: no cover - exercised in a venv without the extra (tests/package/test_packaging.py)
     raise ImportError("tinygrad_rnn.viz needs the 'viz' extra: pip install 'tinygrad_rnn[viz]'") from e
 
 from .graph import DEFAULT_MAX_NODES, MAX_LAYOUT_COST, GraphTooLargeError, VizError, draw, layout_cost, retain_grads

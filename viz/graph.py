@@ -566,7 +566,7 @@ def _emit(dot: graphviz.Digraph, plan: _Plan, cluster: bool) -> None:
         # clusters are emitted in the order their scopes were first recorded, and dot's crossing
         # minimisation, kept short, leaves them so: time reads left to right (or, where each step
         # depends on the whole previous one, top to bottom).  With dot's default it swapped the two
-        # steps of the seed's model at T = 2; tests/test_draw_model.py reads the laid-out coordinates.
+        # steps of the seed's model at T = 2; tests/models/test_draw_model.py reads the laid-out coordinates.
         dot.attr(mclimit="0.1")
 
 

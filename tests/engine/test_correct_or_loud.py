@@ -1,6 +1,6 @@
 """Issue 23 §2 and §3: each silent wrong answer (or bad error) an audit or a peer's test suite found,
 as a regression test.  Expected values come from PyTorch float64, numpy, or the derivative by hand —
-never from the engine under test.  (In-place updates and ``.data`` are in tests/test_inplace.py.)"""
+never from the engine under test.  (In-place updates and ``.data`` are in tests/engine/test_inplace.py.)"""
 
 from __future__ import annotations
 

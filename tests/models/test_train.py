@@ -17,7 +17,7 @@ from tinygrad_rnn.models import tasks, train
 from tinygrad_rnn.models import attention_rnn
 from tinygrad_rnn.models.attention_rnn import AttentionRNN
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------- task generators

@@ -1,7 +1,7 @@
 """In-place updates (``-= += *= /= **= @=``, ``t[i] = v``, ``t.data = a``): numpy's and PyTorch's
 result, or a clear error, never a name silently rebound while the tensor it named stays as it was.
 Each case of issue 23 §1 and §2 (".data reassignment") has its test here; expected values come from
-numpy itself, PyTorch float64 where it applies (tests/test_vs_torch.py), or arithmetic by hand."""
+numpy itself, PyTorch float64 where it applies (tests/engine/test_vs_torch.py), or arithmetic by hand."""
 
 from __future__ import annotations
 

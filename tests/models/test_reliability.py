@@ -1,7 +1,7 @@
 """Reliability round 3 (issue 29): never delete a user's file, read each file once and bounded,
 refuse before the work, resume as the messages say, workers that die with the sweep, Ctrl-C twice.
 Real processes where the case is about processes (kills, signals); the fuzz of every flag and
-hostile file is tests/test_cli_fuzz.py."""
+hostile file is tests/models/test_cli_fuzz.py."""
 
 from __future__ import annotations
 

@@ -65,7 +65,7 @@ SECOND_ORDER = {
 
 
 def test_every_built_in_op_has_a_second_derivative_test():
-    # the core ops here; the rest of the op set in tests/test_more_ops.py (test_second_derivative)
+    # the core ops here; the rest of the op set in tests/engine/test_more_ops.py (test_second_derivative)
     assert set(ops.CORE) <= set(ops.REGISTRY) and set(ops.CORE) <= set(SECOND_ORDER), set(ops.CORE) - set(SECOND_ORDER)
     assert all(op.rules is not None for op in ops.REGISTRY.values())  # all differentiable
 

@@ -6,12 +6,12 @@ import ast
 import pathlib
 import re
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def defined_tests() -> set[str]:
     names = set()
-    for path in (ROOT / "tests").glob("test_*.py"):
+    for path in (ROOT / "tests").rglob("test_*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
                 names.add(f"{path.name}::{node.name}")
@@ -38,7 +38,7 @@ def test_errata_has_17_rows_with_verdicts_and_existing_tests():
         cells = [c.strip() for c in row.strip().strip("|").split("|")]
         assert len(cells) == 5, row
         assert cells[2].split()[0].rstrip(":,") in {"correct", "wrong", "ambiguous"}, cells[2]
-        cited = re.findall(r"`(?:tests/)?(?:(test_\w+\.py)::)?(test_\w+)`", cells[4])
+        cited = re.findall(r"`(?:tests/(?:\w+/)?)?(?:(test_\w+\.py)::)?(test_\w+)`", cells[4])
         assert cited, f"eq {cells[0]} cites no test"
         for file, name in cited:
             file = file or "test_errata.py"
@@ -48,7 +48,7 @@ def test_errata_has_17_rows_with_verdicts_and_existing_tests():
 def verdict_markers() -> dict[str, list[tuple[tuple[int, ...], str]]]:
     """test file::name -> the (equations, verdict) its @pytest.mark.verdict decorators assert."""
     out: dict[str, list[tuple[tuple[int, ...], str]]] = {}
-    for path in (ROOT / "tests").glob("test_*.py"):
+    for path in (ROOT / "tests").rglob("test_*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.FunctionDef):
                 continue
@@ -68,7 +68,7 @@ def test_every_verdict_is_asserted_by_a_test_it_cites():
         cells = [c.strip() for c in row.strip().strip("|").split("|")]
         eq, word = int(cells[0]), cells[2].split()[0].rstrip(":,")
         cited = [f"{file or 'test_errata.py'}::{name}"
-                 for file, name in re.findall(r"`(?:tests/)?(?:(test_\w+\.py)::)?(test_\w+)`", cells[4])]
+                 for file, name in re.findall(r"`(?:tests/(?:\w+/)?)?(?:(test_\w+\.py)::)?(test_\w+)`", cells[4])]
         backing = [t for t in cited if any(eq in eqs and w == word for eqs, w in marks.get(t, []))]
         assert backing, f"eq {eq}: verdict '{word}' is not asserted by any cited test ({cited})"
 
