@@ -96,8 +96,10 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = False, observer: 
     """Back-propagate from ``root`` into ``.grad``; see the module docstring (and
     :class:`Observed` for ``observer``)."""
     g = _seed(root, grad)
-    walk(root, g, Gradients(state().anomaly) if observer is None else Observed(state().anomaly, observer),
-         retain_graph)
+    anomaly = state().anomaly
+    if anomaly and root.record is None:  # a leaf root: its seed is its gradient, checked like any other
+        _check_finite(g, None, 0, root)
+    walk(root, g, Gradients(anomaly) if observer is None else Observed(anomaly, observer), retain_graph)
 
 
 def traced_walk(root: Any, g: Any, inputs: Any = None) -> dict[int, Any]:
@@ -114,7 +116,7 @@ def walk(root: Any, g: Any, acc: "Gradients", retain_graph: bool) -> None:
     record's rules, whose results ``acc`` adds up (arrays, observed, or recorded Tensors); then,
     unless ``retain_graph``, the record is freed."""
     if root.record is None:  # a leaf: d root / d root = identity
-        acc.add(root, g, None)
+        acc.add(root, g, None, 0)
         return
     order = tape_of(root)  # raises before any gradient is touched if the graph was freed
     claim(order, exclusive=not retain_graph)
@@ -126,7 +128,7 @@ def walk(root: Any, g: Any, acc: "Gradients", retain_graph: bool) -> None:
             if g is not None:
                 for i, x in rec.parents:
                     if rec.vjps[i] is not None:
-                        acc.add(x, acc.gradient(rec, i, g, t, x), rec)
+                        acc.add(x, acc.gradient(rec, i, g, t, x), rec, i)
             if not retain_graph:
                 rec.free(t)
     finally:
@@ -181,10 +183,9 @@ class Gradients:
             _check_finite(gx.values if type(gx) is SparseGrad else gx, rec, i, x)
         return gx
 
-    def add(self, x: Any, gx: Any, rec: Record | None) -> None:
-        """Add ``gx`` (dense and fitted, or :class:`SparseGrad`) to input ``x``'s gradient."""
-        if rec is None and self.anomaly:  # the root is a leaf: its seed is its gradient
-            _check_finite(gx, None, 0, x)
+    def add(self, x: Any, gx: Any, rec: Record | None, i: int) -> None:
+        """Add ``gx`` (dense and fitted, or :class:`SparseGrad`), the gradient for input ``i`` of
+        ``rec`` (None: the root, a leaf), to ``x``'s gradient."""
         if x.record is None:  # a leaf: add to .grad
             _add_to_grad(x, gx, rec)
             return
@@ -225,26 +226,21 @@ class Observed(Gradients):
     gave ``gx`` (broadcasting undone), and ``x``'s gradient so far is now ``total`` (its ``.grad``
     for a leaf).  Both arrays may be changed in place later by the walk: copy what you keep."""
 
-    __slots__ = ("observer", "i")
+    __slots__ = ("observer",)
 
     def __init__(self, anomaly: bool, observer: Any) -> None:
         super().__init__(anomaly)
         self.observer = observer
-        self.i = 0
 
     def arrive(self, t: Any) -> Any:
         g = super().arrive(t)
         self.observer.arrive(t.record, g)
         return g
 
-    def gradient(self, rec: Record, i: int, g: Any, t: Any, x: Any) -> Any:
-        self.i = i  # for add(), which the walk calls next
-        return super().gradient(rec, i, g, t, x)
-
-    def add(self, x: Any, gx: Any, rec: Record | None) -> None:
-        super().add(x, gx, rec)
+    def add(self, x: Any, gx: Any, rec: Record | None, i: int) -> None:
+        super().add(x, gx, rec, i)
         total = x.grad if x.record is None else self.pending[id(x.record)]
-        self.observer.added(rec, self.i, x, gx.dense() if type(gx) is SparseGrad else gx, total)
+        self.observer.added(rec, i, x, gx.dense() if type(gx) is SparseGrad else gx, total)
 
 
 class Traced(Gradients):
@@ -289,14 +285,9 @@ class Traced(Gradients):
                 gx = np.asarray(gx, dtype=np.float64)
             return fit_gradient(gx, x.shape, rec, i, TG)
 
-    def add(self, x: Any, gx: Any, rec: Record | None) -> None:
+    def add(self, x: Any, gx: Any, rec: Record | None, i: int) -> None:
         want = self.want
-        if rec is None:  # the root is a leaf
-            if want is None:
-                _add_traced(x, gx)
-            elif id(x) in want:
-                self.found[id(x)] = gx
-        elif x.record is not None:
+        if x.record is not None:
             key = id(x.record)
             self.pending[key] = gx if key not in self.pending else self.pending[key] + gx
         elif want is None:

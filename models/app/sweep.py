@@ -36,9 +36,10 @@ import subprocess
 
 import numpy as np
 
+from tinygrad_rnn import memory
+
 from .cli import OneLineParser, positive_int
 from .rundir import RunError, atomic_write, parse_json, read_jsonl
-from tinygrad_rnn import memory
 
 SOLVED = 0.9  # held-out accuracy that counts as solving the task
 
@@ -111,15 +112,13 @@ class SweepError(Exception):
     """A user-facing problem: one line, exit code 1."""
 
 
-def _die_with_parent() -> None:
+def _start_worker() -> None:
     """A worker's initializer: the kernel kills it when the sweep's process dies (even by kill -9),
     so no worker trains on for good (``prctl(PR_SET_PDEATHSIG, SIGKILL)``, Linux); and if the
     parent died before this ran, exit now.  Then the sweep's ``--malloc`` choice, applied in the
     worker (a worker may be started by fork or by a fork server, so it is not inherited)."""
     import ctypes
     import signal
-
-    from tinygrad_rnn import memory
 
     parent = int(os.environ.get("TINYGRAD_RNN_SWEEP_PARENT", "0"))
     try:
@@ -161,7 +160,7 @@ def execute(jobs: list[dict[str, Any]], path: Path, workers: int, desc: str, ver
     todo = [j for j in jobs if key(j) not in done]
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)  # never through a link
     os.environ["TINYGRAD_RNN_SWEEP_PARENT"] = str(os.getpid())  # (inherited by the workers)
-    with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent) as pool, \
+    with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker) as pool, \
             os.fdopen(fd, "a") as out, \
             tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc, dynamic_ncols=True) as bar:
         for res in pool.map(run_one, todo):
@@ -391,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
 
     readable_streams()
     args = parser().parse_args(argv)
-    os.environ["TINYGRAD_RNN_SWEEP_MALLOC"] = args.malloc  # applied by each worker (_die_with_parent)
+    os.environ["TINYGRAD_RNN_SWEEP_MALLOC"] = args.malloc  # applied by each worker (_start_worker)
     out = Path(args.out)
     try:
         if not args.out.strip():

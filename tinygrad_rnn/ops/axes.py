@@ -8,8 +8,6 @@ from typing import Any
 import numpy as np
 
 
-
-
 def normalize_axis(axis: Any, ndim: int, name: str) -> int:
     """``axis`` as an index in ``[0, ndim)``, for every op that takes one: ``-ndim ≤ axis < ndim``
     (negative counts from the end), anything else numpy's ``AxisError`` naming the op — never

@@ -10,42 +10,38 @@ import numpy as np
 from ..op import constant
 
 
-
-_plain = constant  # a result with no gradient
-
-
 def _data(x: Any) -> Any:
     return getattr(x, "data", x)
 
 
 def isfinite(x: Any) -> Any:
     """Elementwise finiteness (a boolean tensor, no gradient)."""
-    return _plain(np.isfinite(_data(x)))
+    return constant(np.isfinite(_data(x)))
 
 
 def isnan(x: Any) -> Any:
     """Elementwise NaN test (a boolean tensor, no gradient)."""
-    return _plain(np.isnan(_data(x)))
+    return constant(np.isnan(_data(x)))
 
 
 def argmax(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
     """Index of the first maximum (of the flattened array if ``axis`` is None); no gradient."""
-    return _plain(np.argmax(_data(x), axis=axis, keepdims=keepdims))
+    return constant(np.argmax(_data(x), axis=axis, keepdims=keepdims))
 
 
 def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
     """Index of the first minimum; no gradient."""
-    return _plain(np.argmin(_data(x), axis=axis, keepdims=keepdims))
+    return constant(np.argmin(_data(x), axis=axis, keepdims=keepdims))
 
 
 def any(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Is any element true (non-zero)?  A boolean tensor, no gradient."""
-    return _plain(np.any(_data(x), axis=axis, keepdims=keepdims))
+    return constant(np.any(_data(x), axis=axis, keepdims=keepdims))
 
 
 def all(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Are all elements true (non-zero)?  A boolean tensor, no gradient."""
-    return _plain(np.all(_data(x), axis=axis, keepdims=keepdims))
+    return constant(np.all(_data(x), axis=axis, keepdims=keepdims))
 
 
 def one_hot(indices: Any, num_classes: int, dtype: Any = np.float64) -> Any:
@@ -55,4 +51,4 @@ def one_hot(indices: Any, num_classes: int, dtype: Any = np.float64) -> Any:
         raise TypeError(f"one_hot: indices must be integers, got dtype {idx.dtype}")
     if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
         raise ValueError(f"one_hot: index out of range [0, {num_classes}): got {int(idx.min())}..{int(idx.max())}")
-    return _plain((idx[..., None] == np.arange(num_classes)).astype(dtype))
+    return constant((idx[..., None] == np.arange(num_classes)).astype(dtype))
