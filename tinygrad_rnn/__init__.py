@@ -22,7 +22,8 @@ needs hypothesis).
 
 from . import memory, optim
 from .memory import reuse_freed_memory  # opt-in, for programs that own their process: nothing is applied at import
-from .backward import GradientShapeError, SparseGrad
+from .funcs import SparseGrad
+from .op import GradientShapeError
 from .gradcheck import GradcheckError, UncheckableInput, gradcheck, gradgradcheck, jacobian, numerical_jacobian
 from .op import Op, OpDefinitionError, defop
 from .recording import (

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .funcs import NP, TG, SparseGrad
-from .op import defop
+from .op import GradientShapeError, rule_array
 from .recording import AnomalyError, scope, state, tag
 from .tape import Record, freed_error, tape_of
 
@@ -37,10 +37,6 @@ __all__ = ["backward", "traced_walk", "walk", "fit_gradient", "checked_gradient"
            "GradientShapeError", "SparseGrad"]
 
 _ndarray = np.ndarray
-
-
-class GradientShapeError(RuntimeError):
-    """A backward rule produced a gradient that cannot belong to its input."""
 
 
 def fit_gradient(g: Any, shape: tuple[int, ...], rec: Record | None, i: int, F: Any = NP) -> Any:
@@ -70,22 +66,9 @@ def fit_gradient(g: Any, shape: tuple[int, ...], rec: Record | None, i: int, F: 
 
 
 def checked_gradient(g: Any, shape: tuple[int, ...], dtype: Any, rec: Record | None, i: int) -> np.ndarray:
-    """What a numpy rule returned, as input ``i``'s gradient: a real array (else a named error),
-    broadcasting undone (:func:`fit_gradient`), in the input's dtype."""
-    if isinstance(g, SparseGrad):
-        g = g.dense()
-    if g is None or isinstance(g, (str, bytes)) or not hasattr(g, "__array__") and not isinstance(g, (int, float)):
-        raise GradientShapeError(
-            f"backward rule {_where(rec)} returned {type(g).__name__} for input {i} of shape {shape}; "
-            "a rule must return an array (use None in the rules tuple for inputs without a gradient)"
-        )
-    g = np.asarray(g)
-    if g.dtype.kind not in "fiub":
-        raise GradientShapeError(
-            f"backward rule {_where(rec)} returned a gradient of dtype {g.dtype} for input {i} of shape {shape}; "
-            "expected a real floating-point array"
-        )
-    g = fit_gradient(g, shape, rec, i)
+    """What a numpy rule returned, as input ``i``'s gradient: a real array (else a named error,
+    :func:`~tinygrad_rnn.op.rule_array`), broadcasting undone (:func:`fit_gradient`), in the input's dtype."""
+    g = fit_gradient(rule_array(g, shape, _where(rec), i), shape, rec, i)
     if type(g) is not _ndarray:  # a full sum gives a numpy scalar
         g = np.asarray(g)
     return g if g.dtype == dtype else g.astype(dtype)
@@ -274,10 +257,8 @@ class Traced(Gradients):
         where = f"{rec.scope}/backward" if rec.scope else "backward"
         with scope(where), tag(**{**rec.tags, "grad_of": rec.op.name}):
             try:
-                if rec.arrays is None:  # a closure rule: numpy only
-                    return _closure_gradient(rec, i, g, x)
                 gx = rec.vjp(i, TG, g, t, rec.inputs)
-            except GradientShapeError:  # (a closure rule's gradient, checked: already named)
+            except GradientShapeError:  # (a result already checked and named: op.rule_array)
                 raise
             except Exception as e:
                 raise _rule_error(e, g, rec, i, x) from e
@@ -402,30 +383,3 @@ def _check_finite(g: Any, rec: Record | None, i: int, x: Any) -> None:
         raise AnomalyError(
             f"backward rule {_where(rec)} produced a non-finite gradient for input {i} of shape {x.shape}"
         )
-
-
-# ----------------------------------------------------------------------------- closure rules in a recorded walk
-def _no_second_rule(where: str) -> Any:
-    def rule(g: Any) -> Any:
-        raise RuntimeError(
-            f"op {where} has only a numpy backward rule (closures), so it has no higher-order "
-            "gradient; define it with defop(name, rules=...) to differentiate its backward pass"
-        )
-    return rule
-
-
-@defop("first_order_gradient")
-def _first_order(*ins: Any, value: Any = None, where: str = "") -> Any:
-    """The gradient a closure rule gave, as a recorded value that depends on the upstream gradient
-    and the op's inputs, whose own backward is an error: so ``tg.grad`` and
-    ``backward(create_graph=True)`` go through ops defined with closures, and only differentiating
-    *that* gradient again fails, loudly, instead of treating it as a constant."""
-    return value, tuple(_no_second_rule(where) for _ in ins)
-
-
-def _closure_gradient(rec: Record, i: int, gt: Any, x: Any) -> Any:
-    """Input ``i``'s gradient from ``rec``'s closure rule, for the recorded walk."""
-    g = np.asarray(getattr(gt, "_data", gt)).view()
-    g.setflags(write=False)  # rules must not write into g (a read-only view of it)
-    value = checked_gradient(rec.vjps[i](g), x.shape, x.dtype, rec, i)
-    return _first_order(gt, *[p for _, p in rec.parents], value=value, where=rec.where())

@@ -53,6 +53,11 @@ class SparseGrad:
         self.add_into(out)
         return out
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """The dense gradient, so ``np.asarray`` (and every check of a rule's result) takes one."""
+        out = self.dense()
+        return out if dtype is None else out.astype(dtype)
+
 
 def _op_named(name: str) -> Any:
     """The engine's public op or function called ``name`` (:data:`tinygrad_rnn.ops.PUBLIC`), or None."""

@@ -393,10 +393,7 @@ def _find_bad_rule(fn: Fn, ts: list[Tensor], eps: float, atol: float, rtol: floa
 
 def _forward_value(rec: Any, args: list[Any]) -> np.ndarray:
     """The recorded op's forward output on ``args`` (its rule style decides what the forward returns)."""
-    result = rec.op.fn(*args, **rec.kwargs)
-    if rec.op.rules is None or rec.op.has_ctx:
-        result = result[0]
-    return np.asarray(result)
+    return rec.op.forward(*args, **rec.kwargs)
 
 
 def _path(order: Sequence[Tensor], start: Tensor) -> str:

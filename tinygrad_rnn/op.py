@@ -1,23 +1,26 @@
-"""Defining ops: a forward function that also returns its backward rule.
+"""Defining ops: a forward function and one named backward rule per input.
 
-An op is a plain numpy function wrapped by :func:`defop`.  It receives numpy arrays
-(or the raw Python values passed positionally) and returns two things:
-
-1. the output array, and
-2. a tuple with **one vector-Jacobian-product (VJP) function per positional input**:
-   ``vjp_i(g) = g · ∂out/∂input_i`` (``g`` has the output's shape).  Use ``None`` for
-   an input that never gets a gradient (an index, a mask, ...).
+An op is a plain numpy function wrapped by :func:`defop`, with its **rules**: one
+vector-Jacobian product (VJP) per positional input, ``rule(F, g, out, *inputs) = g · ∂out/∂input_i``
+(``g`` has the output's shape), ``None`` for an input that never gets a gradient (an index, a
+mask).  The rule is written with Python operators and the functions of ``F``
+(:mod:`tinygrad_rnn.funcs`), so the same rule runs on numpy arrays in ``backward()`` and on
+Tensors when the backward pass is recorded (second and higher derivatives).
 
 Example, the whole ``tanh`` op (d/dx tanh x = 1 − tanh² x)::
 
-    @defop("tanh")
+    @defop("tanh", rules=(lambda F, g, y, x: g * (1.0 - y * y),))
     def tanh(x):
-        y = np.tanh(x)
-        return y, (lambda g: g * (1.0 - y * y),)
+        return np.tanh(x)
 
 The engine does the rest: it records the op on the tape under its name (``"tanh"``),
 routes gradients during backward, undoes numpy broadcasting (in exactly one place,
 :func:`tinygrad_rnn.backward.fit_gradient`) and checks every gradient's shape.
+
+**The closure form** is sugar over this: the forward returns ``(out, (vjp_0, ...))`` with
+``vjp_i(g)`` closures over the forward's values (``return y, (lambda g: g * (1 - y * y),)``).
+:class:`ClosureRule` turns each closure into a rule, the one place that knows the form; its
+first derivative goes through every API, and differentiating it again is a clear error.
 
 **The contract for rules** (checked, so a mistake is an error, never a wrong number):
 
@@ -30,8 +33,8 @@ routes gradients during backward, undoes numpy broadcasting (in exactly one plac
 **Inputs and static arguments.**  The function's parameters without a default value are
 its *inputs* (Tensors, arrays or scalars; a ``*args`` parameter takes any number of
 them); parameters with a default value, and keyword-only ones, are *static* (``axis``,
-``shape``, ...): never differentiated, stored on the record.  Static arguments may be
-passed by keyword or positionally after the inputs (``tg.sum(x, 0)``).
+``shape``, ...): never differentiated, stored on the record and passed to the rules.  Static
+arguments may be passed by keyword or positionally after the inputs (``tg.sum(x, 0)``).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from .recording import AnomalyError, state
 from .saved import foreign_memory, protect
 from .tape import Record
 
-__all__ = ["Op", "defop", "OpDefinitionError"]
+__all__ = ["Op", "defop", "OpDefinitionError", "GradientShapeError", "ClosureRule", "rule_array"]
 
 Rule = Callable[..., "tuple[Any, tuple[Callable[[Any], Any] | None, ...]]"]
 
@@ -57,6 +60,10 @@ _ndarray = np.ndarray
 
 class OpDefinitionError(TypeError):
     """An op's forward function broke the ``defop`` contract (see the module docstring)."""
+
+
+class GradientShapeError(RuntimeError):
+    """A backward rule produced a gradient that cannot belong to its input."""
 
 
 def register_tensor_type(cls: type) -> None:
@@ -174,10 +181,12 @@ class Op:
                 )
             t.requires_grad = True
             t.record = rec = Record(self, args, tuple(parents), kwargs, vjps, out.shape, st)
-            if self.rules is not None:
-                rec.arrays = tuple(arrays)
-                rec.ctx = ctx
-                rec.plain = not kwargs and ctx is None and n is not None
+            if self.rules is None:  # the closure form, as rules (the one place that knows it)
+                where = rec.where()
+                rec.vjps = tuple([None if v is None else ClosureRule(v, k, where) for k, v in enumerate(vjps)])
+            rec.arrays = tuple(arrays)
+            rec.ctx = ctx
+            rec.plain = not kwargs and ctx is None and n is not None
             # keep what the rules read from changing (other ops' outputs are kept by their own records)
             saves = self.input_saves
             shared = []
@@ -193,6 +202,14 @@ class Op:
             t.requires_grad = False
             t.record = None
         return t
+
+    def forward(self, *arrays: Any, **static: Any) -> np.ndarray:
+        """The forward's output alone on raw ``arrays`` (no recording), whatever form the op's
+        forward returns: ``out``, ``(out, ctx)`` or ``(out, closures)``."""
+        result = self.fn(*arrays, **static)
+        if self.rules is None or self.has_ctx:
+            result = result[0]
+        return np.asarray(result)
 
     def _split_static(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """``op(x, 0)`` → ``op(x, axis=0)``: positional arguments after the inputs are static ones."""
@@ -246,10 +263,13 @@ def _frozen(v: Any) -> Any:
 
 def defop(name: str, saves: tuple[int | str, ...] | None = None, rules: tuple[Any, ...] | None = None,
           ctx: bool = False) -> Callable[[Rule], Op]:
-    """Decorator: turn ``fn(*arrays, **static) -> (out, vjps)`` into a recorded op.
+    """Decorator: turn a numpy forward into a recorded op (see the module docstring).
 
-    See the module docstring for the contract.  The returned :class:`Op` is called with
-    Tensors, numpy arrays or scalars, and returns a :class:`Tensor`.
+    ``rules=(rule_0, rule_1, ...)``: one per input (``None`` for no gradient; one rule for all
+    inputs of a ``*args`` op, called with ``i=``), each ``rule(F, g, out, *inputs, **static)``.
+    The forward returns the output, or ``(output, ctx)`` with ``ctx=True`` (constants the rules
+    need, passed to them as ``ctx=``).  Without ``rules`` the forward returns ``(output,
+    closures)``: the closure form (:class:`ClosureRule`), first derivatives only.
 
     ``saves`` names the inputs the rules read, so the engine keeps exactly those read-only while
     the graph lives (``mul``: ``(0, 1)``, ``add``: ``()``, ``tanh``: ``("out",)``, which only
@@ -258,14 +278,7 @@ def defop(name: str, saves: tuple[int | str, ...] | None = None, rules: tuple[An
     test it (a wrong declaration lets a later in-place write change the gradient;
     ``tests/engine/test_trust.py`` shows how).
 
-    **Differentiable rules** (higher-order gradients): instead of returning closures, give
-    ``rules=(rule_0, rule_1, ...)``, one per input (``None`` for no gradient; one rule for all
-    inputs of a ``*args`` op, called with ``i=``), each ``rule(F, g, out, *inputs, **static)``
-    written with operators and the functions of ``F`` (see :mod:`tinygrad_rnn.funcs`); the forward
-    then returns only the output, or ``(output, ctx)`` with ``ctx=True`` (constants the rules need,
-    passed as ``ctx=``).  The same rule runs on numpy arrays in ``backward()`` and on Tensors in
-    ``backward(create_graph=True)``.  An op defined with closures has first derivatives only;
-    asking for more is a clear error.
+    The returned :class:`Op` is called with Tensors, numpy arrays or scalars, and returns a Tensor.
     """
 
     def wrap(fn: Rule) -> Op:
@@ -300,3 +313,69 @@ def _with_context(name: str, err: Exception, arrays: list[Any]) -> Exception:
         return type(err)(msg)
     except Exception:  # exception types with unusual constructors
         return ValueError(msg)
+
+
+# ----------------------------------------------------------------------------- the closure form, as rules
+def rule_array(g: Any, shape: tuple[int, ...], where: str, i: int) -> np.ndarray:
+    """What a numpy rule returned for input ``i`` (of ``shape``), as a real number array; anything
+    else (None, a string, an object or complex array) is a :class:`GradientShapeError` naming the rule."""
+    if g is None or isinstance(g, (str, bytes)) or not hasattr(g, "__array__") and not isinstance(g, (int, float)):
+        raise GradientShapeError(
+            f"backward rule {where} returned {type(g).__name__} for input {i} of shape {shape}; "
+            "a rule must return an array (use None in the rules tuple for inputs without a gradient)"
+        )
+    g = np.asarray(g)
+    if g.dtype.kind not in "fiub":
+        raise GradientShapeError(
+            f"backward rule {where} returned a gradient of dtype {g.dtype} for input {i} of shape {shape}; "
+            "expected a real floating-point array"
+        )
+    return g
+
+
+class ClosureRule:
+    """An op written in the closure form (the forward returns ``(out, (vjp_0, vjp_1, ...))``), as
+    the rules every other op has: ``rule(F, g, out, *inputs)`` for input ``i``.  This is the only
+    place that knows the closure form; the tape and the walk see rules only.
+
+    On arrays (``F = NP``: ``backward()``) the rule is the closure, ``vjp_i(g)``.  On Tensors
+    (``F = TG``: ``tg.grad``, ``backward(create_graph=True)``) it runs the closure on g's values
+    and records the result as ``first_order_gradient``, an op that depends on ``g`` and on the
+    op's inputs and whose own backward is an error: the first derivative goes through every API,
+    and differentiating it again fails loudly (a closure has no rule for its own derivative)
+    instead of treating the gradient as a constant."""
+
+    __slots__ = ("vjp", "i", "where")
+
+    def __init__(self, vjp: Callable[[Any], Any], i: int, where: str) -> None:
+        self.vjp = vjp
+        self.i = i
+        self.where = where  # the record's place, for messages (not the record: no reference cycle)
+
+    def __call__(self, F: Any, g: Any, out: Any, *inputs: Any, **static: Any) -> Any:
+        if not F.traced:
+            return self.vjp(g)
+        values = np.asarray(getattr(g, "_data", g)).view()
+        values.setflags(write=False)  # rules must not write into g
+        x = inputs[self.i]
+        value = rule_array(self.vjp(values), x.shape, self.where, self.i)
+        if value.dtype != x.dtype:
+            value = value.astype(x.dtype)
+        depends_on = [a for a in inputs if isinstance(a, _TENSOR) and a.requires_grad]
+        return _first_order(g, *depends_on, value=value, where=self.where)
+
+
+def _no_second_rule(where: str) -> Callable[[Any], Any]:
+    def rule(g: Any) -> Any:
+        raise RuntimeError(
+            f"op {where} has only a numpy backward rule (closures), so it has no higher-order "
+            "gradient; define it with defop(name, rules=...) to differentiate its backward pass"
+        )
+    return rule
+
+
+@defop("first_order_gradient")
+def _first_order(*ins: Any, value: Any = None, where: str = "") -> Any:
+    """A closure rule's gradient ``value``, recorded as depending on ``ins`` (the upstream gradient
+    and the op's inputs); its backward is an error (see :class:`ClosureRule`)."""
+    return value, tuple(_no_second_rule(where) for _ in ins)

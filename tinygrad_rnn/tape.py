@@ -87,7 +87,7 @@ class Record:
         self.out_name: str | None = None  # after free(): the output tensor's name
         self.kept: Any = None  # after free(): the output tensor, if it asked to keep its grad
         self.guard: Any = None  # a weak reference whose callback releases `saved` if the record dies unfreed
-        self.arrays: tuple[Any, ...] | None = None  # the raw inputs, for differentiable rules (None: closures)
+        self.arrays: tuple[Any, ...] | None = None  # the raw inputs the rules get (None once freed)
         self.ctx: Any = None  # constants a differentiable rule needs (from the forward)
         self.plain = False  # a differentiable rule with no static arguments, ctx or *args: rule(F, g, out, *arrays)
         self.walkers = 0  # backward walks through this record now: n > 0 that keep it, -1 one that frees it
@@ -106,10 +106,8 @@ class Record:
         """Input ``i``'s gradient from this record's rule: ``g · ∂out/∂input_i``.
 
         Differentiable rules get ``F`` (numpy or traced functions), the output and all inputs
-        (arrays, or Tensors when the backward pass is being recorded); closure rules get ``g``."""
+        (arrays, or Tensors when the backward pass is being recorded)."""
         rule = self.vjps[i]
-        if self.arrays is None:  # a closure rule (the recorded walk calls these itself: backward._closure_gradient)
-            return rule(g)
         kw = self.kwargs
         if self.ctx is not None:
             kw = {**kw, "ctx": self.ctx}

@@ -295,3 +295,28 @@ def test_graph_of_visits_each_record_once_even_through_a_ladder_of_fan_outs():
         h = h * 0.5 + h * 0.25
     records = tg.graph_of(h)
     assert len(records) == 120 and len({id(r) for r, _ in records}) == 120
+
+
+def test_a_closure_rule_in_the_recorded_walk_cannot_write_into_a_cotangent_it_does_not_own():
+    @tg.defop("writes_g_again")
+    def writes_g_again(x):
+        def rule(g):
+            g *= 2.0
+            return g
+        return np.asarray(x) * 2.0, (rule,)
+
+    v = tg.Tensor(np.array([1.0, 10.0]), requires_grad=True)  # the caller's cotangent: a leaf, writable
+    xt = tg.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"backward rule 'writes_g_again' .* tried to write in place"):
+        tg.gradients(writes_g_again(xt), [xt], grad_outputs=v)
+    assert v.data.tolist() == [1.0, 10.0]  # and the caller's array is as it was
+
+
+def test_a_closure_rule_that_returns_float64_for_a_float32_input_gives_float32_in_the_recorded_walk():
+    @tg.defop("ones_rule")
+    def ones_rule(x):
+        return np.asarray(x) * 1.0, (lambda g: np.ones(g.shape, dtype=np.float64) * g.astype(np.float64),)
+
+    x = tg.Tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True)
+    g = tg.grad(lambda t: ones_rule(t).sum())(x)
+    assert g.dtype == np.float32 and g.data.tolist() == [1.0, 1.0]

@@ -620,3 +620,41 @@ def test_threads_building_the_same_program_agree_with_one_thread(program):
     _run(*[lambda: got.append(run()) for _ in range(3)])
     for g in got:
         np.testing.assert_array_equal(g, expected)
+
+
+def test_one_op_protocol_the_closure_form_is_known_in_op_py_only():
+    """The tape and the walk see rules only: the closure form is adapted in one place
+    (op.ClosureRule); no other engine file tells the two forms apart."""
+    import re
+    from pathlib import Path
+
+    import tinygrad_rnn
+
+    tells_apart = re.compile(r"ClosureRule|arrays is None|rules is None|closure rule")
+    found = sorted({path.name for path in Path(tinygrad_rnn.__file__).parent.rglob("*.py")
+                    if tells_apart.search(path.read_text())})
+    assert found == ["op.py"], found
+
+
+def test_a_closure_op_is_recorded_with_rules_and_agrees_with_its_rules_form():
+    @tg.defop("cube_closure")
+    def cube_closure(x):
+        return x ** 3, (lambda g: g * 3.0 * x ** 2,)
+
+    @tg.defop("cube_rules", rules=(lambda F, g, y, x: g * 3.0 * x * x,))
+    def cube_rules(x):
+        return x ** 3
+
+    x0 = np.array([0.5, -1.5, 2.0])
+    grads = []
+    for op in (cube_closure, cube_rules):
+        x = tg.Tensor(x0, requires_grad=True)
+        y = op(x)
+        rec = y.record
+        assert rec.arrays is not None and all(callable(r) for r in rec.vjps)  # the same record shape
+        y.sum().backward()
+        grads.append(x.grad)
+        grads.append(tg.grad(lambda t: op(t).sum())(tg.Tensor(x0, requires_grad=True)).data)
+    for g in grads:
+        np.testing.assert_array_equal(g, 3.0 * x0 ** 2)  # an oracle by hand, not the engine
+    assert type(cube_closure(tg.Tensor(x0, requires_grad=True)).record.vjps[0]).__name__ == "ClosureRule"
