@@ -34,14 +34,15 @@ first derivative goes through every API, and differentiating it again is a clear
 its *inputs* (Tensors, arrays or scalars; a ``*args`` parameter takes any number of
 them); parameters with a default value, and keyword-only ones, are *static* (``axis``,
 ``shape``, ...): never differentiated, stored on the record and passed to the rules.  Static
-arguments may be passed by keyword or positionally after the inputs (``tg.sum(x, 0)``).
+arguments may be passed by keyword or positionally after the inputs (``tg.sum(x, 0)``); one that
+has no sensible default takes :data:`REQUIRED` (``def reshape(x, shape=REQUIRED)``).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Generic, ParamSpec
 
 import numpy as np
 
@@ -49,9 +50,12 @@ from .recording import AnomalyError, state
 from .saved import foreign_memory, protect
 from .tape import Record
 
-__all__ = ["Op", "defop", "OpDefinitionError", "GradientShapeError", "ClosureRule", "rule_array"]
+if TYPE_CHECKING:  # for annotations only, never run: tensor.py is above this module
+    from .tensor import Tensor
 
-Rule = Callable[..., "tuple[Any, tuple[Callable[[Any], Any] | None, ...]]"]
+__all__ = ["Op", "defop", "REQUIRED", "OpDefinitionError", "GradientShapeError", "ClosureRule", "rule_array"]
+
+P = ParamSpec("P")  # an op's parameters are its forward's: editors and type checkers see them
 
 _TENSOR: Any = None  # the Tensor class, registered by tensor.py (this module does not import it)
 _new = object.__new__
@@ -73,16 +77,30 @@ def register_tensor_type(cls: type) -> None:
     _TENSOR = cls
 
 
-def constant(values: Any) -> Any:
+def constant(values: Any) -> Tensor:
     """``values`` as a Tensor that records nothing and gets no gradient (argmax, isfinite, ...)."""
     return _TENSOR._make(np.asarray(values), False, None)
 
 
-class Op:
-    """A named op: calling it runs the forward and, when recording, puts a
-    :class:`~tinygrad_rnn.tape.Record` on the tape."""
+class _Required:
+    """The default of a static parameter that must be given: ``def reshape(x, shape=REQUIRED)``.
+    A parameter with a default is static (not an input), so it may be passed positionally after
+    the inputs (``tg.reshape(x, (2, 3))``) and type checkers see it that way; leaving it out is an
+    error naming it."""
 
-    def __init__(self, name: str, fn: Rule, saves: tuple[int | str, ...] | None = None,
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+class Op(Generic[P]):
+    """A named op: calling it runs the forward and, when recording, puts a
+    :class:`~tinygrad_rnn.tape.Record` on the tape.  Its type, ``Op[P]``, carries the forward's
+    parameters ``P``, so ``tg.tanh(x, 3, foo=5)`` is a type error and every call gives a Tensor."""
+
+    def __init__(self, name: str, fn: Callable[P, Any], saves: tuple[int | str, ...] | None = None,
                  rules: tuple[Any, ...] | None = None, ctx: bool = False) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"defop: an op needs a non-empty string name, got {name!r}")
@@ -106,6 +124,7 @@ class Op:
                 static.append(p.name)
         self.n_inputs = n_inputs  # None: any number (a *args forward)
         self.static = tuple(static)
+        self.required = tuple(p.name for p in inspect.signature(fn).parameters.values() if p.default is REQUIRED)
         if self.rules is not None and n_inputs is not None and len(self.rules) != n_inputs:
             raise ValueError(f"defop '{name}': {len(self.rules)} rule(s) for {n_inputs} input(s); give one per input")
 
@@ -113,7 +132,7 @@ class Op:
     def __repr__(self) -> str:
         return f"<op {self.name!r}>"
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Tensor:
         n = self.n_inputs
         if n is not None and len(args) > n:
             args, kwargs = self._split_static(args, kwargs)
@@ -138,6 +157,8 @@ class Op:
             i += 1
         if own is not None:
             args = tuple(own)
+        if self.required:
+            _check_required(self, kwargs)
         if kwargs:
             for v in kwargs.values():
                 if type(v) in _MUTABLE:
@@ -228,6 +249,12 @@ class Op:
         return args[:n], kwargs
 
 
+def _check_required(op: Op[Any], kwargs: dict[str, Any]) -> None:
+    missing = [k for k in op.required if k not in kwargs]
+    if missing:
+        raise TypeError(f"{op.name}: missing static argument(s) {', '.join(map(repr, missing))}")
+
+
 _SCALARS = (float, int, bool, np.float64, np.float32)
 _MUTABLE = (_ndarray, list)
 
@@ -262,7 +289,7 @@ def _frozen(v: Any) -> Any:
 
 
 def defop(name: str, saves: tuple[int | str, ...] | None = None, rules: tuple[Any, ...] | None = None,
-          ctx: bool = False) -> Callable[[Rule], Op]:
+          ctx: bool = False) -> Callable[[Callable[P, Any]], Op[P]]:
     """Decorator: turn a numpy forward into a recorded op (see the module docstring).
 
     ``rules=(rule_0, rule_1, ...)``: one per input (``None`` for no gradient; one rule for all
@@ -281,7 +308,7 @@ def defop(name: str, saves: tuple[int | str, ...] | None = None, rules: tuple[An
     The returned :class:`Op` is called with Tensors, numpy arrays or scalars, and returns a Tensor.
     """
 
-    def wrap(fn: Rule) -> Op:
+    def wrap(fn: Callable[P, Any]) -> Op[P]:
         return Op(name, fn, saves, rules, ctx)
 
     return wrap

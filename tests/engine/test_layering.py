@@ -1,5 +1,6 @@
 """The engine's modules import one way: no cycle, deferred imports (inside functions, under
-``if TYPE_CHECKING``) included, read from the source with ``ast``.  The package's ``__init__`` is
+``if TYPE_CHECKING``) included, read from the source with ``ast``; the one exception is the
+annotation-only import of the name ``Tensor`` (ANNOTATION_ONLY), which never runs.  The package's ``__init__`` is
 the public facade on top (it imports everything; ``tg.testing`` on first use), so imports of the
 facade itself are the users' side, not the engine's layering; an engine module must not use it."""
 
@@ -22,12 +23,33 @@ def module_name(root: Path, path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+# The one import that is not an edge: the name ``Tensor``, under ``if TYPE_CHECKING`` (never run),
+# so that ops and op.py can say they return Tensors.  Any other typing-only import counts.
+ANNOTATION_ONLY = (f"{FACADE}.tensor", ("Tensor",))
+
+
+def annotation_only(root: Path, path: Path) -> set[int]:
+    """The ids of the allowed annotation-only import nodes of ``path`` (see ANNOTATION_ONLY)."""
+    allowed: set[int] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            allowed |= {(inner.lineno, inner.col_offset) for inner in node.body if isinstance(inner, ast.ImportFrom)
+                        and inner.module == "tensor" and tuple(a.name for a in inner.names) == ANNOTATION_ONLY[1]}
+    return allowed
+
+
 def imports_of(root: Path, path: Path, known: set[str]) -> set[str]:
-    """Every module of the package ``path`` imports, wherever the import statement is."""
+    """Every module of the package ``path`` imports, wherever the import statement is (but the
+    annotation-only import of ``Tensor``)."""
     me = module_name(root, path)
     package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+    skip = annotation_only(root, path)
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.lineno, node.col_offset) in skip:
+            target = ".".join(package.split(".")[: len(package.split(".")) - (node.level - 1)] + ["tensor"])
+            assert target == ANNOTATION_ONLY[0], (path, target)  # the engine's tensor module, nothing else
+            continue
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
@@ -76,6 +98,19 @@ def test_the_checker_finds_a_cycle_however_it_is_imported(tmp_path, back):
     assert sorted(set(cycle(engine_graph(tmp_path)) or [])) == [f"{FACADE}.high", f"{FACADE}.low"]
     (tmp_path / "high.py").write_text("x = 1\n")
     assert cycle(engine_graph(tmp_path)) is None
+
+
+def test_only_the_annotation_import_of_tensor_is_left_out_of_the_graph(tmp_path):
+    (tmp_path / "__init__.py").write_text("")
+    (tmp_path / "tensor.py").write_text("from . import low\nclass Tensor: ...\nclass Other: ...\n")
+    typing_only = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .tensor import {}\n"
+    (tmp_path / "low.py").write_text(typing_only.format("Tensor"))
+    assert cycle(engine_graph(tmp_path)) is None
+    for other in ("Other", "Tensor, Other"):  # any other name is an edge, so a cycle
+        (tmp_path / "low.py").write_text(typing_only.format(other))
+        assert cycle(engine_graph(tmp_path)) is not None
+    (tmp_path / "low.py").write_text("from .tensor import Tensor\n")  # and so is a run-time import of Tensor
+    assert cycle(engine_graph(tmp_path)) is not None
 
 
 # ----------------------------------------------------------------------------- the op set's registry

@@ -6,12 +6,15 @@ the docstring.  Broadcasting is undone by the walk, once (:func:`tinygrad_rnn.ba
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..op import defop
 from .axes import _floating
+
+if TYPE_CHECKING:  # for annotations only, never run: tensor.py is above the op set
+    from ..tensor import Tensor
 
 
 def _grad(F: Any, g: Any, out: Any, *ins: Any, **static: Any) -> Any:
@@ -415,7 +418,7 @@ def _astype(x: Any, dtype: Any = None) -> Any:
     return np.asarray(x).astype(dtype)
 
 
-def astype(x: Any, dtype: Any) -> Any:
+def astype(x: Any, dtype: Any) -> Tensor:
     """x converted to ``dtype`` (numpy's ``astype``).  Between floating dtypes the result is recorded
     (∂/∂x = g, cast back); to an integer or boolean dtype it has no gradient, as in PyTorch."""
     return _astype(x, dtype=np.dtype(dtype))

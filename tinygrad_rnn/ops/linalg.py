@@ -18,7 +18,7 @@ from __future__ import annotations
 import builtins
 import math
 import string
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from . import reductions
 from .axes import _floating, _keepdims_shape
 from .elementwise import mul
 from .shaping import reshape
+
+if TYPE_CHECKING:  # for annotations only, never run: tensor.py is above the op set
+    from ..tensor import Tensor
 
 
 def _check_inner(name: str, a: Any, b: Any) -> None:
@@ -161,7 +164,7 @@ def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
     return out.copy(), where
 
 
-def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     """Σ of the diagonal (numpy's ``trace``).   ∂/∂x = g on the diagonal."""
     return reductions.sum(diagonal(x, offset=offset, axis1=axis1, axis2=axis2), axis=-1)
 
@@ -258,13 +261,13 @@ def _normalise_subscripts(subscripts: str, shapes: list[tuple[int, ...]]) -> str
     return ",".join(out_terms) + "->" + res
 
 
-def einsum(subscripts: str, *operands: Any) -> Any:
+def einsum(subscripts: str, *operands: Any) -> Tensor:
     """``np.einsum`` for tensors (explicit or implicit mode, with ``...``)."""
     shapes = [np.shape(getattr(x, "data", x)) for x in operands]
     return _einsum(*operands, subscripts=_normalise_subscripts(subscripts, shapes))
 
 
-def tensordot(a: Any, b: Any, axes: Any = 2) -> Any:
+def tensordot(a: Any, b: Any, axes: Any = 2) -> Tensor:
     """``np.tensordot``: contract ``axes`` of a with ``axes`` of b (an int n: a's last n with b's
     first n).  Recorded as one ``einsum``."""
     sa, sb = np.shape(getattr(a, "data", a)), np.shape(getattr(b, "data", b))
@@ -286,7 +289,7 @@ def tensordot(a: Any, b: Any, axes: Any = 2) -> Any:
     return _einsum(a, b, subscripts="".join(ta) + "," + "".join(tb) + "->" + "".join(res))
 
 
-def dot(a: Any, b: Any) -> Any:
+def dot(a: Any, b: Any) -> Tensor:
     """numpy's ``dot``, all of it: scalars multiply; 1-D and 2-D operands use the ``dot`` op;
     N-D is a sum over a's last axis and b's second-to-last (``tensordot``)."""
     na, nb = np.ndim(getattr(a, "data", a)), np.ndim(getattr(b, "data", b))
@@ -318,7 +321,7 @@ def _norm2(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
 
 
-def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A002 (numpy's name)
+def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A002 (numpy's name)
     """numpy's ``linalg.norm`` for tensors (see the module docstring for the orders)."""
     nd = np.ndim(getattr(x, "data", x))
     if axis is None:

@@ -3,48 +3,51 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..op import constant
+
+if TYPE_CHECKING:  # for annotations only, never run: tensor.py is above the op set
+    from ..tensor import Tensor
 
 
 def _data(x: Any) -> Any:
     return getattr(x, "data", x)
 
 
-def isfinite(x: Any) -> Any:
+def isfinite(x: Any) -> Tensor:
     """Elementwise finiteness (a boolean tensor, no gradient)."""
     return constant(np.isfinite(_data(x)))
 
 
-def isnan(x: Any) -> Any:
+def isnan(x: Any) -> Tensor:
     """Elementwise NaN test (a boolean tensor, no gradient)."""
     return constant(np.isnan(_data(x)))
 
 
-def argmax(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+def argmax(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
     """Index of the first maximum (of the flattened array if ``axis`` is None); no gradient."""
     return constant(np.argmax(_data(x), axis=axis, keepdims=keepdims))
 
 
-def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
     """Index of the first minimum; no gradient."""
     return constant(np.argmin(_data(x), axis=axis, keepdims=keepdims))
 
 
-def any(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+def any(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Is any element true (non-zero)?  A boolean tensor, no gradient."""
     return constant(np.any(_data(x), axis=axis, keepdims=keepdims))
 
 
-def all(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+def all(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Are all elements true (non-zero)?  A boolean tensor, no gradient."""
     return constant(np.all(_data(x), axis=axis, keepdims=keepdims))
 
 
-def one_hot(indices: Any, num_classes: int, dtype: Any = np.float64) -> Any:
+def one_hot(indices: Any, num_classes: int, dtype: Any = np.float64) -> Tensor:
     """Rows of the identity: out[..., c] = [indices == c] (a constant, no gradient)."""
     idx = np.asarray(_data(indices))
     if idx.dtype.kind not in "iu":

@@ -5,18 +5,21 @@ rest (flip, pad, tile, repeat, tril/triu, gathers, squeeze, moveaxis, split, rol
 from __future__ import annotations
 
 import builtins
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from ..op import defop
+from ..op import REQUIRED, defop
 from .axes import normalize_axes, normalize_axis
 from .elementwise import _grad
 from .plain import _data
 
+if TYPE_CHECKING:  # for annotations only, never run: tensor.py is above the op set
+    from ..tensor import Tensor
+
 
 @defop("reshape", saves=(), rules=(lambda F, g, out, x, shape=(): F.reshape(g, np.shape(F.value(x))),))
-def reshape(x: Any, *, shape: tuple[int, ...]) -> Any:
+def reshape(x: Any, shape: tuple[int, ...] = REQUIRED) -> Any:
     """Same elements, new shape.   The gradient is reshaped back."""
     return np.reshape(np.asarray(x), shape)
 
@@ -33,7 +36,7 @@ def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Any:
 
 
 @defop("broadcast_to", saves=(), rules=(_grad,))
-def broadcast_to(x: Any, *, shape: tuple[int, ...]) -> Any:
+def broadcast_to(x: Any, shape: tuple[int, ...] = REQUIRED) -> Any:
     """Repeat along broadcast axes.   The gradient is summed back — by the engine's single
     unbroadcasting step, so this rule is the identity."""
     return np.broadcast_to(x, shape)
@@ -57,7 +60,7 @@ def _getitem_rule(F: Any, g: Any, out: Any, x: Any, index: Any = None) -> Any:
 
 
 @defop("getitem", saves=(), rules=(_getitem_rule,))
-def getitem(x: Any, *, index: Any) -> Any:
+def getitem(x: Any, index: Any = REQUIRED) -> Any:
     """x[index]: slices, integers, integer arrays, boolean masks.
 
     ∂/∂x scatters ``g`` back into zeros (the op ``scatter``); with integer-array indices repeated
@@ -70,7 +73,7 @@ def getitem(x: Any, *, index: Any) -> Any:
 
 
 @defop("scatter", saves=(), rules=(lambda F, g, out, v, index=None, shape=(), advanced=True: F.getitem(g, index),))
-def scatter(v: Any, *, index: Any, shape: tuple[int, ...], advanced: bool = True) -> Any:
+def scatter(v: Any, index: Any = REQUIRED, shape: tuple[int, ...] = REQUIRED, advanced: bool = True) -> Any:
     """zeros(shape) with v added at ``index`` (repeats accumulate): the gradient of ``getitem``
     as an op, so that indexing has a second derivative.   ∂/∂v = g[index]."""
     v = np.asarray(v)
@@ -110,14 +113,14 @@ def _concatenate(*xs: Any, axis: int = 0) -> Any:
     return np.concatenate(xs, axis=axis)
 
 
-def stack(tensors: Sequence[Any], axis: int = 0) -> Any:
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """``np.stack`` for tensors: join along a new axis."""
     if len(tensors) == 0:
         raise ValueError("stack: need at least one tensor")
     return _stack(*tensors, axis=axis)
 
 
-def concatenate(tensors: Sequence[Any], axis: int = 0) -> Any:
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """``np.concatenate`` for tensors: join along an existing axis."""
     if len(tensors) == 0:
         raise ValueError("concatenate: need at least one tensor")
@@ -145,7 +148,7 @@ def _pad(x: Any, *, pad_width: tuple[tuple[int, int], ...], value: float = 0.0) 
     return np.pad(x, pad_width, mode="constant", constant_values=value)
 
 
-def pad(x: Any, pad_width: Any, value: float = 0.0) -> Any:
+def pad(x: Any, pad_width: Any, value: float = 0.0) -> Tensor:
     """Constant padding, numpy's ``pad_width`` forms: an int, ``(before, after)``, or one pair per axis."""
     nd = np.ndim(getattr(x, "data", x))
     width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (nd, 2)) if nd else np.zeros((0, 2), np.int64)
@@ -169,7 +172,7 @@ def _tile(x: Any, *, reps: tuple[int, ...]) -> Any:
     return np.tile(x, reps)
 
 
-def tile(x: Any, reps: Any) -> Any:
+def tile(x: Any, reps: Any) -> Tensor:
     """``np.tile``: ``reps`` copies along each axis."""
     reps = (int(reps),) if np.ndim(reps) == 0 else tuple(int(r) for r in reps)
     return _tile(x, reps=reps)
@@ -250,7 +253,7 @@ def _take_along_axis(x: Any, *, indices: np.ndarray, axis: int) -> Any:
     return x[where], where
 
 
-def take_along_axis(x: Any, indices: Any, axis: int) -> Any:
+def take_along_axis(x: Any, indices: Any, axis: int) -> Tensor:
     """``np.take_along_axis``: ``indices`` has x's number of axes and broadcasts against x elsewhere."""
     idx = np.asarray(getattr(indices, "data", indices))
     shape = np.shape(getattr(x, "data", x))
@@ -265,7 +268,7 @@ def take_along_axis(x: Any, indices: Any, axis: int) -> Any:
     return _take_along_axis(x, indices=np.array(idx % shape[ax] if shape[ax] else idx), axis=ax)
 
 
-def gather(x: Any, axis: int, index: Any) -> Any:
+def gather(x: Any, axis: int, index: Any) -> Tensor:
     """PyTorch's ``gather(input, dim, index)``: out[i][j] = x[index[i][j]][j] (axis 0), with
     ``index`` no larger than x along the other axes."""
     idx = np.asarray(getattr(index, "data", index))
@@ -282,7 +285,7 @@ def _shape_of(x: Any) -> tuple[int, ...]:
     return tuple(np.shape(_data(x)))
 
 
-def squeeze(x: Any, axis: Any = None) -> Any:
+def squeeze(x: Any, axis: Any = None) -> Tensor:
     """Drop axes of size 1 (all, or those in ``axis``).  Recorded as ``reshape``."""
     shape = _shape_of(x)
     if axis is None:
@@ -297,7 +300,7 @@ def squeeze(x: Any, axis: Any = None) -> Any:
     return reshape(x, shape=tuple(n for k, n in enumerate(shape) if k not in axes))
 
 
-def expand_dims(x: Any, axis: Any) -> Any:
+def expand_dims(x: Any, axis: Any) -> Tensor:
     """A new axis of size 1 at ``axis`` (an int or a tuple).  Recorded as ``reshape``."""
     return reshape(x, shape=np.expand_dims(np.empty(_shape_of(x), dtype=np.bool_), axis).shape)
 
@@ -305,7 +308,7 @@ def expand_dims(x: Any, axis: Any) -> Any:
 unsqueeze = expand_dims
 
 
-def flatten(x: Any, start_axis: int = 0, end_axis: int = -1) -> Any:
+def flatten(x: Any, start_axis: int = 0, end_axis: int = -1) -> Tensor:
     """Axes ``start_axis..end_axis`` (inclusive) merged into one.  Recorded as ``reshape``."""
     shape = _shape_of(x)
     if not shape:
@@ -316,7 +319,7 @@ def flatten(x: Any, start_axis: int = 0, end_axis: int = -1) -> Any:
     return reshape(x, shape=shape[:s] + (int(np.prod(shape[s:e + 1])),) + shape[e + 1:])
 
 
-def swapaxes(x: Any, axis1: int, axis2: int) -> Any:
+def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
     """Exchange two axes.  Recorded as ``transpose``."""
     nd = len(_shape_of(x))
     a1, a2 = normalize_axis(axis1, nd, "swapaxes"), normalize_axis(axis2, nd, "swapaxes")
@@ -325,7 +328,7 @@ def swapaxes(x: Any, axis1: int, axis2: int) -> Any:
     return transpose(x, axes=tuple(perm))
 
 
-def moveaxis(x: Any, source: Any, destination: Any) -> Any:
+def moveaxis(x: Any, source: Any, destination: Any) -> Tensor:
     """Move axes to new positions (numpy's ``moveaxis``).  Recorded as ``transpose``."""
     nd = len(_shape_of(x))
     src = [normalize_axis(int(a), nd, "moveaxis") for a in np.atleast_1d(source)]
@@ -339,7 +342,7 @@ def moveaxis(x: Any, source: Any, destination: Any) -> Any:
     return transpose(x, axes=tuple(order))
 
 
-def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
+def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
     """numpy's ``split``: an int n (n equal parts; must divide the axis) or split indices.
     Each part is a ``getitem`` slice."""
     shape = _shape_of(x)
@@ -357,7 +360,7 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
             for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def chunk(x: Any, chunks: int, axis: int = 0) -> list[Any]:
+def chunk(x: Any, chunks: int, axis: int = 0) -> list[Tensor]:
     """PyTorch's ``chunk``: up to ``chunks`` parts of size ⌈n/chunks⌉ (the last may be smaller)."""
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
@@ -387,24 +390,24 @@ def roll(x: Any, shift: Any = 0, axis: Any = None) -> Any:
     return np.roll(x, shift, axis=axis)
 
 
-def ravel(x: Any) -> Any:
+def ravel(x: Any) -> Tensor:
     """The elements as one axis (C order).  Recorded as ``reshape``."""
     return reshape(x, shape=(-1,))
 
 
-def atleast_1d(x: Any) -> Any:
+def atleast_1d(x: Any) -> Tensor:
     """numpy's ``atleast_1d``: a 0-d tensor becomes shape (1,).  Recorded as ``reshape``."""
     shape = tuple(np.shape(getattr(x, "data", x)))
     return reshape(x, shape=shape if len(shape) >= 1 else (1,))
 
 
-def atleast_2d(x: Any) -> Any:
+def atleast_2d(x: Any) -> Tensor:
     """numpy's ``atleast_2d``: () → (1, 1), (n,) → (1, n).  Recorded as ``reshape``."""
     shape = tuple(np.shape(getattr(x, "data", x)))
     return reshape(x, shape=shape if len(shape) >= 2 else (1,) * (2 - len(shape)) + shape)
 
 
-def atleast_3d(x: Any) -> Any:
+def atleast_3d(x: Any) -> Tensor:
     """numpy's ``atleast_3d``: () → (1, 1, 1), (n,) → (1, n, 1), (m, n) → (m, n, 1)."""
     shape = tuple(np.shape(getattr(x, "data", x)))
     new = {0: (1, 1, 1), 1: (1,) + shape + (1,), 2: shape + (1,)}.get(len(shape), shape)
