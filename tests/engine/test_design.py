@@ -63,3 +63,87 @@ def test_the_table_check_can_fail(change):
     else:
         bad = text.replace(rows[-1] + "\n", "")
     assert problems(bad) != []
+
+
+# ----------------------------------------------------------------------------- the learner's core
+LAYERED = {"creation", "functional", "finite_differences", "gradcheck", "optim", "memory", "testing"}
+STATED = re.compile(r"about ([\d ]+) lines, plus the (\d+) ops.*?about ([\d ]+) lines, in the op files.*?"
+                    r"about ([\d ]+) lines in all", re.S)
+
+
+def core_files(text: str) -> list[str]:
+    rows = [re.match(r"^\| \d+ \| `(tinygrad_rnn/[\w/]+\.py)` \| \d+ \| \*\*core\*\* ", line) for line in text.splitlines()]
+    return [m.group(1) for m in rows if m]
+
+
+def core_ops_lines() -> int:
+    import inspect
+
+    from tinygrad_rnn import ops
+    from tinygrad_rnn.op import Op
+
+    total = 0
+    for name in ops.CORE:
+        f = ops.PUBLIC.get(name) or ops.REGISTRY[name]
+        total += len(inspect.getsourcelines(f.fn if isinstance(f, Op) else f)[0])  # with its decorator's rules
+    return total
+
+
+def core_problems(text: str) -> list[str]:
+    """What is untrue in DESIGN.md's statement of the learner's core (its files and sizes)."""
+    from tinygrad_rnn import ops
+
+    files = core_files(text)
+    found = []
+    if [Path(f).name for f in files] != ["recording.py", "saved.py", "tape.py", "op.py", "funcs.py", "backward.py",
+                                         "tensor.py"]:
+        found.append(f"core files: {files}")
+    m = STATED.search(text)
+    if m is None:
+        return found + ["no statement of the core's size"]
+    stated = [int(x.replace(" ", "")) for x in m.group(1, 2, 3, 4)]
+    measured = [sum(len((ROOT.parent / f).read_text().splitlines()) for f in files), len(ops.CORE), core_ops_lines()]
+    measured.append(measured[0] + measured[2])
+    if stated[1] != measured[1]:
+        found.append(f"{stated[1]} core ops stated, {measured[1]} in ops.CORE")
+    found += [f"{what}: stated {stated[k]}, measured {measured[k]}" for k, what in ((0, "files"), (2, "ops"), (3, "all"))
+              if abs(stated[k] - measured[k]) > 0.1 * measured[k]]
+    return found
+
+
+def test_the_learners_core_is_marked_and_its_stated_size_is_true():
+    assert core_problems(DESIGN.read_text()) == []
+
+
+@pytest.mark.parametrize("change", ["size", "unmark"])
+def test_the_core_check_can_fail(change):
+    text = DESIGN.read_text()
+    if change == "size":
+        bad = text.replace("about 2 740 lines in all", "about 1 900 lines in all")
+    else:
+        bad = text.replace("**core** · the record", "the record")
+    assert bad != text and core_problems(bad) != []
+
+
+def test_the_core_never_imports_what_is_layered_on_it():
+    graph = engine_graph()
+    core = {module_of(f) for f in core_files(DESIGN.read_text())}
+    reach = {m: sorted(d for d in graph[m] if d.split(".")[1] in LAYERED) for m in core}
+    assert {m: r for m, r in reach.items() if r} == {}
+    # and what is layered is really above: each of its modules imports the core
+    assert all(graph[f"{FACADE}.{m}"] & (core | {f"{FACADE}.ops"}) for m in LAYERED - {"memory", "testing", "finite_differences"})
+
+
+def test_the_path_from_backward_to_grad_stays_in_three_core_files():
+    import inspect
+
+    from tinygrad_rnn import backward, tape
+    from tinygrad_rnn.tensor import Tensor
+
+    path = [Tensor.backward, backward.backward, backward.walk, backward.claim, tape.tape_of, backward.Gradients.arrive,
+            backward.Gradients.gradient, tape.Record.vjp, backward.checked_gradient, backward.fit_gradient,
+            backward.Gradients.add, backward._add_to_grad, backward._accumulate, tape.Record.free]
+    files = {Path(inspect.getsourcefile(f)).name for f in path}
+    assert files == {"tensor.py", "backward.py", "tape.py"}
+    core = {Path(f).name for f in core_files(DESIGN.read_text())}
+    assert files <= core
