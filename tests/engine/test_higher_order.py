@@ -10,75 +10,11 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import ops
 from tinygrad_rnn.models import closed_form as cf
 from tinygrad_rnn.models import attention_rnn
 from tinygrad_rnn.models.attention_rnn import AttentionRNN
-from tinygrad_rnn.testing import arrays
-
-# ----------------------------------------------------------------------------- every op, second order
-# (f, strategies for its inputs): inputs kept away from kinks and poles; each f ends in a non-linear
-# use of the op's output so that second derivatives through the rule are exercised
-POS = dict(min_value=0.3, max_value=2.0)
-ANY = dict(min_value=-2.0, max_value=2.0)
-SHAPE = st.sampled_from([(3,), (2, 3)])
-SECOND_ORDER = {
-    "add": (lambda a, b: ((a + b) ** 2).sum(), 2, ANY),
-    "sub": (lambda a, b: ((a - b) ** 3).sum(), 2, ANY),
-    "mul": (lambda a, b: (a * b * a).sum(), 2, ANY),
-    "div": (lambda a, b: (a / b).sum(), 2, POS),
-    "pow": (lambda a, b: (a ** b).sum(), 2, POS),
-    "neg": (lambda a: ((-a) ** 3).sum(), 1, ANY),
-    "tanh": (lambda a: a.tanh().sum(), 1, ANY),
-    "exp": (lambda a: (a.exp() * a).sum(), 1, ANY),
-    "log": (lambda a: (a.log() * a).sum(), 1, POS),
-    "sigmoid": (lambda a: a.sigmoid().sum(), 1, ANY),
-    "relu": (lambda a: (a.relu() ** 2).sum(), 1, dict(ANY, avoid=(0.0,))),
-    "sqrt": (lambda a: a.sqrt().sum(), 1, POS),
-    "abs": (lambda a: (a.abs() ** 3).sum(), 1, dict(ANY, avoid=(0.0,))),
-    "where": (lambda a, b: (tg.where(np.arange(a.size).reshape(a.shape) % 2 == 0, a, b) ** 3).sum(), 2, ANY),
-    "sum": (lambda a: (a.sum(axis=0) ** 3).sum(), 1, ANY),
-    "mean": (lambda a: (a.mean(axis=-1) ** 3).sum(), 1, ANY),
-    "max": (lambda a: a.max(axis=-1).tanh().sum() + a.max() ** 2, 1, dict(ANY, distinct=True)),
-    "min": (lambda a: a.min(axis=0).tanh().sum() + a.min() ** 2, 1, dict(ANY, distinct=True)),
-    "softmax": (lambda a: (a.softmax(axis=-1) * np.arange(1.0, 1.0 + a.shape[-1])).sum() ** 2, 1, ANY),
-    "log_softmax": (lambda a: (a.log_softmax(axis=-1) * np.arange(1.0, 1.0 + a.shape[-1])).sum(), 1, ANY),
-    "cross_entropy": (lambda a, b: tg.cross_entropy(a * b, np.zeros(a.shape[:-1], dtype=np.int64))
-                      + tg.cross_entropy(a, b.softmax(axis=-1)), 2, ANY),
-    "matmul": (lambda a, b: ((a @ b.T).tanh()).sum(), 2, ANY),
-    "dot": (lambda a, b: tg.dot(a.reshape(-1), b.reshape(-1)) ** 2, 2, ANY),
-    "addmm": (lambda a, b: (tg.addmm(b, a, np.full((a.shape[-1], a.shape[-1]), 0.3)).tanh()).sum(), 2, ANY),
-    "reshape": (lambda a: (a.reshape(-1) ** 3).sum(), 1, ANY),
-    "transpose": (lambda a: (a.T.tanh() * np.arange(a.size).reshape(a.T.shape)).sum(), 1, ANY),
-    "broadcast_to": (lambda a: (a.broadcast_to(2, *a.shape).tanh()).sum(), 1, ANY),
-    "getitem": (lambda a: (a[..., [0, 0, -1]] ** 3).sum(), 1, ANY),
-    "scatter": (lambda a: (ops.scatter(a, index=(np.array([0, 0]),), shape=(2,) + a.shape[1:], advanced=True)
-                           if a.ndim > 1 else ops.scatter(a, index=(np.array([1, 1, 0]),), shape=(2,),
-                                                          advanced=True)).tanh().sum(), 1, ANY),
-    "stack": (lambda a, b: (tg.stack([a, b * a]) ** 2).sum(), 2, ANY),
-    "concatenate": (lambda a, b: (tg.concatenate([a, a * b], axis=-1) ** 3).sum(), 2, ANY),
-}
-
-
-def test_every_built_in_op_has_a_second_derivative_test():
-    # the core ops here; the rest of the op set in tests/engine/test_more_ops.py (test_second_derivative)
-    assert set(ops.CORE) <= set(ops.REGISTRY) and set(ops.CORE) <= set(SECOND_ORDER), set(ops.CORE) - set(SECOND_ORDER)
-    assert all(op.rules is not None for op in ops.REGISTRY.values())  # all differentiable
-
-
-@pytest.mark.parametrize("name", sorted(SECOND_ORDER))
-@settings(max_examples=8)
-@given(data=st.data())
-def test_second_derivatives_match_finite_differences_of_the_gradient(name, data):
-    fn, arity, kw = SECOND_ORDER[name]
-    shape = data.draw(SHAPE)
-    xs = [data.draw(arrays(shape, **kw)) for _ in range(arity)]
-    assert tg.gradgradcheck(fn, xs, rtol=1e-6, atol=1e-7)
-
 
 # ----------------------------------------------------------------------------- negative controls
 @tg.defop("tanh_frozen_second", saves=("out",), rules=(lambda F, g, y, x: g * (1.0 - F.value(y) ** 2),))

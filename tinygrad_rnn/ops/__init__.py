@@ -22,7 +22,7 @@ the first-order subgradient choices carry over: ``relu`` and ``abs`` use 0 at 0 
 derivative is 0 everywhere (the mask is a constant); ``max``/``min`` route to the first arg-max, so
 their second derivative is that of the selected element; ``where``'s condition is a constant.
 
-**Conventions** (tested in ``tests/engine/test_more_ops.py``; where PyTorch differs, the test shows it):
+**Conventions** (tested in ``tests/engine/test_op_conventions.py``; where PyTorch differs, the test shows it):
 
 - ``maximum``/``minimum`` at a tie give each input half of ``g`` (as PyTorch); ``clip`` passes
   ``g`` where ``lo ≤ x ≤ hi`` (inclusive, as PyTorch's ``clamp``); ``sign`` has gradient 0.

@@ -177,26 +177,32 @@ def _count(shape: tuple[int, ...], axis: Any) -> int:
 
 
 def _prod_rule(F: Any, g: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    xv = F.value(x)
-    zero = xv == 0
+    """∂/∂x_i = Π_{j≠i} x_j, as (the product of the elements before i) · (the product of those after
+    i) along the reduced axes, two exclusive running products.  No division: exact at zeros and
+    where the product under- or overflows (``out / x_i`` is not: [1.5, 5e-324] gives 2·g, not
+    1.5·g), and made of ops, so it has every higher derivative too."""
+    shape = np.shape(F.value(x))
+    nd = len(shape)
     gk = _g_kept(F, g, x, axis)
-    if not zero.any():
-        return gk * (F.reshape(out, np.shape(gk)) / x)
-    if F.traced:  # the zero branch below is exact to first order only (its masks hide x_z's role)
-        raise NotImplementedError(
-            "prod: the second derivative where an element is exactly 0 is not implemented (first derivatives are "
-            "exact there); move the point off 0, or write the product with mul")
-    zeros = np.sum(zero, axis=axis, keepdims=True)
-    safe = F.where(zero, 1.0, x)
-    others = F.prod(safe, axis=axis, keepdims=True)  # product of the non-zero elements of each slice
-    none_zero = np.broadcast_to(zeros == 0, np.shape(xv))
-    only_zero = np.logical_and(zero, zeros == 1)
-    return gk * F.where(none_zero, others / safe, F.where(only_zero, others, 0.0))
+    if nd == 0:  # a 0-d x (numpy lets axis=0 or -1 through for it): ∂/∂x = 1
+        return gk * (x * 0.0 + 1.0)
+    axes = tuple(range(nd)) if axis is None else normalize_axes(axis, nd, "prod")
+    rest = tuple(k for k in range(nd) if k not in axes)
+    perm = axes + rest
+    n = int(np.prod([shape[k] for k in axes]))
+    if n <= 1:  # one element: ∂/∂x = 1 (none: an empty gradient)
+        return gk * (x * 0.0 + 1.0)
+    xs = F.reshape(F.transpose(x, perm), (n,) + tuple(shape[k] for k in rest))  # the reduced elements first
+    ones = xs[:1] * 0.0 + 1.0
+    before = F.concatenate([ones, F.cumprod(xs, 0)[:-1]], axis=0)
+    after = F.flip(F.concatenate([ones, F.cumprod(F.flip(xs, 0), 0)[:-1]], axis=0), 0)
+    others = F.reshape(before * after, tuple(shape[k] for k in perm))
+    return gk * F.transpose(others, tuple(int(k) for k in np.argsort(perm)))
 
 
-@defop("prod", saves=(0, "out"), rules=(_prod_rule,))
+@defop("prod", saves=(0,), rules=(_prod_rule,))
 def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """Π over ``axis``.   ∂/∂x_i = Π_{j≠i} x_j (= out/x_i where x_i ≠ 0; exact with zeros:
+    """Π over ``axis``.   ∂/∂x_i = Π_{j≠i} x_j, computed without dividing by x_i (exact with zeros:
     one zero in a slice → its gradient is the product of the others, the rest 0; two → all 0)."""
     return np.asarray(np.prod(x, axis=axis, keepdims=keepdims))
 
