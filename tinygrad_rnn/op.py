@@ -303,7 +303,7 @@ def defop(name: str, saves: tuple[int | str, ...] | None = None, rules: tuple[An
     documents that it reads its output: the output is always kept).  The default, ``None``,
     keeps every array input: always safe; declare ``saves`` only to make an op cheaper, and
     test it (a wrong declaration lets a later in-place write change the gradient;
-    ``tests/engine/test_trust.py`` shows how).
+    ``tests/engine/test_saved_data.py`` shows how).
 
     The returned :class:`Op` is called with Tensors, numpy arrays or scalars, and returns a Tensor.
     """

@@ -6,7 +6,7 @@ the inputs its per-op checks use, in one place.
   case three ways: central differences, ``gradgradcheck``, PyTorch float64.  A case checks the op
   in ``Case.op`` (default: its own name up to the first variant suffix, see :func:`op_of`).
 - ``SAVED``: op name → the op applied straight to two fixed leaves ``a``, ``b`` (3×4, values in
-  0.5…2): the saved-data mutation check (``tests/engine/test_trust.py``) writes into each input and
+  0.5…2): the saved-data mutation check (``tests/engine/test_saved_data.py``) writes into each input and
   the output after the forward.  Those inputs are fixed, not drawn, because the check needs the
   op under test to be the one that touches the leaves.
 

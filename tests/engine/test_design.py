@@ -147,3 +147,9 @@ def test_the_path_from_backward_to_grad_stays_in_three_core_files():
     assert files == {"tensor.py", "backward.py", "tape.py"}
     core = {Path(f).name for f in core_files(DESIGN.read_text())}
     assert files <= core
+
+
+def test_every_engine_test_file_is_in_the_table_of_what_it_specifies():
+    listed = set(re.findall(r"^\| `tests/engine/([\w]+\.py)` \|", DESIGN.read_text(), re.M))
+    present = {p.name for p in (ROOT.parent / "tests" / "engine").glob("*.py")}
+    assert listed == present, (sorted(present - listed), sorted(listed - present))

@@ -5,6 +5,8 @@ numpy itself, PyTorch float64 where it applies (tests/engine/test_vs_torch.py), 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -381,3 +383,77 @@ def test_data_assignment_after_a_graph_died_in_a_cycle_is_allowed():
     finally:
         gc.enable()
     assert x.data.tolist() == [5.0, 6.0]
+
+
+# ----------------------------------------------------------------------------- in-place advice, exactly
+def test_in_place_refusals_give_the_exact_advice():
+    p = tg.Tensor(np.ones(3), requires_grad=True, name="p")
+    with pytest.raises(RuntimeError) as e:
+        p -= 1.0
+    assert str(e.value) == (
+        "-=: 'p' is a leaf tensor that requires grad; updating it in place while recording would leave the update "
+        "out of its graph (PyTorch refuses too). For a parameter update write `with tg.no_grad(): p -= ...`; for a "
+        "new recorded value write `x = x - ...`")
+    y = (p * 2.0)[1:]
+    with pytest.raises(RuntimeError) as e:
+        y *= 2.0
+    assert re.fullmatch(
+        r"\*=: .* is a view recorded by op 'getitem' \(tape #\d+\); in this engine views and slices are copies in "
+        r"the graph, so an in-place update could not reach the tensor it came from \(PyTorch's would\)\. Write it "
+        r"out of place: `y = y \* \.\.\.`, or build the whole new tensor \(tg\.where, tg\.concatenate\)",
+        str(e.value)), str(e.value)
+    z = p * 2.0
+    with pytest.raises(ValueError) as e:
+        z += np.ones((2, 3))
+    assert str(e.value).endswith("an in-place update cannot change them (numpy refuses too): write `x = x + ...`")
+
+
+def test_a_recorded_in_place_update_keeps_the_name():
+    p = tg.Tensor(np.ones(3), requires_grad=True)
+    h = p * 2.0
+    h.name = "h"
+    h += 1.0
+    assert h.name == "h" and h.data.tolist() == [3.0, 3.0, 3.0]
+
+
+def test_why_a_tensor_is_read_only_is_said_exactly():
+    x = tg.Tensor(np.array([0.3, 0.7]), requires_grad=True)
+    y = x.tanh()
+    y.name = "y"
+    with tg.no_grad(), pytest.raises(RuntimeError) as e:
+        y += 1.0
+    assert re.fullmatch(r"\+=: cannot update 'y' in place: .*'tanh' \(tape #\d+\).*", str(e.value)), str(e.value)
+    c = tg.Tensor(np.ones(3), name="c")
+    c.data.setflags(write=False)  # the user froze it
+    with pytest.raises(RuntimeError) as e:
+        c += 1.0
+    assert str(e.value) == ("+=: cannot update 'c' in place: 'c''s data array is read-only (a broadcast view or a "
+                            "frozen array); change a copy (t.copy())")
+    s = tg.Tensor(np.ones(2), requires_grad=True)
+    q = s * 2.0
+    q.name = "q"
+    r = q * q  # q is saved by a live graph, and is itself a live op's output
+    with tg.no_grad(), pytest.raises(RuntimeError) as e:
+        q += 1.0
+    assert "'q'" in str(e.value) and "mul" in str(e.value)
+    del r
+
+
+# ----------------------------------------------------------------------------- in place, the last details
+def test_setitem_under_no_grad_takes_a_tensor_that_requires_grad_by_its_values():
+    c = tg.zeros(2)
+    w = tg.Tensor([7.0], requires_grad=True)
+    with tg.no_grad():
+        c[:1] = w  # (numpy itself would refuse: np.asarray of a tensor that requires grad)
+    assert c.data.tolist() == [7.0, 0.0]
+
+
+def test_an_in_place_update_with_something_that_is_not_an_array_says_what_it_was():
+    class Shaped:  # has a shape, no dtype
+        shape = (2,)
+
+    t = tg.Tensor(np.zeros(2), name="t")
+    with pytest.raises(ValueError, match=r"^\+=: cannot update 't' \(shape \(2,\), dtype float64\) in place with "
+                                         r"shape \(2,\), dtype \?: "):
+        u = t
+        u += Shaped()

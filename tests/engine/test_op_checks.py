@@ -5,7 +5,7 @@
    recorded backward pass);
 3. its value and gradient against PyTorch float64 (rtol 1e-10), an implementation we did not write.
 
-The fourth per-op check, saved-data mutation, reads ``op_table.SAVED`` (``test_trust.py``).  The
+The fourth per-op check, saved-data mutation, reads ``op_table.SAVED`` (``test_saved_data.py``).  The
 coverage tests below fail if an op of ``ops.REGISTRY`` lacks any of the four, or if a case does
 not record the op the table says it checks.
 """

@@ -7,6 +7,7 @@ second derivative and PyTorch comparison: ``test_op_checks.py``, from ``op_table
 from __future__ import annotations
 
 import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -130,36 +131,6 @@ def test_bad_arguments_are_one_line_errors():
         with pytest.raises(kind, match=pattern) as info:
             call()
         assert "\n" not in str(info.value)
-
-
-# ----------------------------------------------------------------------------- numpy interoperation
-def test_numpy_ufuncs_and_functions_record_the_engines_ops():
-    x = tg.Tensor(np.array([[0.5, -1.0], [2.0, 0.25]]), requires_grad=True)
-    y = np.tanh(x)
-    assert isinstance(y, tg.Tensor) and y.op == "tanh"
-    z = np.sum(np.exp(x) * np.ones(2), axis=0)
-    assert isinstance(z, tg.Tensor) and z.op == "sum"
-    total = np.sum(np.stack([y.sum(), np.mean(x), np.max(x), np.dot(x, x).sum(), np.einsum("ij->", x)]))
-    total.backward()
-    want = tg.Tensor(x.data, requires_grad=True)
-    (tg.stack([want.tanh().sum(), want.mean(), want.max(), tg.dot(want, want).sum(), want.sum()]).sum()).backward()
-    np.testing.assert_allclose(x.grad, want.grad, rtol=1e-14)
-    assert isinstance(np.ones(2) + x, tg.Tensor)  # ndarray + Tensor
-
-
-def test_numpy_functions_the_engine_lacks_never_drop_the_graph_silently():
-    x = tg.Tensor(np.array([3.0, 4.0]), requires_grad=True)
-    with pytest.raises(TypeError, match=r"np.linalg.det on a Tensor that requires grad would return a plain array"):
-        np.linalg.det(tg.Tensor(np.eye(2), requires_grad=True))
-    with pytest.raises(TypeError, match=r"np.fmod on a Tensor that requires grad"):
-        np.fmod(x, 2.0)
-    with pytest.raises(TypeError, match=r"np.sum on a Tensor: the argument\(s\) out= are not supported"):
-        np.sum(x, out=np.zeros(()))
-    with pytest.raises(TypeError, match="keyword arguments"):
-        np.exp(x, out=np.zeros(2))
-    assert np.linalg.det(np.eye(2) + tg.Tensor(np.zeros((2, 2)))) == 1.0  # nothing to lose: runs on the plain array
-    assert np.linalg.norm(x).op == "norm2"  # (the engine has this one)
-    assert np.shape(x) == (2,) and np.allclose(x, [3.0, 4.0])
 
 
 # ----------------------------------------------------------------------------- creation
