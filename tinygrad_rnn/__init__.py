@@ -55,6 +55,9 @@ from .ops import (  # every op, by kind (tinygrad_rnn/ops/): one registry, ops.R
     transpose, tril, triu, unsqueeze, var, where,
 )
 from .ops import linalg  # tg.linalg.norm, as numpy spells it
+from .random import manual_seed, default_generator
+from .serialization import LoadError, load, save
+from . import nn  # layers, recurrent cells, Module (built on everything above)
 
 __version__ = "0.1.0"
 
@@ -87,6 +90,8 @@ __all__ = [
     # checking and higher order
     "gradcheck", "jacobian", "numerical_jacobian", "GradcheckError", "UncheckableInput", "GradientShapeError", "AnomalyError",
     "SparseGrad", "reuse_freed_memory", "OpDefinitionError",
+    # building blocks, saving, seeding
+    "nn", "save", "load", "LoadError", "manual_seed", "default_generator",
     "gradients", "grad", "value_and_grad", "vjp", "jvp", "hvp", "hessian", "gradgradcheck",
 ]
 

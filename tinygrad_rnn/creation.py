@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from . import random as _random
 from .tensor import Tensor
 
 __all__ = ["zeros", "ones", "full", "eye", "arange", "linspace", "zeros_like", "ones_like", "full_like",
@@ -91,16 +92,12 @@ def full_like(x: Any, value: float, requires_grad: bool = False, dtype: Any = No
 
 
 def _generator(rng: Any, name: str) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or isinstance(rng, (int, np.integer)):
-        return np.random.default_rng(rng)
-    raise TypeError(f"{name}: rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+    return _random.generator(rng, name)
 
 
 def rand(*shape: Any, rng: Any = None, requires_grad: bool = False, dtype: Any = None) -> Tensor:
-    """Uniform on [0, 1).  ``rng``: a ``numpy.random.Generator`` (or an int seed) — pass one for
-    results you can reproduce; None draws from a fresh unseeded generator."""
+    """Uniform on [0, 1).  ``rng``: a ``numpy.random.Generator`` (or an int seed); None draws from
+    the library's default generator, which ``tg.manual_seed(s)`` reseeds (:mod:`tinygrad_rnn.random`)."""
     return _leaf(_generator(rng, "rand").random(_shape(shape), dtype=dtype or np.float64), requires_grad)
 
 
