@@ -30,7 +30,7 @@ def peak_step(T: int, B: int = 1, D: int = 16, H: int = 32, K: int = 16) -> dict
     gc.collect()
     current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    grads = sum(p.grad.nbytes for p in model.parameters().values())
+    grads = sum(p.grad.nbytes for p in model.params().values())
     out["engine_peak"] = peak - base
     out["engine_after"] = current - base - grads  # what is still held besides the gradients themselves
     out["closed_peak"] = _peak(lambda: cf.bptt(params, xs, ys))
@@ -66,5 +66,5 @@ def depth(T: int = 10_000) -> dict[str, Any]:
         ops = len(loss.history())
         loss.backward()
         res[label] = {"seconds": time.perf_counter() - start, "ops": ops,
-                      "finite": bool(all(np.isfinite(p.grad).all() for p in model.parameters().values()))}
+                      "finite": bool(all(np.isfinite(p.grad).all() for p in model.params().values()))}
     return res

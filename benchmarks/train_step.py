@@ -48,10 +48,10 @@ def engine(params: dict[str, np.ndarray], mode: str) -> Callable[[np.ndarray, np
     model = AttentionRNN.from_params(params)
 
     def step(xs: np.ndarray, ys: np.ndarray) -> Grads:
-        for p in model.parameters().values():
+        for p in model.params().values():
             p.grad = None
         model.loss(xs, ys, mode=mode).backward()
-        return {k: p.grad for k, p in model.parameters().items()}
+        return {k: p.grad for k, p in model.params().items()}
 
     return step
 

@@ -39,9 +39,9 @@ def model_gradient_check() -> None:
     reference = cf.bptt(params, xs, ys)
     for mode in ("fused", "unrolled"):
         model.loss(xs, ys, mode=mode).backward()
-        grads = {k: p.grad for k, p in model.parameters().items()}
+        grads = {k: p.grad for k, p in model.params().items()}
         print(f"   engine ({mode:8s}) vs closed-form bptt: max relative error {max_relative_error(grads, reference):.2e}")
-        for p in model.parameters().values():
+        for p in model.params().values():
             p.zero_grad()
     print(f"   nested sums (eqs 12/14/16, corrected) vs bptt: max relative error "
           f"{max_relative_error(cf.nested_sums(params, xs, ys), reference):.2e}")

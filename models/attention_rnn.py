@@ -40,6 +40,7 @@ from typing import Any, Mapping
 import numpy as np
 
 import tinygrad_rnn as tg
+from tinygrad_rnn import nn
 
 from .data import as_batch
 
@@ -124,10 +125,12 @@ def loss(params: Mapping[str, Any], xs: Any, ys: Any, mode: str = "fused", reduc
     return total if reduction == "sum" else total / float(per_step.size)
 
 
-class AttentionRNN:
-    """The seed's model as a holder of its parameters: W (H,H), U (H,D), b (H,), V (K,H), c (K,) are
-    leaf Tensors with ``requires_grad=True``; :meth:`forward` and :meth:`loss` call
-    :func:`attention_rnn` and :func:`loss` with them.  See the module docstring for the equations."""
+class AttentionRNN(nn.Module):
+    """The seed's model as a holder of its parameters, an :class:`tinygrad_rnn.nn.Module`: W (H,H),
+    U (H,D), b (H,), V (K,H), c (K,) are its parameters (:class:`~tinygrad_rnn.nn.Parameter`), registered
+    under those names (so ``state_dict()`` is ``{"W", "U", "b", "V", "c"}``, and a checkpoint is
+    that plus the optimizer's state); :meth:`forward` and :meth:`loss` call :func:`attention_rnn`
+    and :func:`loss` with them (:meth:`params`).  See the module docstring for the equations."""
 
     #: what the ``eq`` tags of the unrolled graph stand for (graph legends show it)
     EQUATIONS = {
@@ -161,6 +164,7 @@ class AttentionRNN:
             "V": rng.standard_normal((K, H)) / np.sqrt(H),
             "c": np.zeros(K),
         }
+        super().__init__()
         self._set(params, attend_h0, attention)
 
     @classmethod
@@ -169,26 +173,30 @@ class AttentionRNN:
         check_params(params, "AttentionRNN.from_params")
         arrays = {k: np.array(np.asarray(getattr(params[k], "data", params[k])), dtype=np.float64) for k in PARAM_NAMES}
         model = cls.__new__(cls)
+        nn.Module.__init__(model)
         model._set(arrays, attend_h0, attention)
         return model
 
     def _set(self, params: Mapping[str, np.ndarray], attend_h0: bool, attention: bool = True) -> None:
-        self.W, self.U, self.b, self.V, self.c = (
-            tg.Tensor(params[k], requires_grad=True, name=k) for k in PARAM_NAMES
-        )
+        self.W = nn.Parameter(params["W"], name="W")  # registered by assignment (nn.Module), in this order
+        self.U = nn.Parameter(params["U"], name="U")
+        self.b = nn.Parameter(params["b"], name="b")
+        self.V = nn.Parameter(params["V"], name="V")
+        self.c = nn.Parameter(params["c"], name="c")
         self.attend_h0 = bool(attend_h0)
         self.attention = bool(attention)
         self.hidden_size = self.W.shape[0]
         self.input_size = self.U.shape[1]
         self.output_size = self.V.shape[0]
 
-    def parameters(self) -> dict[str, tg.Tensor]:
-        """``{"W", "U", "b", "V", "c"}`` → the leaf Tensors (shared with the optimizer)."""
+    def params(self) -> dict[str, tg.Tensor]:
+        """``{"W", "U", "b", "V", "c"}`` → the parameters, as :func:`attention_rnn` takes them
+        (``parameters()``, the Module's, gives them in this order for an optimizer)."""
         return {"W": self.W, "U": self.U, "b": self.b, "V": self.V, "c": self.c}
 
     def numpy_params(self) -> dict[str, np.ndarray]:
-        """Copies of the parameter values, for the closed forms and checkpoints."""
-        return {k: t.data.copy() for k, t in self.parameters().items()}
+        """Copies of the parameter values, for the closed forms and checkpoints (``state_dict()``)."""
+        return self.state_dict()
 
     def __repr__(self) -> str:
         return (f"AttentionRNN(input_size={self.input_size}, hidden_size={self.hidden_size}, "
@@ -196,11 +204,11 @@ class AttentionRNN:
 
     def forward(self, xs: Any, mode: str = "fused") -> Forward:
         """:func:`attention_rnn` with this model's parameters and settings."""
-        return attention_rnn(self.parameters(), xs, mode=mode, attend_h0=self.attend_h0, attention=self.attention)
+        return attention_rnn(self.params(), xs, mode=mode, attend_h0=self.attend_h0, attention=self.attention)
 
     def loss(self, xs: Any, ys: Any, mode: str = "fused", reduction: str = "sum") -> tg.Tensor:
         """The module's :func:`loss` (eq 7) with this model's parameters and settings."""
-        return _loss(self.parameters(), xs, ys, mode=mode, reduction=reduction, attend_h0=self.attend_h0,
+        return _loss(self.params(), xs, ys, mode=mode, reduction=reduction, attend_h0=self.attend_h0,
                      attention=self.attention)
 
 

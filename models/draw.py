@@ -97,7 +97,7 @@ def refuse_oversized_drawing(model: AttentionRNN, steps: int, collapse: bool, ma
 def _grads_set_aside(model: AttentionRNN) -> Iterator[dict[str, Any]]:
     """The model's parameters with ``.grad`` cleared for a drawing's own backward pass, and the
     caller's gradients put back afterwards."""
-    params = model.parameters()
+    params = model.params()
     saved = {k: p.grad for k, p in params.items()}
     try:
         for p in params.values():

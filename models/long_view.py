@@ -41,7 +41,7 @@ def gradient_reach(model: AttentionRNN, xs: np.ndarray, ys: np.ndarray) -> dict[
     if the model attends (else None), from one fused forward and the engine's backward."""
     K = model.V.shape[0]
     onehot = np.eye(K)[np.asarray(ys)[-1:]]  # (1, K): the last step's target
-    saved = {k: p.grad for k, p in model.parameters().items()}
+    saved = {k: p.grad for k, p in model.params().items()}
     try:
         fwd = model.forward(np.asarray(xs)[None])  # batched: fwd.steps are the graph's own h_t
         for h in fwd.steps:
@@ -51,7 +51,7 @@ def gradient_reach(model: AttentionRNN, xs: np.ndarray, ys: np.ndarray) -> dict[
         grads = np.array([float(np.linalg.norm(h.grad)) if h.grad is not None else 0.0 for h in fwd.steps])
         alpha = None if fwd.attention is None else np.array(fwd.attention.data[0])
     finally:
-        for k, p in model.parameters().items():
+        for k, p in model.params().items():
             p.grad = saved[k]
     return {"grad_h": grads, "alpha": alpha}
 
@@ -72,7 +72,7 @@ def draw_long(model: AttentionRNN, xs: np.ndarray, ys: np.ndarray, path: str | P
     if not 2 <= T <= MAX_LONG_STEPS:
         raise ValueError(f"draw_long: T={T}; the long view needs 2 ≤ T ≤ {MAX_LONG_STEPS}")
     ours = gradient_reach(model, xs, ys)
-    plain = AttentionRNN.from_params({k: p.data for k, p in model.parameters().items()}, attend_h0=model.attend_h0,
+    plain = AttentionRNN.from_params({k: p.data for k, p in model.params().items()}, attend_h0=model.attend_h0,
                                      attention=False)
     base = gradient_reach(plain, xs, ys)
     g, alpha = ours["grad_h"], ours["alpha"]

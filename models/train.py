@@ -121,13 +121,13 @@ def train_step(model: AttentionRNN, opt: tg.optim.Optimizer, batch: tasks.Batch,
 def evaluate(model: AttentionRNN, batch: tasks.Batch) -> dict[str, Any]:
     """Loss and accuracy at the scored steps, attention statistics there (entropy of α_t, the
     weight on i = t and on i = 1) and the mean total gradient norm ‖∂L/∂h_t‖ for every t."""
-    saved = {k: p.grad for k, p in model.parameters().items()}
+    saved = {k: p.grad for k, p in model.params().items()}
     fwd = model.forward(batch.xs)
     for h in fwd.steps:
         h.retain_grad()
     loss = tg.cross_entropy(fwd.logits, batch.ys, axis=-1, reduction="sum")
     loss.backward()
-    for k, p in model.parameters().items():
+    for k, p in model.params().items():
         p.grad = saved[k]
     scored = batch.scored
     n = max(int(scored.sum()), 1)
@@ -153,7 +153,7 @@ def evaluate(model: AttentionRNN, batch: tasks.Batch) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- files
 def save_checkpoint(path: Path, model: AttentionRNN, opt: tg.optim.Optimizer, step: int, cfg: Config) -> None:
     """All plain arrays; written whole or not at all (temporary file, fsync, rename, directory fsync)."""
-    arrays: dict[str, np.ndarray] = {k: t.data for k, t in model.parameters().items()}
+    arrays: dict[str, np.ndarray] = {k: t.data for k, t in model.params().items()}
     arrays.update({f"opt.{k}": np.asarray(v) for k, v in opt.state_dict().items()})
     arrays["step"] = np.asarray(step, dtype=np.int64)
     arrays["config"] = np.asarray(json.dumps(asdict(cfg), sort_keys=True))
@@ -165,7 +165,7 @@ HEADER_SLACK = 1 << 16  # an .npy header is at most a few kB
 
 def _expected_members(model: AttentionRNN, opt: tg.optim.Optimizer) -> dict[str, tuple[str, tuple[int, ...]]]:
     """name -> (dtype kind, shape) of every array a checkpoint of this model must hold."""
-    want = {k: ("f", t.shape) for k, t in model.parameters().items()}
+    want = {k: ("f", t.shape) for k, t in model.params().items()}
     for k, v in opt.state_dict().items():
         v = np.asarray(v)
         want[f"opt.{k}"] = (v.dtype.kind, v.shape)
@@ -291,7 +291,7 @@ def read_checkpoint(path: Path, cfg: Config, model: AttentionRNN, opt: tg.optim.
         opt.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
     except (KeyError, ValueError) as e:
         raise TrainError(f"{what}: optimizer state in {path} does not fit: {e}") from None
-    for k, t in model.parameters().items():
+    for k, t in model.params().items():
         t.data[...] = arrays[k]
     return step, saved
 

@@ -58,7 +58,7 @@ def engine_grads(params: dict, xs: Any, ys: Any, mode: str, attend_h0: bool = Fa
     model = AttentionRNN.from_params(params, attend_h0=attend_h0)
     loss = model.loss(xs, ys, mode=mode)
     loss.backward()
-    return loss.item(), {k: p.grad for k, p in model.parameters().items()}
+    return loss.item(), {k: p.grad for k, p in model.params().items()}
 
 
 def assert_grads_close(got: dict, want: dict, rtol: float = 1e-10) -> None:

@@ -28,10 +28,10 @@ def test_floor_equals_bptt_and_the_engine(B, T, D, H, K, seed):
     assert rel(fast, cf.bptt(params, xs, ys)) < 1e-12
     model = AttentionRNN.from_params(params)
     for mode in ("fused", "unrolled"):
-        for p in model.parameters().values():
+        for p in model.params().values():
             p.grad = None
         model.loss(xs, ys, mode=mode).backward()
-        assert rel(fast, {k: p.grad for k, p in model.parameters().items()}) < 1e-12
+        assert rel(fast, {k: p.grad for k, p in model.params().items()}) < 1e-12
 
 
 def test_floor_equals_the_nested_sums_and_pytorch():

@@ -254,7 +254,7 @@ def test_the_long_views_gradients_match_a_hand_recurrence_without_attention():
     model = AttentionRNN(2, 4, 3, seed=5, attention=False)
     T = 30
     xs, ys = rng.standard_normal((T, 2)), rng.integers(0, 3, T)
-    W, U, b, V, c = (model.parameters()[k].data for k in ("W", "U", "b", "V", "c"))
+    W, U, b, V, c = (model.params()[k].data for k in ("W", "U", "b", "V", "c"))
     h, hs = np.zeros(4), []
     for t in range(T):
         h = np.tanh(W @ h + U @ xs[t] + b)

@@ -105,7 +105,7 @@ def test_page_data_are_the_engines_walk(tmp_path):
     model, xs, ys = model_case()
     page = explore_unrolled(model, xs, ys, tmp_path / "bptt.html")
     data = page_data(page)
-    assert all(p.grad is None for p in model.parameters().values())  # the model's .grad is left as it was
+    assert all(p.grad is None for p in model.params().values())  # the model's .grad is left as it was
     loss = model.loss(xs, ys, mode="unrolled")
     n_records = len(tg.graph_of(loss))
     loss.backward()
@@ -115,7 +115,7 @@ def test_page_data_are_the_engines_walk(tmp_path):
     assert seqs == sorted(seqs, reverse=True)
     names = {leaf["key"]: leaf["name"] for leaf in data["leaves"]}
     for key, enc in data["final"].items():
-        want = model.parameters()[names[key]].grad.reshape(-1)
+        want = model.params()[names[key]].grad.reshape(-1)
         np.testing.assert_allclose(enc["v"], want, rtol=1e-8, atol=0)  # 9 significant digits stored
     # the last partial sum of each parameter is its final gradient
     last = {}
@@ -236,7 +236,7 @@ def model_page(tmp_path_factory):
     records = tg.graph_of(loss)
     values = {t.name: t.data.copy() for _, t in records if t.name}
     loss.backward()
-    grads = {k: p.grad.copy() for k, p in model.parameters().items()}
+    grads = {k: p.grad.copy() for k, p in model.params().items()}
     return path, len(records), grads, values, model
 
 

@@ -170,11 +170,11 @@ def test_probability_targets():
 def test_deterministic_initialisation_and_parameters():
     a, b = AttentionRNN(2, 3, 4, seed=7), AttentionRNN(2, 3, 4, seed=7)
     for k in "WUbVc":
-        np.testing.assert_array_equal(a.parameters()[k].data, b.parameters()[k].data)
+        np.testing.assert_array_equal(a.params()[k].data, b.params()[k].data)
     assert not np.array_equal(a.W.data, AttentionRNN(2, 3, 4, seed=8).W.data)
-    shapes = {k: t.shape for k, t in a.parameters().items()}
+    shapes = {k: t.shape for k, t in a.params().items()}
     assert shapes == {"W": (3, 3), "U": (3, 2), "b": (3,), "V": (4, 3), "c": (4,)}
-    assert all(t.requires_grad and t.is_leaf for t in a.parameters().values())
+    assert all(t.requires_grad and t.is_leaf for t in a.params().values())
 
 
 def test_unrolled_graph_is_scoped_and_tagged():

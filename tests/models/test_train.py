@@ -100,7 +100,7 @@ def test_outputs_and_checkpoint_round_trip(tmp_path):
     opt = train.make_optimizer(c, model)
     assert train.load_checkpoint(run / "checkpoint.npz", c, model, opt) == 30
     for k in "WUbVc":
-        np.testing.assert_array_equal(model.parameters()[k].data, saved[k])
+        np.testing.assert_array_equal(model.params()[k].data, saved[k])
     np.testing.assert_array_equal(opt.m[0], saved["opt.m.0"])
 
 
@@ -212,7 +212,7 @@ def test_baseline_gradients(seed, T, onehot):
     for mode in ("fused", "unrolled"):
         m = AttentionRNN.from_params(base.numpy_params(), attention=False)
         m.loss(xs, ys, mode=mode).backward()
-        grads[mode] = {k: p.grad for k, p in m.parameters().items()}
+        grads[mode] = {k: p.grad for k, p in m.params().items()}
     for k in names:
         np.testing.assert_allclose(grads["unrolled"][k], grads["fused"][k], rtol=1e-12, atol=1e-15)
     f = base.forward(xs)
