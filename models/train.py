@@ -32,12 +32,14 @@ import tinygrad_rnn as tg
 
 from . import tasks
 from .app import rundir
-from .attention_rnn import PARAM_NAMES, AttentionRNN
+from .attention_rnn import AttentionRNN
+from .gated_rnn import GatedRNN
 from .app.cli import OneLineParser, non_negative_int, positive_float, positive_int
 
 # settings that define the model and the data: a checkpoint must agree on all of them
-ARCHITECTURE = ("task", "seq_len", "pairs", "symbols", "delay", "hidden_size", "attention", "attend_h0",
+ARCHITECTURE = ("task", "seq_len", "pairs", "symbols", "delay", "hidden_size", "cell", "attention", "attend_h0",
                 "optimizer", "seed")
+CELLS = ("tanh", "lstm", "gru")  # tanh: the seed's model (with or without attention); lstm/gru: gated_rnn
 EVAL_SEED = 2**31 - 1
 
 
@@ -64,6 +66,7 @@ class Config:
     momentum: float = 0.9
     clip: float | None = 1.0
     seed: int = 0
+    cell: str = "tanh"
     attention: bool = True
     attend_h0: bool = False
     eval_every: int = 100
@@ -79,8 +82,10 @@ class Config:
 
 
 # ----------------------------------------------------------------------------- pieces
-def make_model(cfg: Config) -> AttentionRNN:
+def make_model(cfg: Config) -> AttentionRNN | GatedRNN:
     s = cfg.spec
+    if cfg.cell != "tanh":
+        return GatedRNN(s.input_size, cfg.hidden_size, s.output_size, cell=cfg.cell, seed=cfg.seed)
     return AttentionRNN(s.input_size, cfg.hidden_size, s.output_size, seed=cfg.seed, attend_h0=cfg.attend_h0,
                         attention=cfg.attention)
 
@@ -475,7 +480,8 @@ def _kept(ckpt: Path, step: int) -> str:
 def _progress(cfg: Config, start: int) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=cfg.steps, initial=start, desc=f"{cfg.task}{'' if cfg.attention else ' (no attention)'}",
+    what = "" if cfg.attention else " (no attention)" if cfg.cell == "tanh" else f" ({cfg.cell})"
+    return tqdm(total=cfg.steps, initial=start, desc=f"{cfg.task}{what}",
                 disable=not cfg.progress, dynamic_ncols=True, leave=True)
 
 
@@ -513,6 +519,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--clip", type=float, default=d.clip, help="global grad-norm clipping; 0 turns it off (default 1)")
     p.add_argument("--seed", type=non_negative_int, default=d.seed, help="a non-negative integer (default 0)")
     p.add_argument("--no-attention", action="store_true", help="the baseline: Ω_t = V h_t + c")
+    p.add_argument("--cell", choices=CELLS, default=d.cell,
+                   help="tanh: the seed's recurrence (default); lstm, gru: the gated baselines (with --no-attention)")
     p.add_argument("--attend-h0", action="store_true", help="the literal k = 0..t reading of eqs 3-4")
     p.add_argument("--eval-every", type=positive_int, default=d.eval_every, help="evaluate and checkpoint every N steps")
     p.add_argument("--eval-size", type=positive_int, default=d.eval_size, help="held-out sequences (default 256)")
@@ -566,6 +574,11 @@ def check_config(cfg: Config) -> Config:
                              f"got {str(getattr(cfg, name))[:40]}")
     if cfg.task not in tasks.TASKS:
         raise TrainError(f"--task: expected one of {', '.join(tasks.TASKS)}, got {cfg.task[:40]!r}")
+    if cfg.cell not in CELLS:
+        raise TrainError(f"--cell: expected one of {', '.join(CELLS)}, got {cfg.cell[:40]!r}")
+    if cfg.cell != "tanh" and (cfg.attention or cfg.attend_h0):
+        raise TrainError(f"--cell {cfg.cell}: an LSTM or GRU baseline has no attention; add --no-attention "
+                         "(and leave out --attend-h0)")
     if cfg.optimizer not in ("sgd", "adam"):
         raise TrainError(f"--optimizer: expected sgd or adam, got {cfg.optimizer[:40]!r}")
     if not (math.isfinite(cfg.lr) and cfg.lr > 0):

@@ -1,10 +1,12 @@
 """``python -m tinygrad_rnn.models.app.sweep``: when does the seed's attention help a plain tanh RNN?
 
-Attention (the seed's model) against the baseline (``--no-attention``: Ω_t = V h_t + c), ten
-seeds each (``--seeds``), on ``first`` with sequence lengths 5, 10, 20, 40 and on ``recall`` with
-2, 3, 4, 6 pairs.  Both models get the same budget of steps and the same learning rate, tuned
-first: for each task, every candidate rate trains both models once (seed 100, a middle setting)
-and the rate with the best mean held-out accuracy over the two models wins.  Evaluation uses
+Attention (the seed's model) against the plain tanh RNN (``--no-attention``: Ω_t = V h_t + c) and
+the gated baselines people use, an LSTM and a GRU (``models/gated_rnn.py``), each at the seed
+model's hidden size and at the hidden size with the seed model's parameter count; ten seeds each
+(``--seeds``), on ``first`` with sequence lengths 5, 10, 20, 40 and on ``recall`` with 2, 3, 4, 6
+pairs.  Every model gets the same budget of steps and its learning rate by the same rule, tuned
+first: for each task and model, every candidate rate trains the model once (seed 100, a middle
+setting) and the rate with the best held-out accuracy wins.  Evaluation uses
 sequences no training step can draw (``tasks.is_held_out``).
 
 Every row records the commit it was computed at (and whether the tree had uncommitted changes);
@@ -47,6 +49,42 @@ GRID = {"first": ("seq_len", (5, 10, 20, 40)), "recall": ("pairs", (2, 3, 4, 6))
 TUNE_AT = {"first": 10, "recall": 3}
 LRS = (0.003, 0.01, 0.03)
 COMMON = {"batch_size": 32, "hidden_size": 32, "optimizer": "adam", "clip": 1.0, "symbols": 8, "eval_size": 512}
+# name -> (cell, attention, hidden-size rule): "H" the same H as the seed's model (COMMON), "params" the H
+# whose parameter count is closest to the seed's model at that H (gated_rnn.matching_hidden_size)
+MODELS = {"attn": ("tanh", True, "H"), "rnn": ("tanh", False, "H"), "lstm": ("lstm", False, "H"),
+          "gru": ("gru", False, "H"), "lstm_p": ("lstm", False, "params"), "gru_p": ("gru", False, "params")}
+LABELS = {"attn": "seed's attention", "rnn": "tanh RNN (no attention)", "lstm": "LSTM, same H", "gru": "GRU, same H",
+          "lstm_p": "LSTM, same parameters", "gru_p": "GRU, same parameters"}
+
+
+def model_of(row: dict[str, Any]) -> str:
+    """The model a job or row trained (rows before the gated baselines name none: attention or not)."""
+    return row.get("model") or ("attn" if row["attention"] else "rnn")
+
+
+def hidden_size(name: str, task: str, value: int) -> int:
+    """The hidden size ``name`` trains with on this task setting (see MODELS)."""
+    from .. import tasks
+    from ..gated_rnn import matching_hidden_size
+
+    cell, _, rule = MODELS[name]
+    H = COMMON["hidden_size"]
+    if rule == "H":
+        return H
+    kw = {GRID[task][0]: value}
+    spec = tasks.spec(task, symbols=COMMON["symbols"], delay=3, **{"seq_len": 10, "pairs": 3, **kw})
+    return matching_hidden_size(cell, spec.input_size, H, spec.output_size)
+
+
+def job_for(stage: str, task: str, value: int, name: str, seed: int, lr: float, steps: int, directory: Path,
+            ) -> dict[str, Any]:
+    cell, attention, _ = MODELS[name]
+    job = {"stage": stage, "task": task, "value": value, "model": name, "cell": cell, "attention": attention,
+           "seed": seed, "lr": lr, "steps": steps, "dir": str(directory)}
+    H = hidden_size(name, task, value)
+    if H != COMMON["hidden_size"]:
+        job["override"] = {"hidden_size": H}
+    return job
 
 
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +94,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 
     common = {**COMMON, **job.get("override", {})}
     cfg = train.Config(task=job["task"], steps=job["steps"], lr=job["lr"], seed=job["seed"],
-                       attention=job["attention"], eval_every=job["steps"], log_every=100,
+                       attention=job["attention"], cell=job.get("cell", "tanh"), eval_every=job["steps"], log_every=100,
                        out=job["dir"], progress=False, **{GRID[job["task"]][0]: job["value"]}, **common)
     from .. import tasks
 
@@ -77,7 +115,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def key(job: dict[str, Any]) -> str:
-    return f"{job['stage']}|{job['task']}|{job['value']}|{'attn' if job['attention'] else 'rnn'}|{job['seed']}|{job['lr']}"
+    return f"{job['stage']}|{job['task']}|{job['value']}|{model_of(job)}|{job['seed']}|{job['lr']}"
 
 
 ROW_KEYS = {"stage": str, "task": str, "value": int, "attention": bool, "seed": int, "lr": (int, float),
@@ -168,35 +206,43 @@ def execute(jobs: list[dict[str, Any]], path: Path, workers: int, desc: str, ver
             out.write(json.dumps(res) + "\n")
             out.flush()
             bar.update(1)
-            bar.set_postfix(last=f"{res['task']} {res['value']} {'attn' if res['attention'] else 'rnn'} "
+            bar.set_postfix(last=f"{res['task']} {res['value']} {model_of(res)} "
                                  f"acc={res['eval_acc']:.2f}", refresh=False)
     wanted = {key(j) for j in jobs}
     return [r for r in load(path) if key(r) in wanted]
 
 
-def tune(results_dir: Path, steps: int, workers: int, version: dict[str, Any], allow_mixed: bool) -> dict[str, float]:
-    jobs = [{"stage": "tune", "task": task, "value": TUNE_AT[task], "attention": attn, "seed": 100, "lr": lr,
-             "steps": steps, "dir": str(results_dir / "runs" / f"tune-{task}-{lr}-{int(attn)}")}
-            for task in GRID for lr in LRS for attn in (True, False)]
+def tune(results_dir: Path, steps: int, workers: int, version: dict[str, Any], allow_mixed: bool,
+         models: tuple[str, ...] = tuple(MODELS)) -> dict[tuple[str, str], float]:
+    """Each model's learning rate on each task, by one rule for all: every rate of LRS trains the
+    model once at the task's tuning point (seed 100), and the rate with the best held-out accuracy
+    wins (ties: the smaller rate)."""
+    jobs = [job_for("tune", task, TUNE_AT[task], name, 100, lr, steps,
+                    results_dir / "runs" / f"tune-{task}-{lr}-{name}")
+            for task in GRID for lr in LRS for name in models]
     rows = execute(jobs, results_dir / "sweep.jsonl", workers, "tuning lr", version, allow_mixed)
     best = {}
     for task in GRID:
-        score = {lr: np.mean([r["eval_acc"] for r in rows if r["task"] == task and r["lr"] == lr]) for lr in LRS}
-        best[task] = max(LRS, key=lambda lr: (score[lr], -lr))
+        for name in models:
+            score = {r["lr"]: r["eval_acc"] for r in rows if r["task"] == task and model_of(r) == name}
+            best[(task, name)] = max(LRS, key=lambda lr: (score.get(lr, -1.0), -lr))
     return best
 
 
-def sweep(results_dir: Path, steps: int, seeds: int, workers: int, allow_mixed: bool = False) -> list[dict[str, Any]]:
+def sweep(results_dir: Path, steps: int, seeds: int, workers: int, allow_mixed: bool = False,
+          models: tuple[str, ...] = tuple(MODELS)) -> list[dict[str, Any]]:
     version = code_version()
-    lrs = tune(results_dir, steps, workers, version, allow_mixed)
-    jobs = [{"stage": "main", "task": task, "value": v, "attention": attn, "seed": s, "lr": lrs[task],
-             "steps": steps, "dir": str(results_dir / "runs" / f"{task}-{v}-{int(attn)}-{s}")}
-            for task, (_, values) in GRID.items() for v in values for attn in (True, False) for s in range(seeds)]
+    lrs = tune(results_dir, steps, workers, version, allow_mixed, models)
+    jobs = [job_for("main", task, v, name, s, lrs[(task, name)], steps, results_dir / "runs" / f"{task}-{v}-{name}-{s}")
+            for task, (_, values) in GRID.items() for v in values for name in models for s in range(seeds)]
     # does the recall look-up scale with a wider state and a longer budget? (3 pairs, H = 128, 3x the steps)
-    jobs += [{"stage": "probe", "task": "recall", "value": 3, "attention": attn, "seed": s, "lr": lrs["recall"],
-              "steps": 3 * steps, "override": {"hidden_size": 128},
-              "dir": str(results_dir / "runs" / f"probe-recall-3-h128-{int(attn)}-{s}")}
-             for attn in (True, False) for s in range(min(seeds, 5))]
+    for name in ("attn", "rnn"):
+        if name in models:
+            for s in range(min(seeds, 5)):
+                job = job_for("probe", "recall", 3, name, s, lrs[("recall", name)], 3 * steps,
+                              results_dir / "runs" / f"probe-recall-3-h128-{name}-{s}")
+                job["override"] = {"hidden_size": 128}
+                jobs.append(job)
     return execute(jobs, results_dir / "sweep.jsonl", workers, "sweep", version, allow_mixed)
 
 
@@ -226,9 +272,9 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for task, (param, values) in GRID.items():
         for v in values:
             line: dict[str, Any] = {"task": task, "param": param, "value": v}
-            for name, attn in (("attn", True), ("rnn", False)):
+            for name in MODELS:
                 sel = sorted((r for r in rows if r["stage"] == "main" and r["task"] == task and r["value"] == v
-                              and r["attention"] == attn), key=lambda r: r["seed"])
+                              and model_of(r) == name), key=lambda r: r["seed"])
                 if not sel:
                     continue
                 acc = np.array([r["eval_acc"] for r in sel])
@@ -237,17 +283,23 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                               "acc_mean": float(acc.mean()), "acc_min": float(acc.min()), "acc_max": float(acc.max()),
                               "acc_sd": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0, "n": len(sel),
                               "lr": sel[0]["lr"], "solved": int((acc >= SOLVED).sum()),
+                              "hidden_size": int(sel[0].get("override", {}).get("hidden_size", COMMON["hidden_size"])),
                               "above_floor": int(sum(above_floor(r) for r in sel)),
                               "grad_h1": float(np.mean([r["grad_h1"] for r in sel])),
                               "grad_h1_init": float(np.mean([r["grad_h1_init"] for r in sel]))}
-                if attn:
+                if name == "attn":
                     line[name].update({k: float(np.mean([r[k] for r in sel]))
                                        for k in ("attn_entropy", "attn_self", "attn_first")})
-            if "attn" in line and "rnn" in line:
-                a, r = line["attn"], line["rnn"]
-                line["p_solved"] = fisher_exact(a["solved"], a["n"] - a["solved"], r["solved"], r["n"] - r["solved"])
-                line["p_floor"] = fisher_exact(a["above_floor"], a["n"] - a["above_floor"],
-                                               r["above_floor"], r["n"] - r["above_floor"])
+            a = line.get("attn")
+            for name in MODELS:
+                o = line.get(name)
+                if a is None or o is None or name == "attn":
+                    continue
+                ps = fisher_exact(a["solved"], a["n"] - a["solved"], o["solved"], o["n"] - o["solved"])
+                pf = fisher_exact(a["above_floor"], a["n"] - a["above_floor"], o["above_floor"], o["n"] - o["above_floor"])
+                o["p_solved_vs_attn"], o["p_floor_vs_attn"] = ps, pf
+                if name == "rnn":
+                    line["p_solved"], line["p_floor"] = ps, pf
             out.append(line)
     return out
 
@@ -280,7 +332,54 @@ def markdown(summary: list[dict[str, Any]], steps: int, seeds: int, version: str
             f"| {a['attn_entropy']:.2f} | {a['attn_self']:.2f} "
             f"| {a['grad_h1']:.2e} ({a['grad_h1_init']:.1e}) | {r['grad_h1']:.2e} ({r['grad_h1_init']:.1e}) |"
         )
+    gated = [n for n in MODELS if n not in ("attn", "rnn") and any(n in sm for sm in summary)]
+    if gated:
+        lines += [
+            "",
+            "**The seed's attention against the gated baselines** (same steps, same tuning rule, same seeds and "
+            "held-out data; LSTM and GRU read out Ω_t = V h_t + c with no attention; *same H*: hidden size "
+            f"{COMMON['hidden_size']}, {_ratios()} the seed model's parameters; *same parameters*: the hidden size "
+            "whose parameter count is closest to the seed model's, given per row). Solved counts and Fisher's exact "
+            "p against the attention model.",
+            "",
+            "| task | setting | floor | attention | " + " | ".join(LABELS[n] for n in gated) + " |",
+            "|---|---|---|---|" + "---|" * len(gated),
+        ]
+        for s in summary:
+            a = s.get("attn")
+            if not a or not all(n in s for n in gated):
+                continue
+            label = f"T = {s['value']}" if s["param"] == "seq_len" else f"{s['value']} pairs"
+            cells = [f"{a['acc_mean']:.3f} ± {a['acc_sd']:.3f} (solved {a['solved']}/{a['n']})"]
+            for n in gated:
+                o = s[n]
+                size = f", H = {o['hidden_size']}" if MODELS[n][2] == "params" else ""
+                cells.append(f"{o['acc_mean']:.3f} ± {o['acc_sd']:.3f} (solved {o['solved']}/{o['n']}, "
+                             f"p = {o['p_solved_vs_attn']:.2g}{size})")
+            lines.append(f"| {s['task']} | {label} | {s['floor']:.3f} | " + " | ".join(cells) + " |")
+    rates = sorted({(s["task"], n, s[n]["lr"]) for s in summary for n in MODELS if n in s})
+    if rates:
+        lines += ["", "Learning rates (tuned per model and task): " + "; ".join(
+            f"{task} {LABELS[n]} {lr:g}" for task, n, lr in rates) + "."]
     return "\n".join(lines) + "\n"
+
+
+def _ratios() -> str:
+    """How many times the seed model's parameters an LSTM and a GRU of the same H have, over the tasks."""
+    from .. import tasks
+    from ..gated_rnn import parameter_count
+
+    H = COMMON["hidden_size"]
+    out = []
+    for cell in ("gru", "lstm"):
+        r = []
+        for task, (param, values) in GRID.items():
+            for v in values:
+                sp = tasks.spec(task, symbols=COMMON["symbols"], delay=3, **{"seq_len": 10, "pairs": 3, param: v})
+                r.append(parameter_count(cell, sp.input_size, H, sp.output_size)
+                         / parameter_count("tanh", sp.input_size, H, sp.output_size))
+        out.append(f"{min(r):.1f}–{max(r):.1f}× ({cell.upper()})")
+    return " and ".join(out)
 
 
 def evidence(rows: list[dict[str, Any]]) -> str:
@@ -290,8 +389,8 @@ def evidence(rows: list[dict[str, Any]]) -> str:
     out = []
 
     def sel(task: str, value: int, attn: bool) -> list[dict[str, Any]]:
-        return sorted((r for r in main if r["task"] == task and r["value"] == value and r["attention"] == attn),
-                      key=lambda r: r["seed"])
+        return sorted((r for r in main if r["task"] == task and r["value"] == value
+                       and model_of(r) == ("attn" if attn else "rnn")), key=lambda r: r["seed"])
 
     for T in (20, 40):
         a, b = sel("first", T, True), sel("first", T, False)
@@ -321,7 +420,7 @@ def evidence(rows: list[dict[str, Any]]) -> str:
     probe = [r for r in rows if r["stage"] == "probe"]
     if probe:
         for name, attn in (("attention", True), ("baseline", False)):
-            runs = sorted((r for r in probe if r["attention"] == attn), key=lambda r: r["seed"])
+            runs = sorted((r for r in probe if model_of(r) == ("attn" if attn else "rnn")), key=lambda r: r["seed"])
             if runs:
                 out.append(f"recall 3 pairs, H = 128, {runs[0]['steps']} steps, {name}: accuracy "
                            + ", ".join(f"{r['eval_acc']:.2f}" for r in runs)
@@ -341,7 +440,10 @@ def plot(summary: list[dict[str, Any]], path: Path) -> Path | None:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     for ax, (task, (param, values)) in zip(axes, GRID.items()):
-        for name, label, colour in (("attn", "seed's attention", "tab:blue"), ("rnn", "no attention", "tab:orange")):
+        colours = {"attn": "tab:blue", "rnn": "tab:orange", "lstm": "tab:green", "gru": "tab:red",
+                   "lstm_p": "tab:olive", "gru_p": "tab:purple"}
+        for k, name in enumerate(MODELS):
+            label, colour = LABELS[name], colours[name]
             rows = [s[name] for s in summary if s["task"] == task and name in s]
             if not rows:
                 continue
@@ -349,7 +451,7 @@ def plot(summary: list[dict[str, Any]], path: Path) -> Path | None:
             mean = np.array([r["acc_mean"] for r in rows])
             ax.plot(xs, mean, "o-", color=colour, label=label)
             ax.fill_between(xs, [r["acc_min"] for r in rows], [r["acc_max"] for r in rows], color=colour, alpha=0.15)
-            offset = 0.012 * (max(values) - min(values)) * (-1 if name == "attn" else 1)
+            offset = 0.012 * (max(values) - min(values)) * (k - (len(MODELS) - 1) / 2)
             for x, r in zip(xs, rows):  # every run, so a bimodal outcome shows as two clusters
                 ax.plot([x + offset] * len(r["accs"]), r["accs"], ".", color=colour, alpha=0.6, ms=5)
         ax.axhline(1 / 8, color="grey", lw=0.8, ls=":", label="chance")
@@ -379,6 +481,8 @@ def parser() -> OneLineParser:
     p.add_argument("--allow-mixed-commits", action="store_true",
                    help="add to a results file that holds rows from another code version")
     p.add_argument("--workers", type=positive_int, default=2, help="parallel runs (default 2: one per core)")
+    p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS),
+                   help="which models to train (default all: " + ", ".join(f"{k} = {v}" for k, v in LABELS.items()) + ")")
     p.add_argument("--malloc", choices=memory.CHOICES, default="reuse",
                    help="reuse: every run keeps freed buffers for reuse (tinygrad_rnn.reuse_freed_memory, ~2x faster "
                         "steps on VMs; the default here); system: glibc's defaults")
@@ -407,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as e:
             raise SweepError(f"--out: cannot create {str(out)[:200]!r}: {e.strerror}") from None
         start = time.perf_counter()
-        rows = sweep(out, args.steps, args.seeds, args.workers, args.allow_mixed_commits)
+        rows = sweep(out, args.steps, args.seeds, args.workers, args.allow_mixed_commits, tuple(args.models))
     except (SweepError, RunError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -362,3 +362,13 @@ def test_a_two_layer_mlp_learns_xor_in_under_fifteen_lines():
         loss.backward()
         opt.step()
     assert (model(X).data.argmax(-1) == y).all() and float(loss.data) < 0.05
+
+
+def test_apply_visits_children_first_then_the_module_as_torch():
+    net = nn.Sequential(nn.Linear(1, 1), nn.Sequential(nn.Tanh(), nn.ReLU()))
+    seen = []
+    net.apply(lambda m: seen.append(type(m).__name__))
+    tnet = torch.nn.Sequential(torch.nn.Linear(1, 1), torch.nn.Sequential(torch.nn.Tanh(), torch.nn.ReLU()))
+    tseen = []
+    tnet.apply(lambda m: tseen.append(type(m).__name__))
+    assert seen == tseen == ["Linear", "Tanh", "ReLU", "Sequential", "Sequential"]

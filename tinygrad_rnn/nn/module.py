@@ -146,9 +146,10 @@ class Module:
             yield p
 
     def apply(self, fn: Callable[["Module"], None]) -> "Module":
-        """``fn`` on every sub-module, then on this one (as PyTorch's ``apply``)."""
-        for m in reversed(list(self.modules())):
-            fn(m)
+        """``fn`` on every sub-module (each child's tree first), then on this one, as PyTorch's ``apply``."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
         return self
 
     # ------------------------------------------------------------------ modes and gradients
