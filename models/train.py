@@ -32,6 +32,8 @@ import tinygrad_rnn as tg
 
 from . import tasks
 from .app import rundir
+from tinygrad_rnn.serialization import npy_header, zip_directory_size
+
 from .attention_rnn import AttentionRNN
 from .gated_rnn import GatedRNN
 from .app.cli import OneLineParser, non_negative_int, positive_float, positive_int
@@ -180,41 +182,19 @@ def _expected_members(model: AttentionRNN, opt: tg.optim.Optimizer) -> dict[str,
 
 
 def _read_header(fh: Any, name: str, path: Path, what: str = "--resume") -> tuple[tuple[int, ...], np.dtype]:
-    fmt = np.lib.format
     try:
-        version = fmt.read_magic(fh)
-        if version == (1, 0):
-            shape, _, dtype = fmt.read_array_header_1_0(fh)
-        elif version == (2, 0):
-            shape, _, dtype = fmt.read_array_header_2_0(fh)
-        else:
-            raise ValueError(f"unsupported .npy version {version}")
+        shape, dtype, _ = npy_header(fh)
     except (ValueError, EOFError, OSError) as e:
         raise TrainError(f"{what}: {path}: member {name!r} is not a readable .npy array ({e})") from None
-    return tuple(shape), np.dtype(dtype)
+    return shape, dtype
 
 
 def _zip_directory_size(fh: Any, path: Path, what: str = "--resume") -> tuple[int, int]:
-    """(members, bytes) the zip's central directory declares, read from its end record (and the
-    zip64 one where present) without reading the directory itself: a zip of 300 000 members is
-    refused before ``zipfile`` builds 300 000 entries."""
-    size = fh.seek(0, os.SEEK_END)
-    tail_len = min(size, 22 + 0xFFFF)
-    fh.seek(size - tail_len)
-    tail = fh.read(tail_len)
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or len(tail) - at < 22:
+    """(members, bytes) the zip's central directory declares (:func:`tinygrad_rnn.serialization.zip_directory_size`)."""
+    found = zip_directory_size(fh)
+    if found is None:
         raise TrainError(f"{what}: {path} is not a zip archive (np.savez writes one); the file is corrupt")
-    _, _, _, _, members, cd_size, _, _ = struct.unpack("<4s4H2LH", tail[at:at + 22])
-    if (members == 0xFFFF or cd_size == 0xFFFFFFFF) and at >= 20 and tail[at - 20:at - 16] == b"PK\x06\x07":
-        _, _, offset, _ = struct.unpack("<4sLQL", tail[at - 20:at])
-        if offset + 56 <= size:
-            fh.seek(offset)
-            record = fh.read(56)
-            if record[:4] == b"PK\x06\x06":
-                members, cd_size = struct.unpack("<QQ", record[32:48])
-    fh.seek(0)
-    return members, cd_size
+    return found
 
 
 def load_checkpoint(path: Path, cfg: Config, model: AttentionRNN, opt: tg.optim.Optimizer,

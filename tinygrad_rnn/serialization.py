@@ -26,7 +26,7 @@ from typing import Any, BinaryIO, Mapping
 
 import numpy as np
 
-__all__ = ["save", "load", "LoadError"]
+__all__ = ["save", "load", "LoadError", "zip_directory_size", "npy_header"]
 
 MAX_MEMBERS = 100_000
 HEADER_SLACK = 4096  # bytes a .npy header may take beyond the data
@@ -93,15 +93,17 @@ def _open(path: Path, max_bytes: int) -> BinaryIO:
         raise
 
 
-def _directory(fh: BinaryIO, path: Path) -> tuple[int, int]:
-    """(members, directory bytes) from the zip's end record (and its zip64 one)."""
+def zip_directory_size(fh: BinaryIO) -> tuple[int, int] | None:
+    """(members, directory bytes) a zip declares, from its end record (and the zip64 one where
+    present), without reading the directory itself; None if ``fh`` holds no end record.  The
+    caller can refuse a zip of a million members before ``zipfile`` lists them."""
     size = fh.seek(0, os.SEEK_END)
     tail_len = min(size, 22 + 0xFFFF)
     fh.seek(size - tail_len)
     tail = fh.read(tail_len)
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < 22:
-        raise LoadError(f"load: {path} is not an .npz file (not a zip archive)")
+        return None
     _, _, _, _, members, cd_size, _, _ = struct.unpack("<4s4H2LH", tail[at:at + 22])
     if (members == 0xFFFF or cd_size == 0xFFFFFFFF) and at >= 20 and tail[at - 20:at - 16] == b"PK\x06\x07":
         _, _, offset, _ = struct.unpack("<4sLQL", tail[at - 20:at])
@@ -114,19 +116,32 @@ def _directory(fh: BinaryIO, path: Path) -> tuple[int, int]:
     return members, cd_size
 
 
-def _header(member: Any, name: str, path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+def npy_header(member: Any) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, header length) of the ``.npy`` stream ``member``, read without its data;
+    ``ValueError``/``EOFError``/``OSError`` if it is not a readable header."""
     fmt = np.lib.format
+    version = fmt.read_magic(member)
+    if version == (1, 0):
+        shape, _, dtype = fmt.read_array_header_1_0(member)
+    elif version == (2, 0):
+        shape, _, dtype = fmt.read_array_header_2_0(member)
+    else:
+        raise ValueError(f"unsupported .npy version {version}")
+    return tuple(int(n) for n in shape), np.dtype(dtype), member.tell()
+
+
+def _directory(fh: BinaryIO, path: Path) -> tuple[int, int]:
+    found = zip_directory_size(fh)
+    if found is None:
+        raise LoadError(f"load: {path} is not an .npz file (not a zip archive)")
+    return found
+
+
+def _header(member: Any, name: str, path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
     try:
-        version = fmt.read_magic(member)
-        if version == (1, 0):
-            shape, _, dtype = fmt.read_array_header_1_0(member)
-        elif version == (2, 0):
-            shape, _, dtype = fmt.read_array_header_2_0(member)
-        else:
-            raise ValueError(f"unsupported .npy version {version}")
+        return npy_header(member)
     except (ValueError, EOFError, OSError) as e:
         raise LoadError(f"load: {path}: entry {name!r} is not a readable .npy array ({e})") from None
-    return tuple(int(n) for n in shape), np.dtype(dtype), member.tell()
 
 
 def load(path: str | os.PathLike[str], max_bytes: int = 1 << 32, max_members: int = MAX_MEMBERS) -> dict[str, np.ndarray]:

@@ -84,24 +84,21 @@ class Module:
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
-        """``setattr(self, name, param)``, for names made at run time."""
-        if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}")
-        if param is None:
-            self.__dict__["_parameters"][name] = None
-            object.__setattr__(self, name, None)
-        else:
-            setattr(self, name, param)
+        """``setattr(self, name, param)``, for names made at run time (None keeps an empty slot)."""
+        self._register("_parameters", name, param, Parameter, "register_parameter")
 
     def add_module(self, name: str, module: "Module | None") -> None:
         """``setattr(self, name, module)``, for names made at run time (``Sequential`` uses ``"0"``, ...)."""
-        if module is not None and not isinstance(module, Module):
-            raise TypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
-        if module is None:
-            self.__dict__["_modules"][name] = None
+        self._register("_modules", name, module, Module, "add_module")
+
+    def _register(self, table: str, name: str, value: Any, kind: type, what: str) -> None:
+        if value is not None and not isinstance(value, kind):
+            raise TypeError(f"{what}: {name!r} must be a {kind.__name__} or None, got {type(value).__name__}")
+        if value is None:  # an empty slot under that name (``__setattr__`` alone would make a plain attribute)
+            self.__dict__[table][name] = None
             object.__setattr__(self, name, None)
         else:
-            setattr(self, name, module)
+            setattr(self, name, value)
 
     # ------------------------------------------------------------------ walking the tree
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
