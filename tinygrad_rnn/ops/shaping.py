@@ -269,7 +269,7 @@ def take_along_axis(x: Any, indices: Any, axis: int) -> Tensor:
 
 
 def gather(x: Any, axis: int, index: Any) -> Tensor:
-    """PyTorch's ``gather(input, dim, index)``: out[i][j] = x[index[i][j]][j] (axis 0), with
+    """PyTorch's ``gather(input, dim, index)``: ``out[i][j] = x[index[i][j]][j]`` (axis 0), with
     ``index`` no larger than x along the other axes."""
     idx = np.asarray(getattr(index, "data", index))
     shape = np.shape(getattr(x, "data", x))

@@ -1,0 +1,133 @@
+# %% [markdown]
+# # 11. Where this engine stops
+#
+# `tinygrad_rnn` chose to be small and readable: one Python object per op, a tape walked in
+# Python, numpy underneath. This chapter measures what that costs and names what larger systems
+# add, each with the check that would tell you they got it right.
+#
+# ## The cost of one op
+#
+# Every recorded op pays for bookkeeping: the `Op` call, the record, protecting saved arrays, and
+# in backward the walk's accumulation. On tiny arrays that dwarfs the arithmetic. The times below
+# are measured now, on the machine that built this page (so they vary from build to build).
+
+# %%
+import time
+
+import numpy as np
+import tinygrad_rnn as tg
+
+x0 = np.linspace(-1, 1, 8)
+
+def engine_chain(n=200):
+    x = tg.Tensor(x0, requires_grad=True)
+    y = x
+    for _ in range(n):
+        y = y.tanh()
+    y.sum().backward()
+    return x.grad
+
+def numpy_chain(n=200):
+    ys, y = [], x0
+    for _ in range(n):
+        y = np.tanh(y)
+        ys.append(y)
+    g = np.ones_like(x0)
+    for y in reversed(ys):
+        g = g * (1 - y * y)
+    return g
+
+assert np.allclose(engine_chain(), numpy_chain(), rtol=1e-12)      # same numbers first
+
+def per_op_microseconds(fn, n=200, repeats=30):
+    best = min(_timed(fn, n) for _ in range(repeats))
+    return best / n * 1e6
+
+def _timed(fn, n):
+    start = time.perf_counter()
+    fn(n)
+    return time.perf_counter() - start
+
+engine_us, numpy_us = per_op_microseconds(engine_chain), per_op_microseconds(numpy_chain)
+print(f"forward + backward of one tanh on 8 numbers: engine {engine_us:.1f} µs, hand-written numpy {numpy_us:.1f} µs")
+assert engine_us > numpy_us            # the bookkeeping is never free (the ratio itself is noisy)
+
+# %% [markdown]
+# At the sizes of a real model (large matrices) the arithmetic dominates and the ratio falls
+# toward 1; the benchmarks (`benchmarks/results.md`) measure the whole training step against the
+# fastest numpy we could write: a few times slower at tiny sizes, ~1.2–1.8× at medium and large.
+#
+# **What a JIT would add.** The tape of one training step is already a straight-line program.
+# Systems like `jax.jit`, tinygrad's `TinyJit` and `torch.compile` record it once and replay it
+# without the per-op bookkeeping (and fuse ops); the price is that the program must not depend on
+# values (a Python `if` on a tensor's value has to be refused while tracing). This engine does not
+# have one yet.
+#
+# ## What vmap would add: per-example gradients
+#
+# Backward gives the gradient of *one* scalar. Per-example gradients (for clipping per example, or
+# influence) take one backward pass per example in this engine; `jax.vmap` maps the computation
+# over a batch axis instead. For a linear model the batched answer can be written by hand: for
+# L_n = ½‖W x_n − y_n‖², ∂L_n/∂W = (W x_n − y_n) x_nᵀ, all n at once with one einsum.
+
+# %%
+rng = np.random.default_rng(0)
+W0, X, Y = rng.standard_normal((2, 3)), rng.standard_normal((6, 3)), rng.standard_normal((6, 2))
+
+def loop_of_backwards(W0, X, Y):
+    out = []
+    for x, y in zip(X, Y):
+        W = tg.Tensor(W0, requires_grad=True)
+        (0.5 * ((W @ x - y) ** 2).sum()).backward()
+        out.append(W.grad)
+    return np.array(out)
+
+def batched_by_hand(W0, X, Y):
+    return np.einsum("ni,nj->nij", X @ W0.T - Y, X)
+
+def batched_wrong(W0, X, Y):             # the mean gradient, broadcast: right on average only
+    g = np.einsum("ni,nj->ij", X @ W0.T - Y, X) / len(X)
+    return np.broadcast_to(g, (len(X), *W0.shape))
+
+loop = loop_of_backwards(W0, X, Y)
+assert np.allclose(batched_by_hand(W0, X, Y), loop, rtol=1e-12)
+assert not np.allclose(batched_wrong(W0, X, Y), loop, rtol=1e-6)          # the negative control: caught
+assert np.allclose(batched_wrong(W0, X, Y)[0], loop.mean(axis=0), rtol=1e-12)   # (it is the mean)
+print("per-example gradients: the batched einsum equals six backward passes; the mean is caught")
+
+# %% [markdown]
+# ## What in-place views would add
+#
+# numpy's `x[0] += 1` writes through a view into x. Here a view is a copy in the graph (a
+# `getitem` record), so a write through it could not reach x: the engine refuses it while recording
+# (chapter 6) instead of giving a third answer. PyTorch supports it by versioning every storage and
+# rewriting the graph when a view is modified, which is a great deal of machinery.
+
+# %%
+x = tg.Tensor(np.zeros(3), requires_grad=True)
+y = x * 1.0
+try:
+    y[0] += 1.0
+    raise AssertionError("a write through a view was recorded")
+except RuntimeError as e:
+    print(str(e)[:110], "...")
+
+# %% [markdown]
+# ## What the simplicity buys
+#
+# Everything in this course was checked against something that shares no code with the engine,
+# and the engine's core — the tape, the op protocol, the walk — is about 2 700 lines you can read.
+# That is the trade: per-op speed for a system whose every number you can trace and check.
+#
+# ## Check yourself
+#
+# Write `per_example_grads(W, X, Y)` for L_n = ½‖W x_n − y_n‖² without a Python loop: return an
+# array of shape (N, *W.shape). The checker compares with central differences of each example's loss.
+
+# %%
+from tinygrad_rnn import course
+
+def my_per_example_grads(W, X, Y):
+    raise NotImplementedError("your answer: shape (N, 2, 3)")
+
+print(course.check("11.per_example", my_per_example_grads))
