@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: test demo graphviz chromium clean bench sweep mutation
+.PHONY: test demo docs graphviz chromium clean bench sweep mutation
 
 sweep: $(STAMP)
 	$(PY) -m tinygrad_rnn.models.app.sweep
@@ -15,7 +15,7 @@ sweep: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -qq --upgrade pip
-	$(PY) -m pip install -qq -e '.[test,train,viz,browser]'
+	$(PY) -m pip install -qq -e '.[test,train,viz,browser,docs]'
 	touch $(STAMP) $(DEMO_STAMP)
 
 # the demo installs only what it imports (no torch, no pytest): viz, train, browser
@@ -45,6 +45,11 @@ chromium:
 
 test: $(STAMP) graphviz chromium
 	$(PY) -m pytest -q
+
+# the documentation site, built strictly into out/site/ (every course chapter executed); open
+# out/site/index.html, or serve it for search: python3 -m http.server -d out/site 8000
+docs: $(STAMP) graphviz
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir out/site
 
 demo: $(DEMO_STAMP) graphviz chromium
 	$(PY) -m examples.demo

@@ -239,7 +239,7 @@ def test_the_readmes_size_limits_are_the_codes():
 
     from tinygrad_rnn.models.draw import max_steps
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "guide" / "stepping.md").read_text()
     T = max_steps(AttentionRNN(2, 3, 3, seed=0), viz.DEFAULT_MAX_NODES)
     assert f"over {viz.DEFAULT_MAX_NODES} records (T > {T}) are refused" in readme
     assert T == 18

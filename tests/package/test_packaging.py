@@ -119,7 +119,8 @@ def test_a_missing_extra_is_one_line_naming_it(installed):
 def test_the_readmes_python_blocks_run_after_a_plain_install(installed):
     import re
 
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    blocks = [b for page in (ROOT / "README.md", ROOT / "docs" / "guide" / "testing.md")
+              for b in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)]
     script = installed["work"] / "readme_blocks.py"
     script.write_text("\n".join(blocks))
     out = run(installed, "", str(script))
