@@ -8,6 +8,7 @@ by ``viz.explore`` at every build, so nothing the site shows is a stale copy.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -75,3 +76,12 @@ def on_files(files: Files, config) -> Files:
     files.append(File.generated(config, "explore/micrograd.html", content=_micrograd_page()))
     files.append(File.generated(config, "explore/fanout.html", content=_fanout_page()))
     return files
+
+
+_ROLE = re.compile(r":(?:func|mod|class|meth|data|attr|exc|obj):(?=<code)")
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    """Docstrings name other objects Sphinx-style (:func:`x`), which reads well in ``help()``;
+    in the rendered reference the role prefix is noise, so it is dropped (the name stays, as code)."""
+    return _ROLE.sub("", html)

@@ -105,7 +105,7 @@ assert sorted(parts_of_a) == [-3.0, 1.0] and float(a.grad) == -3.0 + 1.0   # b, 
 # `a` fills up as its two contributions arrive. (The page is written by `viz.explore` when this
 # site is built.)
 #
-# <iframe src="../explore/fanout.html" title="the walk of a·b + a" width="100%" height="560" loading="lazy"></iframe>
+# <iframe src="../explore/fanout.html" title="the walk of a·b + a" width="100%" height="680" loading="lazy"></iframe>
 #
 # [Open the page on its own](../explore/fanout.html).
 
