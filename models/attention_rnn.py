@@ -118,9 +118,23 @@ def loss(params: Mapping[str, Any], xs: Any, ys: Any, mode: str = "fused", reduc
         raise ValueError(f"loss: reduction must be 'sum', 'mean' or 'none', got {reduction!r}")
     D, _, K = check_params(params)
     X, Y, batched = as_batch(xs, ys, D, K)
-    _, per_step = _run(_tensors(params), X, Y, _check_mode(mode), attend_h0, attention, want_forward=False)
+    per_step = batch_loss(params, X, Y, mode, "none", attend_h0, attention)
     if reduction == "none":
         return per_step if batched else per_step[0]
+    total = per_step.sum()
+    return total if reduction == "sum" else total / float(per_step.size)
+
+
+def batch_loss(params: Mapping[str, Any], X: Any, Y: Any, mode: str = "fused", reduction: str = "sum",
+               attend_h0: bool = False, attention: bool = True) -> tg.Tensor:
+    """Eq 7 on a batch already checked by :func:`~tinygrad_rnn.models.data.as_batch`: ``X`` (B, T, D)
+    and ``Y`` (B, T, K) float rows, arrays or Tensors.  No value is read (no validation), so
+    ``tg.compile`` can trace it: :func:`loss` is ``as_batch`` and then this."""
+    if reduction not in ("sum", "mean", "none"):
+        raise ValueError(f"batch_loss: reduction must be 'sum', 'mean' or 'none', got {reduction!r}")
+    _, per_step = _run(_tensors(params), X, Y, _check_mode(mode), attend_h0, attention, want_forward=False)
+    if reduction == "none":
+        return per_step
     total = per_step.sum()
     return total if reduction == "sum" else total / float(per_step.size)
 
@@ -206,6 +220,10 @@ class AttentionRNN(nn.Module):
         """:func:`attention_rnn` with this model's parameters and settings."""
         return attention_rnn(self.params(), xs, mode=mode, attend_h0=self.attend_h0, attention=self.attention)
 
+    def batch_loss(self, X: Any, Y: Any, mode: str = "fused", reduction: str = "sum") -> tg.Tensor:
+        """The module's :func:`batch_loss` (eq 7 on a checked batch; what ``tg.compile`` traces)."""
+        return batch_loss(self.params(), X, Y, mode, reduction, self.attend_h0, self.attention)
+
     def loss(self, xs: Any, ys: Any, mode: str = "fused", reduction: str = "sum") -> tg.Tensor:
         """The module's :func:`loss` (eq 7) with this model's parameters and settings."""
         return _loss(self.params(), xs, ys, mode=mode, reduction=reduction, attend_h0=self.attend_h0,
@@ -270,7 +288,7 @@ def _unrolled(P: Mapping[str, tg.Tensor], X: np.ndarray, Y: np.ndarray | None, a
     h_prev = h0
     for t in range(1, T + 1):
         with tg.scope(f"t={t}"):
-            x_t = tg.Tensor(X[:, t - 1], name=f"x_{t}")
+            x_t = _step(X, t, f"x_{t}")
             with tg.tag(eq=1):
                 h_t = _named((h_prev @ Wt + x_t @ Ut + b).tanh(), f"h_{t}")
             hs.append(h_t)
@@ -293,7 +311,7 @@ def _unrolled(P: Mapping[str, tg.Tensor], X: np.ndarray, Y: np.ndarray | None, a
                 probs_t = _named(logits_t.softmax(axis=-1), f"ŷ_{t}")
             if Y is not None:
                 with tg.tag(eq=7):
-                    y_t = tg.Tensor(Y[:, t - 1], name=f"y_{t}")
+                    y_t = _step(Y, t, f"y_{t}")
                     rows["L"].append(_named(-(y_t * probs_t.log()).sum(axis=-1), f"L_{t}"))
             if attend_h0:
                 rows["alpha_h0"].append(alpha_t[:, 0])
@@ -326,6 +344,13 @@ def _tensors(params: Mapping[str, Any]) -> dict[str, tg.Tensor]:
     """Tensors are used as they are (their .grad receives the gradient); arrays become constants."""
     return {k: v if isinstance(v, tg.Tensor) else tg.Tensor(np.asarray(v, dtype=np.float64), name=k)
             for k, v in ((k, params[k]) for k in PARAM_NAMES)}
+
+
+def _step(X: Any, t: int, name: str) -> tg.Tensor:
+    """Step t of a batch: a named leaf of an array, or an op on a Tensor (a traced one under tg.compile)."""
+    if isinstance(X, tg.Tensor):
+        return _named(X[:, t - 1], name)
+    return tg.Tensor(X[:, t - 1], name=name)
 
 
 def _named(t: tg.Tensor, name: str) -> tg.Tensor:

@@ -35,6 +35,7 @@ from .app import rundir
 from tinygrad_rnn.serialization import npy_header, zip_directory_size
 
 from .attention_rnn import AttentionRNN
+from .data import as_batch
 from .gated_rnn import GatedRNN
 from .app.cli import OneLineParser, non_negative_int, positive_float, positive_int
 
@@ -111,18 +112,35 @@ def eval_batch(cfg: Config) -> tasks.Batch:
                           cfg.pairs, cfg.symbols, cfg.delay, split="test")
 
 
-def train_step(model: AttentionRNN, opt: tg.optim.Optimizer, batch: tasks.Batch, clip: float | None) -> float:
-    """One update; returns the loss per scored token (before the update)."""
+def train_step(model: AttentionRNN, opt: tg.optim.Optimizer, batch: tasks.Batch, clip: float | None,
+               compiled: Any = None) -> float:
+    """One update; returns the loss per scored token (before the update).  ``compiled``: the
+    step from :func:`compiled_step` (forward and backward replayed by ``tg.compile``; the same
+    numbers bit for bit)."""
     opt.zero_grad()
-    loss = model.loss(batch.xs, batch.ys, mode="fused")
-    value = loss.item() / max(int(batch.scored.sum()), 1)
-    if not math.isfinite(value):
-        return value
-    loss.backward()
+    if compiled is not None:
+        X, Y, _ = as_batch(batch.xs, batch.ys, model.input_size, model.output_size)  # checked, in numpy, as loss() does
+        loss = compiled(X, Y)  # the gradients are in .grad already (not applied if the loss is not finite)
+        value = loss.item() / max(int(batch.scored.sum()), 1)
+        if not math.isfinite(value):
+            return value
+    else:
+        loss = model.loss(batch.xs, batch.ys, mode="fused")
+        value = loss.item() / max(int(batch.scored.sum()), 1)
+        if not math.isfinite(value):
+            return value
+        loss.backward()
     if clip:
         tg.optim.clip_grad_norm(model.parameters(), clip)
     opt.step()
     return value
+
+
+def compiled_step(model: AttentionRNN | GatedRNN) -> Any:
+    """``tg.compile`` of the model's fused loss on a checked batch: traced once per batch shape."""
+    if not isinstance(model, AttentionRNN):
+        raise TrainError("--compile: only the seed's model (--cell tanh) is compiled so far; drop --compile for --cell lstm/gru")
+    return tg.compile(lambda X, Y: model.batch_loss(X, Y, mode="fused"))
 
 
 def evaluate(model: AttentionRNN, batch: tasks.Batch) -> dict[str, Any]:
@@ -338,7 +356,7 @@ def _history(out: Path, cfg: Config, start: int) -> list[dict[str, Any]]:
     return history
 
 
-def run(cfg: Config, resume: bool = False, force: bool = False) -> dict[str, Any]:
+def run(cfg: Config, resume: bool = False, force: bool = False, compile: bool = False) -> dict[str, Any]:
     """Train according to ``cfg``; returns the last evaluation.  Raises TrainError for user errors.
     The run directory's guarantees (crash consistency, one writer, no links) are in
     :mod:`tinygrad_rnn.models.app.rundir`."""
@@ -404,9 +422,10 @@ def _run_locked(cfg: Config, out: Path, resume: bool, force: bool, state: dict[s
     bar = _progress(cfg, start)
     log = rundir.MetricsLog(metrics_path)
     step = start
+    compiled = compiled_step(model) if compile else None  # an execution choice, like --malloc: not recorded
     try:
         for step in range(start + 1, cfg.steps + 1):
-            loss = train_step(model, opt, train_batch(cfg, step - 1), cfg.clip)
+            loss = train_step(model, opt, train_batch(cfg, step - 1), cfg.clip, compiled)
             if not math.isfinite(loss):
                 raise TrainError(f"training loss became {loss} at step {step}; stopped, " + _kept(ckpt, done))
             record: dict[str, Any] = {"step": step, "loss": loss}
@@ -513,6 +532,9 @@ def parser() -> argparse.ArgumentParser:
                         "or use a DIR that holds other files")
     p.add_argument("--plots", action="store_true", help="write loss, attention and gradient-norm plots (matplotlib)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--compile", action="store_true",
+                   help="replay each step as generated numpy (tg.compile): the same metrics bit for bit, faster at small "
+                        "sizes; an execution choice, not a setting (not recorded in config.json)")
     p.add_argument("--malloc", choices=tg.memory.CHOICES, default="reuse",
                    help="reuse: keep freed buffers for reuse (tinygrad_rnn.reuse_freed_memory, ~2x faster steps on VMs; "
                         "the default of this command, not of the library); system: glibc's defaults")
@@ -662,7 +684,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out = args.out if args.out is not None else f"out/runs/{args.task}"
                 recorded = read_config_file(Path(out) / "config.json", "--resume")
             cfg = config_from_args(args, recorded, _given(argv) if recorded is not None else frozenset())
-            result = run(cfg, resume=args.resume, force=args.force)
+            result = run(cfg, resume=args.resume, force=args.force, compile=args.compile)
         except Interrupted as e:
             print(f"stopped: {e}", file=sys.stderr)
             return 130

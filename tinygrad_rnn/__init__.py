@@ -58,6 +58,8 @@ from .ops import linalg  # tg.linalg.norm, as numpy spells it
 from .random import manual_seed, default_generator
 from .serialization import LoadError, load, save
 from . import nn  # layers, recurrent cells, Module (built on everything above)
+from .compiler import Compiled, compile  # trace once, replay as generated numpy (tg.compile, as torch.compile)
+from .tracing import TraceError
 
 __version__ = "0.1.0"
 
@@ -91,7 +93,7 @@ __all__ = [
     "gradcheck", "jacobian", "numerical_jacobian", "GradcheckError", "UncheckableInput", "GradientShapeError", "AnomalyError",
     "SparseGrad", "reuse_freed_memory", "OpDefinitionError",
     # building blocks, saving, seeding
-    "nn", "save", "load", "LoadError", "manual_seed", "default_generator",
+    "nn", "save", "load", "LoadError", "manual_seed", "default_generator", "compile", "Compiled", "TraceError",
     "gradients", "grad", "value_and_grad", "vjp", "jvp", "hvp", "hessian", "gradgradcheck",
 ]
 

@@ -73,7 +73,7 @@ def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, re
 
 
 def _like(x: Any) -> np.ndarray:
-    return np.asarray(getattr(x, "data", x))
+    return np.asarray(getattr(x, "_data", x))  # shape and dtype only (no value read: tg.compile traces it)
 
 
 def zeros_like(x: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:

@@ -86,7 +86,7 @@ def _reshape(a: Any, *args: Any, shape: Any = None, newshape: Any = None, order:
     if len(args) + len(given) != 1:
         raise TypeError("np.reshape on a Tensor: give the new shape once (positionally, or as shape=)")
     target = args[0] if args else given[0]
-    size = np.shape(getattr(a, "data", a))
+    size = np.shape(getattr(a, "_data", a))
     return ops.reshape(a, shape=tuple(np.empty(size, dtype=bool).reshape(target).shape))
 
 

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, ParamSpec
 
 import numpy as np
 
+from . import tracing as _tracing
 from .recording import AnomalyError, state
 from .saved import foreign_memory, protect
 from .tape import Record
@@ -131,6 +132,13 @@ class Op(Generic[P]):
 
     def __repr__(self) -> str:
         return f"<op {self.name!r}>"
+
+    @property
+    def rules_per_call(self) -> bool:
+        """True if each call's forward returns that call's own rules (the closure form: ``(out,
+        (vjp_0, ...))``, each used as :class:`ClosureRule` does on arrays, ``vjp_i(g)``); False if
+        the rules are fixed (``self.rules``).  ``tg.compile``'s replay asks this, not the form."""
+        return self.rules is None
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Tensor:
         n = self.n_inputs
@@ -222,6 +230,10 @@ class Op(Generic[P]):
         else:
             t.requires_grad = False
             t.record = None
+        if _tracing.active:  # tg.compile is tracing (in some thread): report the call
+            tracer = _tracing.current()
+            if tracer is not None:
+                tracer.op(self, args, kwargs, arrays, t, vjps, ctx)
         return t
 
     def forward(self, *arrays: Any, **static: Any) -> np.ndarray:

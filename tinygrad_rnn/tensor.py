@@ -26,6 +26,7 @@ import numpy as np
 from . import inplace as _inplace
 from . import interop as _interop
 from . import ops
+from . import tracing as _tracing
 from .backward import _seed, traced_walk
 from .backward import backward as _backward
 from .op import register_tensor_type
@@ -95,6 +96,8 @@ class Tensor:
         Assigning ``t.data = array`` is refused while it would change a gradient (see
         :mod:`tinygrad_rnn.inplace`): on an intermediate whose graph is alive, on data a live graph
         saved, and as a change of shape or dtype of a tensor that requires grad."""
+        if _tracing.active:
+            _tracing.refuse_value("t.data", self._label())
         return self._data
 
     @data.setter
@@ -134,10 +137,14 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The underlying array (not a copy; read-only while a live graph saved it)."""
+        if _tracing.active:
+            _tracing.refuse_value("t.numpy()", self._label())
         return self._data
 
     def copy(self) -> "Tensor":
         """A new leaf with a copy of the data (no history, ``requires_grad=False``), free to modify."""
+        if _tracing.active:
+            _tracing.refuse_value("t.copy()", self._label())
         t = Tensor._make(self._data.copy(), False, None)
         t.name = self.name
         return t
@@ -148,12 +155,16 @@ class Tensor:
 
     def item(self) -> float | int | bool:
         """The value of a one-element tensor as a Python number."""
+        if _tracing.active:
+            _tracing.refuse_value("t.item() (or float(t), bool(t), int(t))", self._label())
         if self._data.size != 1:
             raise ValueError(f"item: only one-element tensors can be converted, this one has shape {self.shape}")
         return self._data.item()
 
     def tolist(self) -> Any:
         """The values as nested Python lists (numpy's ``tolist``)."""
+        if _tracing.active:
+            _tracing.refuse_value("t.tolist()", self._label())
         return self._data.tolist()
 
     def __len__(self) -> int:
@@ -174,6 +185,8 @@ class Tensor:
         inside a list (``np.sum([t, u])``, ``np.array([t, u])``), and a plain array there would
         silently leave the graph.  Use ``t.detach().numpy()`` (or ``t.data``) to leave it on purpose,
         ``tg.stack`` / ``tg.sum`` to stay in it."""
+        if _tracing.active:
+            _tracing.refuse_value("np.asarray(t) (numpy handed a Tensor)", self._label())
         if self.requires_grad:
             raise TypeError(
                 f"numpy was handed {self._label()} that requires grad (np.asarray(t), or a Tensor inside a list "
@@ -195,6 +208,8 @@ class Tensor:
 
     def __bool__(self) -> bool:
         """The truth of a one-element tensor (an error for more elements)."""
+        if _tracing.active:
+            _tracing.refuse_value("bool(t) (an if or while on a tensor)", self._label())
         if self._data.size != 1:
             raise ValueError(
                 f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() / .all() "
@@ -206,6 +221,8 @@ class Tensor:
         """``f"{loss:.3f}"`` formats a one-element tensor like its number."""
         if not spec:
             return str(self)
+        if _tracing.active:
+            _tracing.refuse_value(f"format(t, {spec!r})", self._label())
         if self._data.size == 1:
             return format(self._data.item(), spec)
         raise TypeError(f"format: only one-element tensors take a format spec ('{spec}'); this one has shape {self.shape}")
@@ -234,6 +251,11 @@ class Tensor:
         backward pass is recorded too (PyTorch's semantics): every ``.grad`` it touches becomes a
         Tensor with history, which can be differentiated again; the graph is kept.
         """
+        if _tracing.active and _tracing.current() is not None:
+            raise _tracing.TraceError(
+                f"tg.compile: backward() inside the function being traced ({_tracing.current().name}, at "
+                f"{_tracing.user_frame()}); tg.compile(fn) runs the backward pass itself: return the loss instead"
+            )
         if create_graph:
             traced_walk(self, seed_tensor(self, grad))
             return
@@ -252,6 +274,8 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """A new leaf sharing this data, cut off from the graph (``requires_grad=False``)."""
+        if _tracing.active:
+            _tracing.refuse_value("t.detach()", self._label())
         t = Tensor._make(self._data, False, None)
         t.name = self.name
         return t
@@ -363,26 +387,38 @@ class Tensor:
 
     def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
         """Elementwise ``==``: a boolean tensor, no gradient (tensors still hash by identity)."""
+        if _tracing.active:
+            _tracing.refuse_value("a comparison (t == ...; it gives a constant mask, not an op)", self._label())
         return Tensor._make(np.asarray(self._data == _raw(other)), False, None)
 
     def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
         """Elementwise ``!=``: a boolean tensor."""
+        if _tracing.active:
+            _tracing.refuse_value("a comparison (t != ...; it gives a constant mask, not an op)", self._label())
         return Tensor._make(np.asarray(self._data != _raw(other)), False, None)
 
     def __lt__(self, other: Any) -> "Tensor":
         """Elementwise ``<``: a boolean tensor."""
+        if _tracing.active:
+            _tracing.refuse_value("a comparison (t < ...; it gives a constant mask, not an op)", self._label())
         return Tensor._make(np.asarray(self._data < _raw(other)), False, None)
 
     def __le__(self, other: Any) -> "Tensor":
         """Elementwise ``<=``: a boolean tensor."""
+        if _tracing.active:
+            _tracing.refuse_value("a comparison (t <= ...; it gives a constant mask, not an op)", self._label())
         return Tensor._make(np.asarray(self._data <= _raw(other)), False, None)
 
     def __gt__(self, other: Any) -> "Tensor":
         """Elementwise ``>``: a boolean tensor."""
+        if _tracing.active:
+            _tracing.refuse_value("a comparison (t > ...; it gives a constant mask, not an op)", self._label())
         return Tensor._make(np.asarray(self._data > _raw(other)), False, None)
 
     def __ge__(self, other: Any) -> "Tensor":
         """Elementwise ``>=``: a boolean tensor."""
+        if _tracing.active:
+            _tracing.refuse_value("a comparison (t >= ...; it gives a constant mask, not an op)", self._label())
         return Tensor._make(np.asarray(self._data >= _raw(other)), False, None)
 
     # ------------------------------------------------------------------ numpy interoperation

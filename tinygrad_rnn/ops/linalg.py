@@ -263,14 +263,14 @@ def _normalise_subscripts(subscripts: str, shapes: list[tuple[int, ...]]) -> str
 
 def einsum(subscripts: str, *operands: Any) -> Tensor:
     """``np.einsum`` for tensors (explicit or implicit mode, with ``...``)."""
-    shapes = [np.shape(getattr(x, "data", x)) for x in operands]
+    shapes = [np.shape(getattr(x, "_data", x)) for x in operands]
     return _einsum(*operands, subscripts=_normalise_subscripts(subscripts, shapes))
 
 
 def tensordot(a: Any, b: Any, axes: Any = 2) -> Tensor:
     """``np.tensordot``: contract ``axes`` of a with ``axes`` of b (an int n: a's last n with b's
     first n).  Recorded as one ``einsum``."""
-    sa, sb = np.shape(getattr(a, "data", a)), np.shape(getattr(b, "data", b))
+    sa, sb = np.shape(getattr(a, "_data", a)), np.shape(getattr(b, "_data", b))
     if isinstance(axes, (int, np.integer)):
         axa, axb = list(range(len(sa) - axes, len(sa))), list(range(axes))
     else:
@@ -292,12 +292,12 @@ def tensordot(a: Any, b: Any, axes: Any = 2) -> Tensor:
 def dot(a: Any, b: Any) -> Tensor:
     """numpy's ``dot``, all of it: scalars multiply; 1-D and 2-D operands use the ``dot`` op;
     N-D is a sum over a's last axis and b's second-to-last (``tensordot``)."""
-    na, nb = np.ndim(getattr(a, "data", a)), np.ndim(getattr(b, "data", b))
+    na, nb = np.ndim(getattr(a, "_data", a)), np.ndim(getattr(b, "_data", b))
     if na == 0 or nb == 0:
         return mul(a, b)
     if na <= 2 and nb <= 2:
         return _dot2(a, b)
-    sa, sb = np.shape(getattr(a, "data", a)), np.shape(getattr(b, "data", b))
+    sa, sb = np.shape(getattr(a, "_data", a)), np.shape(getattr(b, "_data", b))
     k = 0 if nb == 1 else nb - 2
     if sa[-1] != sb[k]:
         raise ValueError(f"dot: shapes {sa} and {sb} do not align (a's last axis {sa[-1]} != b's axis {k}: {sb[k]})")
@@ -323,7 +323,7 @@ def _norm2(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A002 (numpy's name)
     """numpy's ``linalg.norm`` for tensors (see the module docstring for the orders)."""
-    nd = np.ndim(getattr(x, "data", x))
+    nd = np.ndim(getattr(x, "_data", x))
     if axis is None:
         if ord is None:
             return _norm2(x, axis=None, keepdims=keepdims)
@@ -364,7 +364,7 @@ def _matrix_norm(x: Any, ord: Any, axes: tuple[int, ...], keepdims: bool) -> Any
         best = (reductions.max if ord in (1, np.inf) else reductions.min)(sums, axis=picked, keepdims=True)
         if keepdims:
             return best
-        return reshape(best, shape=tuple(n for k, n in enumerate(np.shape(getattr(best, "data", best)))
+        return reshape(best, shape=tuple(n for k, n in enumerate(np.shape(getattr(best, "_data", best)))
                                              if k not in axes))  # (axes already normalised by norm())
     raise ValueError(f"norm: matrix ord must be None, 'fro', 1, -1, inf or -inf here (the 2-norm and the nuclear "
                      f"norm need singular values, which the engine does not have), got {ord!r}")

@@ -150,7 +150,7 @@ def _pad(x: Any, *, pad_width: tuple[tuple[int, int], ...], value: float = 0.0) 
 
 def pad(x: Any, pad_width: Any, value: float = 0.0) -> Tensor:
     """Constant padding, numpy's ``pad_width`` forms: an int, ``(before, after)``, or one pair per axis."""
-    nd = np.ndim(getattr(x, "data", x))
+    nd = np.ndim(getattr(x, "_data", x))
     width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (nd, 2)) if nd else np.zeros((0, 2), np.int64)
     if (width < 0).any():
         raise ValueError(f"pad: widths must be non-negative, got {pad_width!r}")
@@ -256,7 +256,7 @@ def _take_along_axis(x: Any, *, indices: np.ndarray, axis: int) -> Any:
 def take_along_axis(x: Any, indices: Any, axis: int) -> Tensor:
     """``np.take_along_axis``: ``indices`` has x's number of axes and broadcasts against x elsewhere."""
     idx = np.asarray(getattr(indices, "data", indices))
-    shape = np.shape(getattr(x, "data", x))
+    shape = np.shape(getattr(x, "_data", x))
     if idx.dtype.kind not in "iu" or idx.ndim != len(shape):
         raise ValueError(f"take_along_axis: indices must be integers with {len(shape)} axes like x {shape}, "
                          f"got dtype {idx.dtype}, shape {idx.shape}")
@@ -272,7 +272,7 @@ def gather(x: Any, axis: int, index: Any) -> Tensor:
     """PyTorch's ``gather(input, dim, index)``: ``out[i][j] = x[index[i][j]][j]`` (axis 0), with
     ``index`` no larger than x along the other axes."""
     idx = np.asarray(getattr(index, "data", index))
-    shape = np.shape(getattr(x, "data", x))
+    shape = np.shape(getattr(x, "_data", x))
     ax = normalize_axis(axis, len(shape) or 1, "gather")
     if idx.ndim != len(shape) or builtins.any(n > shape[k] for k, n in enumerate(idx.shape) if k != ax):
         raise ValueError(f"gather: index of shape {idx.shape} does not fit x of shape {shape} (axis {axis})")
@@ -397,18 +397,18 @@ def ravel(x: Any) -> Tensor:
 
 def atleast_1d(x: Any) -> Tensor:
     """numpy's ``atleast_1d``: a 0-d tensor becomes shape (1,).  Recorded as ``reshape``."""
-    shape = tuple(np.shape(getattr(x, "data", x)))
+    shape = tuple(np.shape(getattr(x, "_data", x)))
     return reshape(x, shape=shape if len(shape) >= 1 else (1,))
 
 
 def atleast_2d(x: Any) -> Tensor:
     """numpy's ``atleast_2d``: () → (1, 1), (n,) → (1, n).  Recorded as ``reshape``."""
-    shape = tuple(np.shape(getattr(x, "data", x)))
+    shape = tuple(np.shape(getattr(x, "_data", x)))
     return reshape(x, shape=shape if len(shape) >= 2 else (1,) * (2 - len(shape)) + shape)
 
 
 def atleast_3d(x: Any) -> Tensor:
     """numpy's ``atleast_3d``: () → (1, 1, 1), (n,) → (1, n, 1), (m, n) → (m, n, 1)."""
-    shape = tuple(np.shape(getattr(x, "data", x)))
+    shape = tuple(np.shape(getattr(x, "_data", x)))
     new = {0: (1, 1, 1), 1: (1,) + shape + (1,), 2: shape + (1,)}.get(len(shape), shape)
     return reshape(x, shape=new)

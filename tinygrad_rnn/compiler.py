@@ -1,0 +1,496 @@
+"""``tg.compile``: trace a step once, replay it as generated straight-line numpy, forward and backward.
+
+    step = tg.compile(lambda X, Y: model.loss(X, Y))   # the function returns the loss
+    loss = step(X, Y)          # first call: eager (traced); it returns the loss and fills every .grad
+    loss = step(X2, Y2)        # same signature: the replay, the same numbers bit for bit
+    print(step.source(X, Y))   # the generated forward and backward, annotated with scopes and tags
+
+**What a call does.** ``step(*args)`` is ``loss = fn(*args); loss.backward(); return loss.detach()``
+(with ``backward=False``: ``fn(*args)`` detached, and nothing is differentiated).  The first call
+with a given **signature** runs ``fn`` eagerly while every op call is recorded (a trace), then builds
+the replay: Python source calling each op's numpy forward and each VJP rule, in the order the
+eager walk would (the same numpy calls on the same values in the same order, so the same bits),
+with the walk's accumulation (pending sums, broadcasting undone by ``fit_gradient``, ``.grad``
+accumulated as ``backward()`` does).  Later calls with the same signature run the replay: no
+Tensor, Record or saved-data bookkeeping per op.
+
+**The signature**: for each argument, a Tensor or array by (shape, dtype, requires_grad), anything
+else (numbers, strings, tuples, None) by value (a *static* argument); the grad mode; and, checked at
+every call, the shape and dtype of every tensor the function read from outside (model parameters in
+a closure).  A change traces again; the last ``cache_size`` signatures are kept (least recently used
+dropped; ``step.traces`` counts traces).
+
+**Correct or loud.** While tracing, reading a value (``.data``, ``.numpy()``, ``.item()``,
+``float(t)``, ``bool(t)`` — an ``if`` on a tensor —, ``np.asarray(t)``, ``tolist()``,
+``format(t, spec)``) is a :class:`~tinygrad_rnn.tracing.TraceError` naming the line, as is
+``backward()`` inside ``fn``, drawing from numpy's global generator, Python's ``random`` or
+``tg``'s default generator (the replay would repeat the same draws), calling a compiled function
+inside another's trace, ``retain_grad()`` on an intermediate, and an argument or captured tensor that
+is itself the output of a recorded graph.  Tensors read from outside are read again at every call
+(an optimizer's in-place update is seen); arrays and numbers used as constants inside ``fn`` are
+kept by reference, as the eager function would keep them; and while a replay runs, the captured
+tensors' arrays are read-only (another thread's update in the middle is an error, not a torn
+value).  Calls are serialised by a lock (threads may share a compiled function); ``check=True``
+runs the eager function too at every replay and raises if any value or gradient differs by a bit.
+Under ``tg.detect_anomaly()`` a call runs eagerly.
+
+The returned loss is a new leaf each call: no buffer handed out is ever written by a later replay.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import random as _pyrandom
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import random as _tgrandom
+from . import tracing
+from .backward import _add_to_grad, checked_gradient
+from .funcs import NP, SparseGrad
+from .op import Op
+from .recording import state
+from .tensor import Tensor
+from .tracing import TraceError
+
+__all__ = ["compile", "Compiled", "TraceError"]
+
+_ndarray = np.ndarray
+
+
+# ----------------------------------------------------------------------------- the trace
+class _Entry:
+    """One op call seen while tracing."""
+
+    __slots__ = ("op", "args", "kwargs", "out", "vjps", "ctx", "rec", "scope", "tags", "closure", "plain")
+
+    def __init__(self, op: Op, args: tuple, kwargs: dict, out: Tensor, vjps: Any, ctx: Any) -> None:
+        self.op, self.args, self.kwargs, self.out, self.ctx = op, args, kwargs, out, ctx
+        rec = out.record
+        self.rec = rec
+        self.closure = op.rules_per_call
+        self.vjps = None if rec is None else rec.vjps          # kept: backward() frees the record
+        self.plain = None if rec is None else rec.plain
+        st = state()
+        self.scope, self.tags = st.scope_name, dict(st.tags)
+
+
+class _Tracer:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.entries: list[_Entry] = []
+
+    def op(self, op: Op, args: tuple, kwargs: dict, arrays: list, out: Tensor, vjps: Any, ctx: Any) -> None:
+        self.entries.append(_Entry(op, args, kwargs, out, vjps, ctx))
+
+
+class _Traced(Tensor):
+    """The tensor a compiled function receives for an array argument while it is traced."""
+
+
+def _rng_states() -> tuple:
+    return (np.random.get_state()[1].tobytes(), np.random.get_state()[2], _pyrandom.getstate(),
+            repr(_tgrandom.default_generator().bit_generator.state))
+
+
+# ----------------------------------------------------------------------------- the replay's helpers
+def _fit(gx: Any, shape: tuple, dtype: Any, rec: Any, i: int) -> Any:
+    """``Gradients.gradient``'s check of a rule's result, exactly (the same fast path)."""
+    if type(gx) is SparseGrad:
+        return gx
+    if type(gx) is not _ndarray or gx.dtype is not dtype or gx.shape != shape:
+        return checked_gradient(gx, shape, dtype, rec, i)
+    return gx
+
+
+def _acc(prev: Any, owned: bool, gx: Any) -> tuple[Any, bool]:
+    """``Gradients.add`` for an intermediate's pending gradient, exactly: (new pending, owned)."""
+    if type(gx) is SparseGrad:
+        if prev is None:
+            return gx.dense(), True
+        if not owned:
+            prev = prev.copy()
+        gx.add_into(prev)
+        return prev, True
+    if prev is None:
+        return gx, False
+    if owned:
+        prev += gx
+        return prev, True
+    total = prev + gx
+    return (total if type(total) is _ndarray else np.asarray(total)), True
+
+
+def _arrive(g: Any) -> Any:
+    g.setflags(write=False)  # as the walk: rules must not write into g
+    return g
+
+
+# ----------------------------------------------------------------------------- building a program
+class _Program:
+    """One signature's replay: generated source, compiled once."""
+
+    def __init__(self, fn_name: str, tracer: _Tracer, arg_tensors: list, out: Tensor, aux: list[Tensor],
+                 backward: bool) -> None:
+        self.backward = backward
+        names: dict[int, str] = {}
+        self.captured: list[Tensor] = []
+        self.consts: list[Any] = []
+        ns: dict[str, Any] = {"NP": NP, "_fit": _fit, "_acc": _acc, "_arrive": _arrive, "_add": _add_to_grad,
+                              "_asarray": np.asarray, "_nd": _ndarray}
+        self.ns = ns
+        lines: list[str] = []
+        self.arg_positions = []
+        for k, t in enumerate(arg_tensors):
+            if t is not None:
+                names[id(t)] = f"a{k}"
+                self.arg_positions.append(k)
+        fn_names: dict[Any, str] = {}
+
+        def fname(obj: Any, base: str) -> str:
+            key = id(obj)
+            if key not in fn_names:
+                n = base
+                j = 1
+                while n in ns:
+                    j += 1
+                    n = f"{base}_{j}"
+                ns[n] = obj
+                fn_names[key] = n
+            return fn_names[key]
+
+        def value(x: Any) -> str:
+            if isinstance(x, Tensor):
+                key = id(x)
+                if key not in names:  # read from outside (a closure), or created inside fn without an op
+                    if x.record is not None:
+                        raise TraceError(
+                            f"tg.compile: {fn_name} uses {x._label()}, the output of a recorded graph made outside "
+                            "it; its gradient would stop here. Pass it detached, or compute it inside the function"
+                        )
+                    names[key] = f"c{len(self.captured)}"
+                    self.captured.append(x)
+                return names[key]
+            if type(x) in (int, bool) or (type(x) is float and np.isfinite(x)):
+                return repr(x)
+            self.consts.append(x)
+            n = f"k{len(self.consts) - 1}"
+            ns[n] = x
+            return n
+
+        # forward
+        fwd: list[str] = []
+        for j, e in enumerate(tracer.entries):
+            ins = [value(a) for a in e.args]
+            f = fname(e.op.fn, _ident(e.op.name))
+            call = f"{f}({', '.join(ins)}"
+            if e.kwargs:
+                kw = fname(e.kwargs, f"kw_{_ident(e.op.name)}")
+                call += f"{', ' if ins else ''}**{kw}"
+            call += ")"
+            v = f"v{j}"
+            names[id(e.out)] = v
+            if e.closure:
+                target = f"{v}, vj{j}"
+            elif e.op.has_ctx:
+                target = f"{v}, x{j}"
+            else:
+                target = v
+            note = _note(e)
+            fwd.append(f"    {target} = {call}{note}")
+            fwd.append(f"    if type({v}) is not _nd: {v} = _asarray({v})")
+        self.entries = tracer.entries
+        self.out_name = names.get(id(out)) or value(out)
+        self.aux_names = [names.get(id(a)) or value(a) for a in aux]
+
+        # backward: the walk's order over the records reachable from the loss
+        bwd: list[str] = []
+        if backward:
+            recs = {id(e.out): j for j, e in enumerate(tracer.entries) if e.rec is not None}
+            reach: set[int] = set()
+            stack = [id(out)]
+            while stack:
+                key = stack.pop()
+                j = recs.get(key)
+                if j is None or j in reach:
+                    continue
+                reach.add(j)
+                stack.extend(id(x) for _, x in tracer.entries[j].rec.parents)
+            got: set[int] = {recs[id(out)]}
+            bwd.append(f"    p{recs[id(out)]}, o{recs[id(out)]} = _seed_of(v{recs[id(out)]}), False")
+            ns["_seed_of"] = np.ones_like
+            for j in sorted(reach, reverse=True):
+                e = tracer.entries[j]
+                if j not in got:
+                    continue  # no gradient arrived (as the walk: g is None)
+                bwd.append(f"    g{j} = _arrive(p{j}){_note(e)}")
+                ins = [value(a) for a in e.args]
+                for i, x in e.rec.parents:
+                    if e.vjps[i] is None:
+                        continue
+                    if e.closure:
+                        rule = f"vj{j}[{i}](g{j})"
+                    else:
+                        r = fname(e.vjps[i], f"{_ident(e.op.name)}_rule{i}")
+                        extra = []
+                        if e.kwargs:
+                            extra.append(f"**{fname(e.kwargs, f'kw_{_ident(e.op.name)}')}")
+                        if e.op.has_ctx:
+                            extra.append(f"ctx=x{j}")
+                        if e.op.n_inputs is None:
+                            extra.append(f"i={i}")
+                        rule = f"{r}(NP, g{j}, v{j}, {', '.join(ins + extra)})"
+                    xd = x._data
+                    recname = fname(e.rec, f"rec{j}")
+                    fitted = f"_fit({rule}, {xd.shape!r}, {fname(xd.dtype, 'dt_' + xd.dtype.name)}, {recname}, {i})"
+                    k = recs.get(id(x))
+                    if k is None:  # a leaf: add into its .grad
+                        bwd.append(f"    _add({names[id(x)]}_t, {fitted}, {recname})")
+                    else:
+                        if k in got:
+                            bwd.append(f"    p{k}, o{k} = _acc(p{k}, o{k}, {fitted})")
+                        else:
+                            got.add(k)
+                            bwd.append(f"    p{k}, o{k} = _acc(None, False, {fitted})")
+        # the function
+        head = ["def replay(A, C):"]
+        for k in self.arg_positions:
+            head.append(f"    a{k}_t = A[{k}]")
+            head.append(f"    a{k} = a{k}_t._data")
+        for n, t in enumerate(self.captured):
+            label = f"  # {t.name}" if t.name else ""
+            head.append(f"    c{n}_t = C[{n}]{label}")
+            head.append(f"    c{n} = c{n}_t._data")
+        outs = ", ".join([self.out_name] + self.aux_names)
+        lines = head + ["    # forward"] + fwd + (["    # backward"] + bwd if bwd else []) + [f"    return ({outs},)"]
+        self.source = "\n".join(lines) + "\n"
+        code = builtins.compile(self.source, f"<tg.compile {fn_name}>", "exec")
+        exec(code, ns)
+        self.replay = ns["replay"]
+        self.guards = [(t.shape, t.dtype, t.requires_grad) for t in self.captured]
+        self.grad_targets = [t for t in self.captured if t.requires_grad]
+
+
+def _ident(name: str) -> str:
+    out = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)
+    return out if out and not out[0].isdigit() else f"op_{out}"
+
+
+def _note(e: _Entry) -> str:
+    bits = [e.op.name]
+    if e.scope:
+        bits.append(f"@{e.scope}")
+    if e.tags:
+        bits.append(", ".join(f"{k} {v}" for k, v in e.tags.items()))
+    return "  # " + " ".join(bits)
+
+
+# ----------------------------------------------------------------------------- the compiled function
+class Compiled:
+    """A function traced once per signature and replayed (see the module docstring)."""
+
+    def __init__(self, fn: Callable[..., Any], backward: bool = True, check: bool = False, cache_size: int = 16) -> None:
+        if not callable(fn):
+            raise TypeError(f"tg.compile: expected a function, got {type(fn).__name__}")
+        if not isinstance(cache_size, int) or cache_size < 1:
+            raise ValueError(f"tg.compile: cache_size must be a positive integer, got {cache_size!r}")
+        self.fn = fn
+        self.name = getattr(fn, "__qualname__", None) or repr(fn)
+        self.backward = bool(backward)
+        self.check = bool(check)
+        self.cache_size = cache_size
+        self.cache: OrderedDict[Any, _Program] = OrderedDict()
+        self.traces = 0
+        self.replays = 0
+        self._lock = threading.RLock()
+        functools.update_wrapper(self, fn)
+
+    def __repr__(self) -> str:
+        return f"<tg.compile of {self.name}: {len(self.cache)} signature(s), {self.traces} trace(s)>"
+
+    # ------------------------------------------------------------------ signatures
+    def signature(self, *args: Any) -> tuple:
+        """The cache key of a call with these arguments."""
+        key: list[Any] = [state().grad_enabled]
+        for k, a in enumerate(args):
+            if isinstance(a, Tensor):
+                key.append(("tensor", a.shape, a.dtype.str, a.requires_grad))
+            elif isinstance(a, np.ndarray):
+                key.append(("array", a.shape, a.dtype.str))
+            else:
+                try:
+                    hash(a)
+                except TypeError:
+                    raise TypeError(
+                        f"tg.compile: argument {k} of {self.name} is a {type(a).__name__}, which is neither an array "
+                        "nor hashable; pass arrays or Tensors (traced) or hashable values such as numbers and tuples "
+                        "(static: part of the signature)"
+                    ) from None
+                key.append(("static", type(a).__name__, a))
+        return tuple(key)
+
+    def source(self, *args: Any) -> str:
+        """The generated replay for the signature of ``args`` (tracing it if needed)."""
+        with self._lock:
+            key = self.signature(*args)
+            if key not in self.cache:
+                self._trace(key, args)
+            return self.cache[key].source
+
+    # ------------------------------------------------------------------ calls
+    def __call__(self, *args: Any) -> Any:
+        if tracing.current() is not None:
+            raise TraceError(
+                f"tg.compile: {self.name} was called while tracing {tracing.current().name} "
+                f"(at {tracing.user_frame()}); nested compiled functions are not supported: call the plain function"
+            )
+        if state().anomaly:  # detect_anomaly checks every op: run eagerly
+            return self._eager(args)[0]
+        with self._lock:
+            key = self.signature(*args)
+            prog = self.cache.get(key)
+            if prog is not None and any((t.shape, t.dtype, t.requires_grad) != g
+                                        for t, g in zip(prog.captured, prog.guards)):
+                del self.cache[key]  # a tensor read from outside changed shape or dtype: trace again
+                prog = None
+            if prog is None:
+                return self._trace(key, args)
+            self.cache.move_to_end(key)
+            self.replays += 1
+            if self.check:
+                return self._checked(prog, args)
+            return self._replay(prog, args)
+
+    def _eager(self, args: tuple) -> tuple[Any, list]:
+        result = self.fn(*args)
+        out, aux = _split(result, self.name)
+        if self.backward:
+            out.backward()
+        return _detached(out, aux, self.backward), aux
+
+    def _trace(self, key: tuple, args: tuple) -> Any:
+        tracer = _Tracer(self.name)
+        wrapped = []
+        call_args = []
+        for a in args:
+            if isinstance(a, Tensor):
+                if a.record is not None:
+                    raise TraceError(
+                        f"tg.compile: an argument of {self.name} ({a._label()}) is the output of a recorded graph; "
+                        "its gradient would stop at the argument. Pass it detached (t.detach()), or compute it inside"
+                    )
+                wrapped.append(a)
+                call_args.append(a)
+            elif isinstance(a, np.ndarray):
+                t = _Traced._make(np.array(a), False, None)  # a private copy: the trace keeps it
+                wrapped.append(t)
+                call_args.append(t)
+            else:
+                wrapped.append(None)
+                call_args.append(a)
+        before = _rng_states()
+        token = tracing._current.set(tracer)
+        tracing.active += 1
+        try:
+            result = self.fn(*call_args)
+        finally:
+            tracing.active -= 1
+            tracing._current.reset(token)
+        if _rng_states() != before:
+            raise TraceError(
+                f"tg.compile: {self.name} drew random numbers while being traced (numpy's global generator, Python's "
+                "random, or tg's default generator); a replay would repeat the same draws. Draw outside and pass "
+                "the values in as an argument"
+            )
+        out, aux = _split(result, self.name)
+        for e in tracer.entries:
+            if e.out.retains_grad:
+                raise TraceError(f"tg.compile: retain_grad() on an intermediate of {self.name} is not supported")
+        if self.backward and out.record is None:
+            raise TraceError(f"tg.compile: {self.name} returned a tensor with no recorded history; nothing to differentiate")
+        if self.backward and out.size != 1:
+            raise TraceError(f"tg.compile: {self.name} must return a one-element loss (got shape {out.shape})")
+        prog = _Program(self.name, tracer, wrapped, out, aux, self.backward)
+        self.cache[key] = prog
+        if len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+        self.traces += 1
+        if self.backward:
+            out.backward()  # this first call's gradients: the eager walk itself
+        return _detached(out, aux, self.backward)
+
+    def _replay(self, prog: _Program, args: tuple) -> Any:
+        A = [a if isinstance(a, Tensor) else None for a in args]
+        for k in prog.arg_positions:
+            if A[k] is None:
+                A[k] = Tensor._make(np.asarray(args[k]), False, None)
+        locked = []
+        for t in prog.captured:  # no other thread changes what the replay reads while it runs
+            d = t._data
+            if d.flags.writeable and d.base is None:
+                d.setflags(write=False)
+                locked.append(d)
+        try:
+            values = prog.replay(A, prog.captured)
+        finally:
+            for d in locked:
+                d.setflags(write=True)
+        out = Tensor._make(values[0], False, None)
+        if not prog.aux_names:
+            return out
+        return (out, *[Tensor._make(v, False, None) for v in values[1:]])
+
+    def _checked(self, prog: _Program, args: tuple) -> Any:
+        """The replay, then the eager function on the same inputs; every value and gradient must agree bitwise."""
+        targets = list(prog.grad_targets) + [a for a in args if isinstance(a, Tensor) and a.requires_grad]
+        before = [None if t.grad is None else np.array(t.grad, copy=True) for t in targets]
+        got = self._replay(prog, args)
+        replay_grads = [None if t.grad is None else np.array(t.grad, copy=True) for t in targets]
+        for t, b in zip(targets, before):
+            t.grad = None if b is None else b
+        want, _ = self._eager(args)
+        eager_grads = [None if t.grad is None else np.array(t.grad, copy=True) for t in targets]
+        got_t, want_t = (got if isinstance(got, tuple) else (got,)), (want if isinstance(want, tuple) else (want,))
+        for k, (a, b) in enumerate(zip(got_t, want_t)):
+            if not _same(a._data, b._data):
+                raise AssertionError(f"tg.compile(check=True): output {k} of {self.name}'s replay differs from the eager run")
+        for t, a, b in zip(targets, replay_grads, eager_grads):
+            if not _same(a, b):
+                raise AssertionError(f"tg.compile(check=True): the gradient of {t._label()} differs from the eager run")
+        return want
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def _split(result: Any, name: str) -> tuple[Tensor, list[Tensor]]:
+    if isinstance(result, Tensor):
+        return result, []
+    if isinstance(result, tuple) and result and all(isinstance(r, Tensor) for r in result):
+        return result[0], list(result[1:])
+    raise TypeError(f"tg.compile: {name} must return a Tensor (the loss) or a tuple of Tensors, got {type(result).__name__}")
+
+
+def _detached(out: Tensor, aux: list[Tensor], backward: bool) -> Any:
+    first = Tensor._make(out._data, False, None)
+    if not aux:
+        return first
+    return (first, *[Tensor._make(a._data, False, None) for a in aux])
+
+
+def compile(fn: Callable[..., Any] | None = None, *, backward: bool = True, check: bool = False,
+            cache_size: int = 16) -> Any:
+    """Trace ``fn`` once per signature and replay it as generated numpy (the module docstring has the
+    contract).  Usable as ``tg.compile(fn)`` or as a decorator ``@tg.compile`` / ``@tg.compile(check=True)``."""
+    if fn is None:
+        return lambda f: Compiled(f, backward=backward, check=check, cache_size=cache_size)
+    return Compiled(fn, backward=backward, check=check, cache_size=cache_size)
