@@ -31,9 +31,9 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = {"tiny": 300, "small": 150, "medium": 25, "long": 5, "wide": 12}
-IMPLS = ("floor", "closed form", "engine fused", "engine unrolled", "torch fused", "torch per-step")
+IMPLS = ("floor", "closed form", "engine fused", "engine compiled", "engine unrolled", "torch fused", "torch per-step")
 UNROLLED_CONFIGS = ("tiny", "small", "medium")  # the per-step formulations take seconds per step beyond these
-PAIRS = {"engine fused": "torch fused", "engine unrolled": "torch per-step"}
+PAIRS = {"engine fused": "torch fused", "engine compiled": "torch fused", "engine unrolled": "torch per-step"}
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -46,6 +46,8 @@ def _impl(name: str, params: dict[str, np.ndarray]) -> Callable[[np.ndarray, np.
         return lambda xs, ys: floor.bptt_fast(params, xs, ys)
     if name == "closed form":
         return train_step.closed_form(params)
+    if name == "engine compiled":
+        return train_step.engine_compiled(params)
     if name.startswith("engine"):
         return train_step.engine(params, name.split()[1])
     return train_step.torch_impls(params)[name]
@@ -99,7 +101,8 @@ def matmul_peak(n: int = 1024, reps: int = 7) -> float:
 def overhead_in_process(which: str) -> float:
     from benchmarks import overhead
 
-    fn = {"engine": overhead.engine_chain, "numpy": overhead.numpy_chain, "torch": overhead.torch_chain}[which](300)
+    fn = {"engine": overhead.engine_chain, "compiled": overhead.compiled_chain, "numpy": overhead.numpy_chain,
+          "torch": overhead.torch_chain}[which](300)
     for _ in range(3):
         fn()
     times = []
@@ -142,7 +145,7 @@ def run(configs: list[str], rounds: int, malloc: str, steps_scale: float = 1.0, 
             order = impls[r % len(impls):] + impls[:r % len(impls)]
             for impl in order:
                 res = spawn(impl, config, steps, malloc)
-                if impl in ("floor", "engine fused", "engine unrolled", "closed form") and res["torch_imported"]:
+                if impl in ("floor", "engine fused", "engine compiled", "engine unrolled", "closed form") and res["torch_imported"]:
                     raise RuntimeError(f"{impl} imported torch")
                 per_round[impl].append(res["median"])
                 rss[impl] = max(rss.get(impl, 0.0), res["max_rss_mb"])
@@ -162,7 +165,7 @@ def run(configs: list[str], rounds: int, malloc: str, steps_scale: float = 1.0, 
                                                 for k, v in entry["impls"].items()))
     out["peak_gflops"] = spawn("peak", "-", 0, malloc)["gflops"]
     oh = {}
-    for which in ("engine", "numpy") + (("torch",) if with_torch else ()):
+    for which in ("engine", "compiled", "numpy") + (("torch",) if with_torch else ()):
         oh[which] = summary([spawn(f"overhead:{which}", "-", 0, malloc)["us_per_op"] for _ in range(rounds)])
     out["overhead_us"] = oh
     return out

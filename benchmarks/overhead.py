@@ -35,6 +35,25 @@ def engine_chain(n: int) -> Callable[[], None]:
     return run
 
 
+def compiled_chain(n: int) -> Callable[[], None]:
+    """The same chain under ``tg.compile`` (traced once; each call is the replay)."""
+    x0 = np.linspace(-1, 1, SIZE)
+
+    def chain(x: tg.Tensor) -> tg.Tensor:
+        h = x
+        for i in range(n):
+            k = i % 3
+            h = h.tanh() if k == 0 else (h * 0.9 if k == 1 else h + x)
+        return h.sum()  # (the eager chain seeds backward with ones: the same gradient)
+
+    step = tg.compile(chain)
+
+    def run() -> None:
+        step(tg.Tensor(x0, requires_grad=True))
+
+    return run
+
+
 def numpy_chain(n: int) -> Callable[[], None]:
     x0 = np.linspace(-1, 1, SIZE)
 

@@ -22,6 +22,7 @@ import numpy as np
 from tinygrad_rnn.models import closed_form as cf
 
 from benchmarks import floor
+import tinygrad_rnn as tg
 from tinygrad_rnn.models.attention_rnn import AttentionRNN
 
 CONFIGS: dict[str, tuple[int, int, int, int, int]] = {  # B, T, D, H, K
@@ -51,6 +52,24 @@ def engine(params: dict[str, np.ndarray], mode: str) -> Callable[[np.ndarray, np
         for p in model.params().values():
             p.grad = None
         model.loss(xs, ys, mode=mode).backward()
+        return {k: p.grad for k, p in model.params().items()}
+
+    return step
+
+
+def engine_compiled(params: dict[str, np.ndarray]) -> Callable[[np.ndarray, np.ndarray], Grads]:
+    """The fused step under ``tg.compile``: the inputs checked in numpy as ``loss()`` does
+    (``as_batch``), then the replay of forward and backward."""
+    from tinygrad_rnn.models.data import as_batch
+
+    model = AttentionRNN.from_params(params)
+    replay = tg.compile(lambda X, Y: model.batch_loss(X, Y, mode="fused"))
+
+    def step(xs: np.ndarray, ys: np.ndarray) -> Grads:
+        for p in model.params().values():
+            p.grad = None
+        X, Y, _ = as_batch(xs, ys, model.input_size, model.output_size)
+        replay(X, Y)
         return {k: p.grad for k, p in model.params().items()}
 
     return step
@@ -116,7 +135,7 @@ def torch_impls(params: dict[str, np.ndarray]) -> dict[str, Callable[[np.ndarray
 
 
 def implementations(params: dict[str, np.ndarray], unrolled: bool = True) -> dict[str, Callable]:
-    impls: dict[str, Callable] = {"engine fused": engine(params, "fused")}
+    impls: dict[str, Callable] = {"engine fused": engine(params, "fused"), "engine compiled": engine_compiled(params)}
     if unrolled:
         impls["engine unrolled"] = engine(params, "unrolled")
     impls["closed form"] = closed_form(params)
