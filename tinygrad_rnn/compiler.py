@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import keyword
 import random as _pyrandom
 import threading
 from collections import OrderedDict
@@ -151,13 +152,24 @@ class _Program:
                 names[id(t)] = f"a{k}"
                 self.arg_positions.append(k)
         fn_names: dict[Any, str] = {}
+        taken: set[str] = set(keyword.kwlist) | {"A", "C", "replay"}
+
+        def fresh(label: Any, fallback: str) -> str:
+            """A variable name: the tensor's own name when it is a free identifier (W, h_1, α_2), else ``fallback``."""
+            base = label if isinstance(label, str) and label.isidentifier() and not label.startswith("_") else fallback
+            n, j = base, 1
+            while n in taken or n in ns:
+                j += 1
+                n = f"{base}_{j}"
+            taken.add(n)
+            return n
 
         def fname(obj: Any, base: str) -> str:
             key = id(obj)
             if key not in fn_names:
                 n = base
                 j = 1
-                while n in ns:
+                while n in ns or n in taken:
                     j += 1
                     n = f"{base}_{j}"
                 ns[n] = obj
@@ -173,7 +185,7 @@ class _Program:
                             f"tg.compile: {fn_name} uses {x._label()}, the output of a recorded graph made outside "
                             "it; its gradient would stop here. Pass it detached, or compute it inside the function"
                         )
-                    names[key] = f"c{len(self.captured)}"
+                    names[key] = fresh(x.name, f"c{len(self.captured)}")
                     self.captured.append(x)
                 return names[key]
             if type(x) in (int, bool) or (type(x) is float and np.isfinite(x)):
@@ -185,6 +197,7 @@ class _Program:
 
         # forward
         fwd: list[str] = []
+        slot: list[str] = []  # entry j's variable name
         for j, e in enumerate(tracer.entries):
             ins = [value(a) for a in e.args]
             f = fname(e.op.fn, _ident(e.op.name))
@@ -193,12 +206,13 @@ class _Program:
                 kw = fname(e.kwargs, f"kw_{_ident(e.op.name)}")
                 call += f"{', ' if ins else ''}**{kw}"
             call += ")"
-            v = f"v{j}"
+            v = fresh(e.out.name, f"v{j}")
             names[id(e.out)] = v
+            slot.append(v)
             if e.closure:
-                target = f"{v}, vj{j}"
+                target = f"{v}, vj_{v}"
             elif e.op.has_ctx:
-                target = f"{v}, x{j}"
+                target = f"{v}, x_{v}"
             else:
                 target = v
             note = _note(e)
@@ -221,51 +235,54 @@ class _Program:
                     continue
                 reach.add(j)
                 stack.extend(id(x) for _, x in tracer.entries[j].rec.parents)
+            root = slot[recs[id(out)]]
             got: set[int] = {recs[id(out)]}
-            bwd.append(f"    p{recs[id(out)]}, o{recs[id(out)]} = _seed_of(v{recs[id(out)]}), False")
+            bwd.append(f"    p_{root}, o_{root} = _seed_of({root}), False")
             ns["_seed_of"] = np.ones_like
             for j in sorted(reach, reverse=True):
                 e = tracer.entries[j]
                 if j not in got:
                     continue  # no gradient arrived (as the walk: g is None)
-                bwd.append(f"    g{j} = _arrive(p{j}){_note(e)}")
+                v = slot[j]
+                bwd.append(f"    g_{v} = _arrive(p_{v}){_note(e)}")
                 ins = [value(a) for a in e.args]
                 for i, x in e.rec.parents:
                     if e.vjps[i] is None:
                         continue
                     if e.closure:
-                        rule = f"vj{j}[{i}](g{j})"
+                        rule = f"vj_{v}[{i}](g_{v})"
                     else:
                         r = fname(e.vjps[i], f"{_ident(e.op.name)}_rule{i}")
                         extra = []
                         if e.kwargs:
                             extra.append(f"**{fname(e.kwargs, f'kw_{_ident(e.op.name)}')}")
                         if e.op.has_ctx:
-                            extra.append(f"ctx=x{j}")
+                            extra.append(f"ctx=x_{v}")
                         if e.op.n_inputs is None:
                             extra.append(f"i={i}")
-                        rule = f"{r}(NP, g{j}, v{j}, {', '.join(ins + extra)})"
+                        rule = f"{r}(NP, g_{v}, {v}, {', '.join(ins + extra)})"
                     xd = x._data
                     recname = fname(e.rec, f"rec{j}")
                     fitted = f"_fit({rule}, {xd.shape!r}, {fname(xd.dtype, 'dt_' + xd.dtype.name)}, {recname}, {i})"
                     k = recs.get(id(x))
                     if k is None:  # a leaf: add into its .grad
-                        bwd.append(f"    _add({names[id(x)]}_t, {fitted}, {recname})")
+                        bwd.append(f"    _add({names[id(x)]}_t, {fitted}, {recname})  # into {names[id(x)]}.grad")
                     else:
+                        u = slot[k]
                         if k in got:
-                            bwd.append(f"    p{k}, o{k} = _acc(p{k}, o{k}, {fitted})")
+                            bwd.append(f"    p_{u}, o_{u} = _acc(p_{u}, o_{u}, {fitted})  # another use of {u}: add")
                         else:
                             got.add(k)
-                            bwd.append(f"    p{k}, o{k} = _acc(None, False, {fitted})")
+                            bwd.append(f"    p_{u}, o_{u} = _acc(None, False, {fitted})")
         # the function
         head = ["def replay(A, C):"]
         for k in self.arg_positions:
             head.append(f"    a{k}_t = A[{k}]")
             head.append(f"    a{k} = a{k}_t._data")
         for n, t in enumerate(self.captured):
-            label = f"  # {t.name}" if t.name else ""
-            head.append(f"    c{n}_t = C[{n}]{label}")
-            head.append(f"    c{n} = c{n}_t._data")
+            c = names[id(t)]
+            head.append(f"    {c}_t = C[{n}]  # {t._label()}, read from outside")
+            head.append(f"    {c} = {c}_t._data")
         outs = ", ".join([self.out_name] + self.aux_names)
         lines = head + ["    # forward"] + fwd + (["    # backward"] + bwd if bwd else []) + [f"    return ({outs},)"]
         self.source = "\n".join(lines) + "\n"

@@ -126,7 +126,10 @@ seed_step = tg.compile(lambda X, Y: model.batch_loss(X, Y, mode="unrolled"))
 X, Y, _ = as_batch(np.array([[0.5, -1.0], [1.5, 0.2]]), np.array([0, 1]), 2, 2)
 source = seed_step.source(X, Y)
 backward_part = source[source.index("    # backward"):]
-print("\n".join(line for line in backward_part.splitlines() if "@t=2 eq 1" in line or "@t=2 eq 5" in line))
+lines = backward_part.splitlines()
+first = next(k for k, line in enumerate(lines) if line.strip().startswith("g_h_2 = _arrive"))
+last = next(k for k, line in enumerate(lines) if k > first and "@t=1" in line)
+print("\n".join(lines[first:last]))                     # eq 1 at t = 2, walked backwards: tanh, the adds, the matmuls
 seed_step(X, Y)                                          # trace
 for p in model.parameters():
     p.grad = None

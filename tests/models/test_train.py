@@ -162,9 +162,9 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path, ca
     real = train.train_step
     calls = {"n": 0}
 
-    def flaky(model, opt, batch, clip):
+    def flaky(model, opt, batch, clip, compiled=None):
         calls["n"] += 1
-        return float("nan") if calls["n"] == 17 else real(model, opt, batch, clip)
+        return float("nan") if calls["n"] == 17 else real(model, opt, batch, clip, compiled)
 
     monkeypatch.setattr(train, "train_step", flaky)
     capsys.readouterr()

@@ -57,3 +57,20 @@ def test_nothing_the_readme_dropped_is_lost():
                     "Drawing graphs", "Stepping through the backward walk", "Training, and when the seed's attention helps",
                     "Layout", "Running the tests", "Speed and memory"):
         assert heading in site, heading
+
+
+def test_the_readmes_generated_backward_is_what_tg_compile_generates_now():
+    """The README shows the seed model's generated backward at T = 2; it must be today's code."""
+    import numpy as np
+
+    import tinygrad_rnn as tg
+    from tinygrad_rnn.models.attention_rnn import AttentionRNN
+    from tinygrad_rnn.models.data import as_batch
+
+    model = AttentionRNN(2, 2, 2, seed=0)
+    step = tg.compile(lambda X, Y: model.batch_loss(X, Y, mode="unrolled"))
+    X, Y, _ = as_batch(np.array([[0.5, -1.0], [1.5, 0.2]]), np.array([0, 1]), 2, 2)
+    src = step.source(X, Y)
+    shown = re.search(r"```text\n(    # backward\n.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    assert shown is not None
+    assert shown.group(1).rstrip() == src[src.index("    # backward"):].rstrip()
