@@ -356,7 +356,7 @@ def _history(out: Path, cfg: Config, start: int) -> list[dict[str, Any]]:
     return history
 
 
-def run(cfg: Config, resume: bool = False, force: bool = False, compile: bool = False) -> dict[str, Any]:
+def run(cfg: Config, resume: bool = False, force: bool = False, compiled: bool = False) -> dict[str, Any]:
     """Train according to ``cfg``; returns the last evaluation.  Raises TrainError for user errors.
     The run directory's guarantees (crash consistency, one writer, no links) are in
     :mod:`tinygrad_rnn.models.app.rundir`."""
@@ -372,7 +372,7 @@ def run(cfg: Config, resume: bool = False, force: bool = False, compile: bool = 
         rundir.clean_temporaries(out)
         state = {"done": 0}
         try:
-            return _run_locked(cfg, out, resume, force, state)
+            return _run_locked(cfg, out, resume, force, state, compiled)
         except (Interrupted, rundir.RunError):
             raise
         except KeyboardInterrupt:
@@ -384,7 +384,8 @@ def run(cfg: Config, resume: bool = False, force: bool = False, compile: bool = 
                              + _kept(out / "checkpoint.npz", state["done"])) from None
 
 
-def _run_locked(cfg: Config, out: Path, resume: bool, force: bool, state: dict[str, int]) -> dict[str, Any]:
+def _run_locked(cfg: Config, out: Path, resume: bool, force: bool, state: dict[str, int],
+                compiled: bool = False) -> dict[str, Any]:
     ckpt, best, metrics_path = out / "checkpoint.npz", out / "best.npz", out / "metrics.jsonl"
     has_ckpt = rundir.regular_file(ckpt, "checkpoint")
     if has_ckpt and not resume and not force:
@@ -422,10 +423,10 @@ def _run_locked(cfg: Config, out: Path, resume: bool, force: bool, state: dict[s
     bar = _progress(cfg, start)
     log = rundir.MetricsLog(metrics_path)
     step = start
-    compiled = compiled_step(model) if compile else None  # an execution choice, like --malloc: not recorded
+    replay = compiled_step(model) if compiled else None  # an execution choice, like --malloc: not recorded
     try:
         for step in range(start + 1, cfg.steps + 1):
-            loss = train_step(model, opt, train_batch(cfg, step - 1), cfg.clip, compiled)
+            loss = train_step(model, opt, train_batch(cfg, step - 1), cfg.clip, replay)
             if not math.isfinite(loss):
                 raise TrainError(f"training loss became {loss} at step {step}; stopped, " + _kept(ckpt, done))
             record: dict[str, Any] = {"step": step, "loss": loss}
@@ -684,7 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out = args.out if args.out is not None else f"out/runs/{args.task}"
                 recorded = read_config_file(Path(out) / "config.json", "--resume")
             cfg = config_from_args(args, recorded, _given(argv) if recorded is not None else frozenset())
-            result = run(cfg, resume=args.resume, force=args.force, compile=args.compile)
+            result = run(cfg, resume=args.resume, force=args.force, compiled=args.compile)
         except Interrupted as e:
             print(f"stopped: {e}", file=sys.stderr)
             return 130

@@ -238,10 +238,23 @@ def test_compile_reproduces_the_eager_run_bit_for_bit(tmp_path, capsys):
 
     from tinygrad_rnn.models import train as train_mod
 
+    made = []
+    real = train_mod.compiled_step
+
+    def spy(model):
+        made.append(real(model))
+        return made[-1]
+
     common = ["--task", "recall", "--pairs", "2", "--steps", "120", "--hidden-size", "8", "--eval-every", "60",
               "--no-progress"]
-    assert train_mod.main(common + ["--out", str(tmp_path / "eager")]) == 0
-    assert train_mod.main(common + ["--out", str(tmp_path / "compiled"), "--compile"]) == 0
+    import pytest as _pytest
+
+    with _pytest.MonkeyPatch.context() as mp:
+        mp.setattr(train_mod, "compiled_step", spy)
+        assert train_mod.main(common + ["--out", str(tmp_path / "eager")]) == 0
+        assert made == []                                   # the eager run compiled nothing
+        assert train_mod.main(common + ["--out", str(tmp_path / "compiled"), "--compile"]) == 0
+    assert len(made) == 1 and made[0].traces == 1 and made[0].replays == 119   # every step after the first replayed
     assert (tmp_path / "eager" / "metrics.jsonl").read_bytes() == (tmp_path / "compiled" / "metrics.jsonl").read_bytes()
     a, b = np.load(tmp_path / "eager" / "checkpoint.npz"), np.load(tmp_path / "compiled" / "checkpoint.npz")
     assert sorted(a.files) == sorted(b.files)
