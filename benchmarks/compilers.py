@@ -6,7 +6,10 @@ the closed form (relative 1e-9).
 
     python -m benchmarks.compilers                 # writes benchmarks/compilers.md (needs torch and jax)
 
-The first call (trace and compile) is reported separately from the steady-state step.
+The first call (trace and compile) is reported separately from the steady-state step; torch's
+inductor and JAX keep on-disk or in-process caches, so a first call after an earlier run of the same
+program can be faster than a cold one. Every worker asks for freed memory to be reused
+(``tg.reuse_freed_memory()``), as the primary table of ``python -m benchmarks`` does.
 """
 
 from __future__ import annotations
@@ -106,6 +109,9 @@ def _impl(name: str, params: dict[str, np.ndarray]) -> Callable[[np.ndarray, np.
 
 
 def worker(impl: str, config: str, steps: int) -> dict[str, Any]:
+    import tinygrad_rnn as tg
+
+    tg.reuse_freed_memory()  # every worker, as in benchmarks/fresh.py's primary table
     from benchmarks.train_step import CONFIGS as SHAPES, make_case
     from tinygrad_rnn.models import closed_form as cf
 
@@ -164,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(f"| {config} {SHAPES[config]} | {impl} | {med * 1e3:.3g} | {med / floor:.2f} | {first * 1e3:.4g} |")
             print(rows[-1], flush=True)
     text = ("# Compilers side by side\n\n" + versions() + f"\n\nCommand: `python -m benchmarks.compilers` (commit {commit()}); "
-            f"{rounds} rounds of fresh processes in rotated order; one thread everywhere (XLA's too).\n\n"
+            f"{rounds} rounds of fresh processes in rotated order; one thread everywhere (XLA's too); freed memory "
+            "reused in every worker. First calls are warm for torch.compile when its inductor cache in /tmp already "
+            "holds the program from an earlier run.\n\n"
             "| config (B, T, D, H, K) | implementation | ms per step (median) | × floor | first call, ms (trace + compile) |\n"
             "|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
     (ROOT / "benchmarks" / "compilers.md").write_text(text)
