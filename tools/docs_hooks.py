@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # repository files shown in the site under the same relative path
 EXTERNAL = [
     "results/sweep.png", "results/evidence.txt", "results/summary.json",
-    "benchmarks/results.md", "benchmarks/dot_layout.md", "benchmarks/explore_sizes.md",
+    "benchmarks/results.md", "benchmarks/dot_layout.md", "benchmarks/explore_sizes.md", "benchmarks/compilers.md",
 ]
 
 
