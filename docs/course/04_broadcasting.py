@@ -68,16 +68,21 @@ print("unbroadcast(g, (3,)) =", np.round(g_b, 4))
 
 # %%
 from hypothesis import find, settings, strategies as st
-from hypothesis.extra import numpy as hnp
 
 def first_copy(g, shape):
     """The bug: index out the first copy along every broadcast axis instead of summing."""
     g = g[(0,) * (g.ndim - len(shape))]
     return g[tuple(slice(0, 1) if n == 1 else slice(None) for n in shape)]
 
-cases = hnp.array_shapes(min_dims=0, max_dims=3, max_side=3).flatmap(
-    lambda s: st.tuples(st.just(s), hnp.broadcastable_shapes(s, min_dims=len(s), max_dims=4, max_side=3)
-                        .map(lambda big, s=s: np.broadcast_shapes(s, big))))
+def _case(parts):
+    """(input shape, broadcast shape): leading axes added, and some axes of size 1 in the input."""
+    lead, dims, ones = parts
+    big = tuple(lead) + tuple(dims)
+    small = tuple(1 if one else n for n, one in zip(dims, ones))
+    return small, big
+
+cases = st.tuples(st.lists(st.integers(1, 3), max_size=2), st.lists(st.integers(1, 3), max_size=3),
+                  st.lists(st.booleans(), min_size=3, max_size=3)).map(_case)   # shrinks towards () and 1s
 
 def breaks_the_identity(rule):
     def broken(case):
@@ -87,11 +92,11 @@ def breaks_the_identity(rule):
         return not np.isclose(np.sum(g * np.broadcast_to(v, big)), np.sum(rule(g, shape) * v))
     return broken
 
-smallest = find(cases, breaks_the_identity(first_copy), settings=settings(database=None, max_examples=500))
+smallest = find(cases, breaks_the_identity(first_copy), settings=settings(database=None, max_examples=500, derandomize=True))
 print("smallest failing case for first_copy: input shape", smallest[0], "broadcast to", smallest[1])
 assert int(np.prod(smallest[1])) == 2                  # shrunk to two copies of one number
 try:
-    find(cases, breaks_the_identity(unbroadcast), settings=settings(database=None, max_examples=300))
+    find(cases, breaks_the_identity(unbroadcast), settings=settings(database=None, max_examples=300, derandomize=True))
     raise AssertionError("hypothesis found a failing case for the correct rule")
 except Exception as e:
     assert type(e).__name__ == "NoSuchExample"         # the correct rule survives 300 cases

@@ -50,7 +50,7 @@ def _timed(fn, n):
 
 engine_us, numpy_us = per_op_microseconds(engine_chain), per_op_microseconds(numpy_chain)
 print(f"forward + backward of one tanh on 8 numbers: engine {engine_us:.1f} µs, hand-written numpy {numpy_us:.1f} µs")
-assert engine_us > numpy_us            # the bookkeeping is never free (the ratio itself is noisy)
+# (timings are printed, not asserted: they vary from build to build on a shared machine)
 
 # %% [markdown]
 # At the sizes of a real model (large matrices) the arithmetic dominates and the ratio falls
@@ -103,7 +103,8 @@ assert replayed.grad.tobytes() == eager.grad.tobytes()  # bit for bit
 
 compiled_us = min(_timed(lambda n: step(tg.Tensor(x0, requires_grad=True)), 200) for _ in range(30)) / 200 * 1e6
 print(f"per op, forward + backward: eager {engine_us:.1f} µs, compiled {compiled_us:.1f} µs, numpy by hand {numpy_us:.1f} µs")
-assert compiled_us < engine_us                          # the bookkeeping is gone; the rules' numpy remains
+replay_source = step.source(tg.Tensor(x0, requires_grad=True))
+assert "Record" not in replay_source and replay_source.count("tanh_rule0(") == 200   # 200 rule calls, no records
 
 try:
     tg.compile(lambda x: x.sum() if bool((x * 1.0).sum()) else -x.sum())(x0)
