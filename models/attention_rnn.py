@@ -280,6 +280,10 @@ def _unrolled(P: Mapping[str, tg.Tensor], X: np.ndarray, Y: np.ndarray | None, a
     """Eqs 1–7 literally, one op per symbol, scope ``t=<t>`` and tag ``eq=<n>`` per op.
     ``want_forward=False`` (the loss) skips stacking the intermediates for :class:`Forward`."""
     B, T, _ = X.shape
+    if not isinstance(X, tg.Tensor):
+        X = tg.Tensor(X)  # once (a copy), then one view per step (see _step)
+    if Y is not None and not isinstance(Y, tg.Tensor):
+        Y = tg.Tensor(Y)
     b, c = P["b"], P["c"]
     Wt, Ut, Vt = P["W"].T, P["U"].T, P["V"].T  # once, shared by every step (row-vector convention)
     h0 = tg.Tensor(np.zeros((B, P["W"].shape[0])), name="h_0")
@@ -347,10 +351,12 @@ def _tensors(params: Mapping[str, Any]) -> dict[str, tg.Tensor]:
 
 
 def _step(X: Any, t: int, name: str) -> tg.Tensor:
-    """Step t of a batch: a named leaf of an array, or an op on a Tensor (a traced one under tg.compile)."""
-    if isinstance(X, tg.Tensor):
-        return _named(X[:, t - 1], name)
-    return tg.Tensor(X[:, t - 1], name=name)
+    """Step t of a batch ``X`` (a Tensor: an array is wrapped once by :func:`_unrolled`), named.
+
+    The same op whether ``X`` came as an array or a Tensor (a traced one under ``tg.compile``), so
+    ``x_t`` is the same view of ``X`` either way: a contiguous copy of one step instead would make
+    numpy take another path for ``x_tᵀ g`` in eq 1's gradient, and the last bit could differ."""
+    return _named(X[:, t - 1], name)
 
 
 def _named(t: tg.Tensor, name: str) -> tg.Tensor:

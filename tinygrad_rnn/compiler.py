@@ -52,8 +52,9 @@ import numpy as np
 
 from . import random as _tgrandom
 from . import tracing
-from .backward import _add_to_grad, checked_gradient
+from .backward import _GRAD_LOCK, _accumulate, checked_gradient
 from .funcs import NP, SparseGrad
+from .inlining import Inlined, inline
 from .op import Op
 from .recording import state
 from .tensor import Tensor
@@ -132,6 +133,119 @@ def _arrive(g: Any) -> Any:
     return g
 
 
+def _leaf(x: Tensor, g: Any, rec: Any) -> np.ndarray:
+    """A leaf's first gradient in this call, added as ``backward()`` adds it (a copy into an empty
+    ``.grad``, else in place); its later ones are added in place into what this returns."""
+    _accumulate(x, g, rec)
+    grad = x.grad
+    if type(grad) is not _ndarray:
+        raise TypeError(f"tg.compile: {x._label()}.grad is a {type(grad).__name__}; expected a numpy array")
+    return grad
+
+
+def _into(grad: np.ndarray, g: Any) -> None:
+    """``grad += g`` for a dense or sparse ``g`` (a leaf's later gradients)."""
+    if type(g) is SparseGrad:
+        g.add_into(grad)
+    else:
+        grad += g
+
+
+# ----------------------------------------------------------------------------- probes
+# When the program is built, every inlined expression is run once on the traced values (and on ones
+# for the upstream gradient): a forward must give the traced output bit for bit, and a rule's result
+# says how it is fitted to its input.  An expression of numpy calls on arrays of fixed shapes and
+# dtypes has a result of fixed type, shape and dtype (numpy ≥ 2's promotion depends on dtypes only,
+# NEP 50), so that check is made once per signature; on numpy 1 every rule's result is checked when
+# it runs, as the walk does.
+_STATIC_TYPES = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
+
+
+def _literal(x: Any) -> bool:
+    t = type(x)
+    if x is None or t is bool or t is int or t is str:
+        return True
+    if t is float:
+        return bool(np.isfinite(x))
+    return t is tuple and all(_literal(y) for y in x)
+
+
+def _ones(a: np.ndarray) -> np.ndarray:
+    g = np.ones(a.shape, a.dtype)
+    g.setflags(write=False)
+    return g
+
+
+def _run(text: str, ns: dict, env: dict) -> Any:
+    with np.errstate(all="ignore"):
+        return eval(text, ns, dict(env))  # noqa: S307 (our own generated expression)
+
+
+def _probe_forward(e: _Entry, inl: Inlined | None, ns: dict, env: dict) -> tuple[str, bool] | None:
+    """An inlined forward's text and whether it needs ``np.asarray`` (a 0-d result), if it
+    reproduces the traced output bit for bit; else None (the op is called)."""
+    if inl is None or not inl.pure:
+        return None
+    try:
+        r = _run(inl.text, ns, env)
+    except Exception:
+        return None
+    if e.op.has_ctx:
+        if type(r) is not tuple or len(r) != 2:
+            return None
+        r = r[0]
+    want = e.out._data
+    if type(r) is _ndarray:
+        return (inl.text, False) if _same(r, want) else None
+    if isinstance(r, np.generic) and _same(np.asarray(r), want):
+        return inl.text, True
+    return None
+
+
+def _probe_rule(inl: Inlined | None, xd: np.ndarray, rec: Any, i: int, ns: dict, env: dict,
+                bind: Callable[[str, Any], str]) -> tuple[str, str] | None:
+    """An inlined rule's text, fitted to its input as :func:`~tinygrad_rnn.backward.checked_gradient`
+    would fit it (the same numpy calls), and its kind ('dense' or 'sparse'); None if the rule must
+    be called and checked when it runs."""
+    if inl is None or not inl.pure or not _STATIC_TYPES:
+        return None
+    try:
+        r = _run(inl.text, ns, env)
+    except Exception:
+        return None
+    if type(r) is SparseGrad:
+        return (inl.text, "sparse") if r.shape == xd.shape and r.dtype == xd.dtype else None
+    if type(r) is _ndarray and r.dtype is xd.dtype and r.shape == xd.shape:
+        return inl.text, "dense"
+    try:
+        want = checked_gradient(r, xd.shape, xd.dtype, rec, i)
+    except Exception:
+        return None
+    text = inl.text
+    g = r
+    if type(g) is not _ndarray:
+        text, g = f"_asarray({text})", np.asarray(g)
+    extra = g.ndim - xd.ndim
+    if g.shape != xd.shape and extra >= 0:  # broadcasting undone, as fit_gradient does it
+        if extra > 0:
+            axis = tuple(range(extra))
+            text, g = f"np.sum({text}, axis={axis!r}, keepdims=False)", np.sum(g, axis=axis, keepdims=False)
+        axes = tuple(k for k, n in enumerate(xd.shape) if n == 1 and g.shape[k] != 1)
+        if axes:
+            text, g = f"np.sum({text}, axis={axes!r}, keepdims=True)", np.sum(g, axis=axes, keepdims=True)
+    if type(g) is not _ndarray:
+        text, g = f"_asarray({text})", np.asarray(g)
+    if g.dtype != xd.dtype:
+        text = f"({text}).astype({bind('dt_' + xd.dtype.name, xd.dtype)})"
+    try:
+        got = _run(text, ns, env)
+    except Exception:
+        return None
+    if type(got) is not _ndarray or got.dtype != xd.dtype or not _same(got, want):
+        return None
+    return text, "dense"
+
+
 # ----------------------------------------------------------------------------- building a program
 class _Program:
     """One signature's replay: generated source, compiled once."""
@@ -142,8 +256,8 @@ class _Program:
         names: dict[int, str] = {}
         self.captured: list[Tensor] = []
         self.consts: list[Any] = []
-        ns: dict[str, Any] = {"NP": NP, "_fit": _fit, "_acc": _acc, "_arrive": _arrive, "_add": _add_to_grad,
-                              "_asarray": np.asarray, "_nd": _ndarray}
+        ns: dict[str, Any] = {"NP": NP, "np": np, "_fit": _fit, "_acc": _acc, "_arrive": _arrive, "_leaf": _leaf,
+                              "_into": _into, "_LOCK": _GRAD_LOCK, "_asarray": np.asarray, "_nd": _ndarray}
         self.ns = ns
         lines: list[str] = []
         self.arg_positions = []
@@ -176,6 +290,8 @@ class _Program:
                 fn_names[key] = n
             return fn_names[key]
 
+        env: dict[str, Any] = {}  # variable name -> its traced value (what the build's probes run on)
+
         def value(x: Any) -> str:
             if isinstance(x, Tensor):
                 key = id(x)
@@ -187,25 +303,31 @@ class _Program:
                         )
                     names[key] = fresh(x.name, f"c{len(self.captured)}")
                     self.captured.append(x)
+                env.setdefault(names[key], x._data)
                 return names[key]
-            if type(x) in (int, bool) or (type(x) is float and np.isfinite(x)):
-                return repr(x)
-            self.consts.append(x)
-            n = f"k{len(self.consts) - 1}"
-            ns[n] = x
-            return n
+            return bind("k", x)
 
-        # forward
+        def bind(label: str, x: Any) -> str:
+            """Text for a value the code uses: a literal, or a name in the namespace (``np``, a constant)."""
+            if _literal(x):
+                return repr(x)
+            for n in (label, *(f"{label}_{j}" for j in range(2, 10_000))):
+                if n in ns and ns[n] is x:
+                    return n
+                if n not in ns and n not in taken:
+                    ns[n] = x
+                    if label == "k":
+                        self.consts.append(x)
+                    return n
+            raise RuntimeError("tg.compile: out of names")  # pragma: no cover
+
+        # forward: each op's numpy expression (inlined when its forward is one), else a call
         fwd: list[str] = []
         slot: list[str] = []  # entry j's variable name
+        self.inlined = [0, 0]  # forwards, rules written as expressions
         for j, e in enumerate(tracer.entries):
             ins = [value(a) for a in e.args]
-            f = fname(e.op.fn, _ident(e.op.name))
-            call = f"{f}({', '.join(ins)}"
-            if e.kwargs:
-                kw = fname(e.kwargs, f"kw_{_ident(e.op.name)}")
-                call += f"{', ' if ins else ''}**{kw}"
-            call += ")"
+            kw = {k: bind(k, x) for k, x in e.kwargs.items()}
             v = fresh(e.out.name, f"v{j}")
             names[id(e.out)] = v
             slot.append(v)
@@ -216,8 +338,22 @@ class _Program:
             else:
                 target = v
             note = _note(e)
-            fwd.append(f"    {target} = {call}{note}")
-            fwd.append(f"    if type({v}) is not _nd: {v} = _asarray({v})")
+            text = None if e.closure else _probe_forward(e, inline(e.op.fn, ins, kw, bind), ns, env)
+            if text is not None:
+                self.inlined[0] += 1
+                fwd.append(f"    {target} = {text[0]}{note}")
+                if text[1]:
+                    fwd.append(f"    {v} = _asarray({v})  # a 0-d array, as the op returns")
+            else:
+                f = fname(e.op.fn, _ident(e.op.name))
+                call = f"{f}({', '.join(ins)}"
+                if e.kwargs:
+                    call += f"{', ' if ins else ''}**{fname(e.kwargs, f'kw_{_ident(e.op.name)}')}"
+                fwd.append(f"    {target} = {call}){note}")
+                fwd.append(f"    if type({v}) is not _nd: {v} = _asarray({v})")
+            env[v] = e.out._data
+            if e.ctx is not None:
+                env[f"x_{v}"] = e.ctx
         self.entries = tracer.entries
         self.out_name = names.get(id(out)) or value(out)
         self.aux_names = [names.get(id(a)) or value(a) for a in aux]
@@ -235,45 +371,118 @@ class _Program:
                     continue
                 reach.add(j)
                 stack.extend(id(x) for _, x in tracer.entries[j].rec.parents)
-            root = slot[recs[id(out)]]
-            got: set[int] = {recs[id(out)]}
-            bwd.append(f"    p_{root}, o_{root} = _seed_of({root}), False")
-            ns["_seed_of"] = np.ones_like
-            for j in sorted(reach, reverse=True):
-                e = tracer.entries[j]
+            order = sorted(reach, reverse=True)
+            root_j = recs[id(out)]
+            # every rule's text and what it gives: 'dense' (a fitted ndarray, known when the program is
+            # built), 'sparse' (a SparseGrad of the input's shape) or 'unknown' (checked when it runs)
+            got: set[int] = {root_j}
+            plan: list[tuple[int, list[tuple[int, Any, str, str, bool]]]] = []
+            for j in order:
                 if j not in got:
                     continue  # no gradient arrived (as the walk: g is None)
+                e = tracer.entries[j]
                 v = slot[j]
-                bwd.append(f"    g_{v} = _arrive(p_{v}){_note(e)}")
+                env[f"g_{v}"] = _ones(e.out._data)
                 ins = [value(a) for a in e.args]
+                kw = {k: bind(k, x) for k, x in e.kwargs.items()}
+                rules = []
                 for i, x in e.rec.parents:
                     if e.vjps[i] is None:
                         continue
-                    if e.closure:
-                        rule = f"vj_{v}[{i}](g_{v})"
-                    else:
-                        r = fname(e.vjps[i], f"{_ident(e.op.name)}_rule{i}")
-                        extra = []
-                        if e.kwargs:
-                            extra.append(f"**{fname(e.kwargs, f'kw_{_ident(e.op.name)}')}")
-                        if e.op.has_ctx:
-                            extra.append(f"ctx=x_{v}")
-                        if e.op.n_inputs is None:
-                            extra.append(f"i={i}")
-                        rule = f"{r}(NP, g_{v}, {v}, {', '.join(ins + extra)})"
                     xd = x._data
                     recname = fname(e.rec, f"rec{j}")
-                    fitted = f"_fit({rule}, {xd.shape!r}, {fname(xd.dtype, 'dt_' + xd.dtype.name)}, {recname}, {i})"
-                    k = recs.get(id(x))
-                    if k is None:  # a leaf: add into its .grad
-                        bwd.append(f"    _add({names[id(x)]}_t, {fitted}, {recname})  # into {names[id(x)]}.grad")
+                    inl = None
+                    if not e.closure:
+                        rkw = dict(kw)
+                        if e.op.has_ctx:
+                            rkw["ctx"] = f"x_{v}"
+                        if e.op.n_inputs is None:
+                            rkw["i"] = repr(i)
+                        inl = inline(e.vjps[i], ["NP", f"g_{v}", v, *ins], rkw, bind, rule=True)
+                    fitted = _probe_rule(inl, xd, e.rec, i, ns, env, bind)
+                    if fitted is not None:
+                        self.inlined[1] += 1
+                        text, kind, pure = fitted[0], fitted[1], True
                     else:
-                        u = slot[k]
-                        if k in got:
-                            bwd.append(f"    p_{u}, o_{u} = _acc(p_{u}, o_{u}, {fitted})  # another use of {u}: add")
+                        if e.closure:
+                            rule = f"vj_{v}[{i}](g_{v})"
                         else:
-                            got.add(k)
-                            bwd.append(f"    p_{u}, o_{u} = _acc(None, False, {fitted})")
+                            r = fname(e.vjps[i], f"{_ident(e.op.name)}_rule{i}")
+                            extra = []
+                            if e.kwargs:
+                                extra.append(f"**{fname(e.kwargs, f'kw_{_ident(e.op.name)}')}")
+                            if e.op.has_ctx:
+                                extra.append(f"ctx=x_{v}")
+                            if e.op.n_inputs is None:
+                                extra.append(f"i={i}")
+                            rule = f"{r}(NP, g_{v}, {v}, {', '.join(ins + extra)})"
+                        dt = fname(xd.dtype, "dt_" + xd.dtype.name)
+                        text, kind, pure = f"_fit({rule}, {xd.shape!r}, {dt}, {recname}, {i})", "unknown", False
+                    k = recs.get(id(x))
+                    rules.append((i, x if k is None else k, text, kind, pure))
+                    if k is not None:
+                        got.add(k)
+                plan.append((j, rules))
+            # how each intermediate's gradient is summed: specialised when every part is dense
+            parts: dict[int, list[str]] = {}
+            for _, rules in plan:
+                for _, target, _, kind, _ in rules:
+                    if type(target) is int:
+                        parts.setdefault(target, []).append(kind)
+            guard = {j: any(not pure for *_, pure in rules) for j, rules in plan}
+            seen: dict[int, int] = {}
+            leaves: set[int] = set()
+            for j, rules in plan:
+                e = tracer.entries[j]
+                v = slot[j]
+                kinds = parts.get(j, [])
+                if j == root_j:
+                    ns["_seed_of"] = np.ones_like
+                    start = f"_seed_of({v})"
+                elif all(k == "dense" for k in kinds) and len(kinds) == 1:
+                    start = None  # its one part was written straight into g_v
+                else:
+                    start = f"p_{v}"
+                first = len(bwd)
+                if guard[j]:
+                    bwd.append(f"g_{v} = _arrive({start or f'g_{v}'})")
+                elif start is not None:
+                    bwd.append(f"g_{v} = {start}")
+                for i, target, text, kind, _ in rules:
+                    if type(target) is not int:  # a leaf: add into its .grad
+                        n = names[id(target)]
+                        if id(target) not in leaves:
+                            leaves.add(id(target))
+                            bwd.append(f"G_{n} = _leaf({n}_t, {text}, {fname(e.rec, f'rec{j}')})  # into {n}.grad")
+                        elif kind == "dense":
+                            bwd.append(f"G_{n} += {text}  # into {n}.grad")
+                        else:
+                            bwd.append(f"_into(G_{n}, {text})  # into {n}.grad")
+                        continue
+                    u = slot[target]
+                    kinds = parts[target]
+                    m = seen.get(target, 0)
+                    seen[target] = m + 1
+                    tail = "" if m == 0 else f"  # another use of {u}: add"
+                    if any(k != "dense" for k in kinds):
+                        prev = "None, False" if m == 0 else f"p_{u}, o_{u}"
+                        bwd.append(f"p_{u}, o_{u} = _acc({prev}, {text}){tail}")
+                    elif len(kinds) == 1:
+                        bwd.append(f"g_{u} = {text}")
+                    elif m == 0:
+                        bwd.append(f"p_{u} = {text}")
+                    elif m == 1:
+                        total = f"p_{u} + {text}"
+                        if tracer.entries[target].out._data.ndim == 0:
+                            total = f"_asarray({total})"
+                        bwd.append(f"p_{u} = {total}{tail}")
+                    else:
+                        bwd.append(f"p_{u} += {text}{tail}")
+                if len(bwd) > first:  # the op's name, scope and tags on its first line
+                    line, _, comment = bwd[first].partition("  # ")
+                    bwd[first] = line + _note(e) + (f"; {comment}" if comment else "")
+            bwd = ["    with _LOCK:  # every .grad this call adds into is ours until it returns"] + [
+                f"        {line}" for line in bwd]
         # the function
         head = ["def replay(A, C):"]
         for k in self.arg_positions:
@@ -444,8 +653,8 @@ class Compiled:
     def _replay(self, prog: _Program, args: tuple) -> Any:
         A = [a if isinstance(a, Tensor) else None for a in args]
         for k in prog.arg_positions:
-            if A[k] is None:
-                A[k] = Tensor._make(np.asarray(args[k]), False, None)
+            if A[k] is None:  # an array, read as the trace read it: C-contiguous
+                A[k] = Tensor._make(np.ascontiguousarray(args[k]), False, None)
         locked = []
         for t in prog.captured:  # no other thread changes what the replay reads while it runs
             d = t._data

@@ -327,5 +327,6 @@ def test_the_source_is_annotated_with_scopes_and_tags():
     src = step.source(X, Y)
     assert "# forward" in src and "# backward" in src
     assert "tanh  # tanh @t=2 eq 1" in src.replace("(", " ").replace(")", " ") or "# tanh @t=2 eq 1" in src
-    assert "@t=1 eq 4" in src and "_add(W_t, " in src                 # the walk adds into W's .grad
-    assert "h_2 = tanh(" in src and "g_h_1 = _arrive(p_h_1)" in src   # the model's own names: h_t, ∂L/∂h_t
+    assert "@t=1 eq 4" in src and "G_W = _leaf(W_t, " in src and "# into W.grad" in src  # the walk adds into W's .grad
+    assert "h_2 = np.tanh(" in src and "g_h_1 = p_h_1" in src        # the model's own names: h_t, ∂L/∂h_t
+    assert "another use of h_1: add" in src                            # h_1's uses summed as the walk sums them
