@@ -324,7 +324,6 @@ class _Program:
         # forward: each op's numpy expression (inlined when its forward is one), else a call
         fwd: list[str] = []
         slot: list[str] = []  # entry j's variable name
-        self.inlined = [0, 0]  # forwards, rules written as expressions
         for j, e in enumerate(tracer.entries):
             ins = [value(a) for a in e.args]
             kw = {k: bind(k, x) for k, x in e.kwargs.items()}
@@ -340,7 +339,6 @@ class _Program:
             note = _note(e)
             text = None if e.closure else _probe_forward(e, inline(e.op.fn, ins, kw, bind), ns, env)
             if text is not None:
-                self.inlined[0] += 1
                 fwd.append(f"    {target} = {text[0]}{note}")
                 if text[1]:
                     fwd.append(f"    {v} = _asarray({v})  # a 0-d array, as the op returns")
@@ -401,7 +399,6 @@ class _Program:
                         inl = inline(e.vjps[i], ["NP", f"g_{v}", v, *ins], rkw, bind, rule=True)
                     fitted = _probe_rule(inl, xd, e.rec, i, ns, env, bind)
                     if fitted is not None:
-                        self.inlined[1] += 1
                         text, kind, pure = fitted[0], fitted[1], True
                     else:
                         if e.closure:
