@@ -52,7 +52,7 @@ import numpy as np
 
 from . import random as _tgrandom
 from . import tracing
-from .backward import _GRAD_LOCK, _accumulate, checked_gradient
+from .backward import _GRAD_LOCK, _accumulate, checked_gradient, fit_gradient
 from .funcs import NP, SparseGrad
 from .inlining import Inlined, inline
 from .op import Op
@@ -202,6 +202,18 @@ def _probe_forward(e: _Entry, inl: Inlined | None, ns: dict, env: dict) -> tuple
     return None
 
 
+class _Sums:
+    """``fit_gradient``'s ``F`` for a probe: numpy's sum, each call's axes written down, so the replay
+    makes the same sums without a second copy of how broadcasting is undone."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, bool]] = []
+
+    def sum(self, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        self.calls.append((axis, keepdims))
+        return NP.sum(x, axis=axis, keepdims=keepdims)
+
+
 def _probe_rule(inl: Inlined | None, xd: np.ndarray, rec: Any, i: int, ns: dict, env: dict,
                 bind: Callable[[str, Any], str]) -> tuple[str, str] | None:
     """An inlined rule's text, fitted to its input as :func:`~tinygrad_rnn.backward.checked_gradient`
@@ -225,14 +237,10 @@ def _probe_rule(inl: Inlined | None, xd: np.ndarray, rec: Any, i: int, ns: dict,
     g = r
     if type(g) is not _ndarray:
         text, g = f"_asarray({text})", np.asarray(g)
-    extra = g.ndim - xd.ndim
-    if g.shape != xd.shape and extra >= 0:  # broadcasting undone, as fit_gradient does it
-        if extra > 0:
-            axis = tuple(range(extra))
-            text, g = f"np.sum({text}, axis={axis!r}, keepdims=False)", np.sum(g, axis=axis, keepdims=False)
-        axes = tuple(k for k, n in enumerate(xd.shape) if n == 1 and g.shape[k] != 1)
-        if axes:
-            text, g = f"np.sum({text}, axis={axes!r}, keepdims=True)", np.sum(g, axis=axes, keepdims=True)
+    sums = _Sums()
+    g = fit_gradient(g, xd.shape, rec, i, sums)  # broadcasting undone by the walk's own step, its sums written down
+    for axis, keepdims in sums.calls:
+        text = f"np.sum({text}, axis={axis!r}, keepdims={keepdims!r})"
     if type(g) is not _ndarray:
         text, g = f"_asarray({text})", np.asarray(g)
     if g.dtype != xd.dtype:
