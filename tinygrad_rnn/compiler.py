@@ -39,6 +39,7 @@ The returned loss is a new leaf each call: no buffer handed out is ever written 
 
 from __future__ import annotations
 
+import ast
 import builtins
 import functools
 import keyword
@@ -55,6 +56,7 @@ from . import tracing
 from .backward import _GRAD_LOCK, _accumulate, checked_gradient, fit_gradient
 from .funcs import NP, SparseGrad
 from .inlining import Inlined, inline
+from .specialising import S, _index_text, _is_static, dynamic, specialise
 from .op import Op
 from .recording import state
 from .tensor import Tensor
@@ -176,18 +178,21 @@ def _ones(a: np.ndarray) -> np.ndarray:
     return g
 
 
-def _run(text: str, ns: dict, env: dict) -> Any:
+def _run(text: str, ns: dict, env: dict, prelude: tuple[str, ...] = ()) -> Any:
+    local = dict(env)
     with np.errstate(all="ignore"):
-        return eval(text, ns, dict(env))  # noqa: S307 (our own generated expression)
+        for line in prelude:
+            exec(line, ns, local)  # noqa: S102 (our own generated statements)
+        return eval(text, ns, local)  # noqa: S307 (our own generated expression)
 
 
-def _probe_forward(e: _Entry, inl: Inlined | None, ns: dict, env: dict) -> tuple[str, bool] | None:
-    """An inlined forward's text and whether it needs ``np.asarray`` (a 0-d result), if it
-    reproduces the traced output bit for bit; else None (the op is called)."""
+def _probe_forward(e: _Entry, inl: Inlined | None, ns: dict, env: dict) -> tuple[str, bool, tuple] | None:
+    """An inlined forward's text, whether it needs ``np.asarray`` (a 0-d result) and the statements
+    it needs first, if it reproduces the traced output bit for bit; else None (the op is called)."""
     if inl is None or not inl.pure:
         return None
     try:
-        r = _run(inl.text, ns, env)
+        r = _run(inl.text, ns, env, inl.prelude)
     except Exception:
         return None
     if e.op.has_ctx:
@@ -196,10 +201,19 @@ def _probe_forward(e: _Entry, inl: Inlined | None, ns: dict, env: dict) -> tuple
         r = r[0]
     want = e.out._data
     if type(r) is _ndarray:
-        return (inl.text, False) if _same(r, want) else None
+        return (inl.text, False, inl.prelude) if _same(r, want) else None
     if isinstance(r, np.generic) and _same(np.asarray(r), want):
-        return inl.text, True
+        return inl.text, True, inl.prelude
     return None
+
+
+def _specialised(fn: Any, args: list, kwargs: dict, env: dict, ns: dict, bind: Callable[[str, Any], str],
+                 fresh: Callable[[Any, str], str]) -> Inlined | None:
+    """``fn`` specialised to this signature (:mod:`~tinygrad_rnn.specialising`), as an :class:`Inlined`."""
+    sp = specialise(fn, args, kwargs, env, ns, bind, fresh, _rng_states)
+    if sp is None:
+        return None
+    return Inlined(sp.text, sp.pure, tuple(sp.prelude))
 
 
 class _Sums:
@@ -215,14 +229,16 @@ class _Sums:
 
 
 def _probe_rule(inl: Inlined | None, xd: np.ndarray, rec: Any, i: int, ns: dict, env: dict,
-                bind: Callable[[str, Any], str]) -> tuple[str, str] | None:
+                bind: Callable[[str, Any], str], reference: str | None = None) -> tuple[str, str] | None:
     """An inlined rule's text, fitted to its input as :func:`~tinygrad_rnn.backward.checked_gradient`
     would fit it (the same numpy calls), and its kind ('dense' or 'sparse'); None if the rule must
     be called and checked when it runs."""
     if inl is None or not inl.pure or not _STATIC_TYPES:
         return None
     try:
-        r = _run(inl.text, ns, env)
+        r = _run(inl.text, ns, env, inl.prelude)
+        if reference is not None and not _same_raw(r, _run(reference, ns, env)):
+            return None  # the residual must give what the rule gives, bit for bit
     except Exception:
         return None
     if type(r) is SparseGrad:
@@ -246,7 +262,7 @@ def _probe_rule(inl: Inlined | None, xd: np.ndarray, rec: Any, i: int, ns: dict,
     if g.dtype != xd.dtype:
         text = f"({text}).astype({bind('dt_' + xd.dtype.name, xd.dtype)})"
     try:
-        got = _run(text, ns, env)
+        got = _run(text, ns, env, inl.prelude)
     except Exception:
         return None
     if type(got) is not _ndarray or got.dtype != xd.dtype or not _same(got, want):
@@ -329,6 +345,13 @@ class _Program:
                     return n
             raise RuntimeError("tg.compile: out of names")  # pragma: no cover
 
+        def argval(text: str, x: Any) -> Any:
+            """An argument as the specialiser sees it: a Tensor's or array's value is dynamic (it
+            changes per call), a number, string or tuple given to the op is static."""
+            if isinstance(x, (Tensor, np.ndarray)) or not _is_static(x):
+                return dynamic(text)
+            return S(x, text)
+
         # forward: each op's numpy expression (inlined when its forward is one), else a call
         fwd: list[str] = []
         slot: list[str] = []  # entry j's variable name
@@ -345,8 +368,15 @@ class _Program:
             else:
                 target = v
             note = _note(e)
-            text = None if e.closure else _probe_forward(e, inline(e.op.fn, ins, kw, bind), ns, env)
+            text = None
+            if not e.closure:
+                inl = inline(e.op.fn, ins, kw, bind)
+                if (inl is None or not inl.pure) and _STATIC_TYPES:
+                    inl = _specialised(e.op.fn, [argval(t, a) for t, a in zip(ins, e.args)],
+                                       {k: argval(kw[k], x) for k, x in e.kwargs.items()}, env, ns, bind, fresh)
+                text = _probe_forward(e, inl, ns, env)
             if text is not None:
+                fwd.extend(f"    {line}" for line in text[2])
                 fwd.append(f"    {target} = {text[0]}{note}")
                 if text[1]:
                     fwd.append(f"    {v} = _asarray({v})  # a 0-d array, as the op returns")
@@ -397,7 +427,20 @@ class _Program:
                         continue
                     xd = x._data
                     recname = fname(e.rec, f"rec{j}")
+                    if e.closure:
+                        rule = f"vj_{v}[{i}](g_{v})"
+                    else:
+                        r = fname(e.vjps[i], f"{_ident(e.op.name)}_rule{i}")
+                        extra = []
+                        if e.kwargs:
+                            extra.append(f"**{fname(e.kwargs, f'kw_{_ident(e.op.name)}')}")
+                        if e.op.has_ctx:
+                            extra.append(f"ctx=x_{v}")
+                        if e.op.n_inputs is None:
+                            extra.append(f"i={i}")
+                        rule = f"{r}(NP, g_{v}, {v}, {', '.join(ins + extra)})"
                     inl = None
+                    reference = None
                     if not e.closure:
                         rkw = dict(kw)
                         if e.op.has_ctx:
@@ -405,37 +448,38 @@ class _Program:
                         if e.op.n_inputs is None:
                             rkw["i"] = repr(i)
                         inl = inline(e.vjps[i], ["NP", f"g_{v}", v, *ins], rkw, bind, rule=True)
-                    fitted = _probe_rule(inl, xd, e.rec, i, ns, env, bind)
-                    if fitted is not None:
-                        text, kind, pure = fitted[0], fitted[1], True
-                    else:
-                        if e.closure:
-                            rule = f"vj_{v}[{i}](g_{v})"
-                        else:
-                            r = fname(e.vjps[i], f"{_ident(e.op.name)}_rule{i}")
-                            extra = []
-                            if e.kwargs:
-                                extra.append(f"**{fname(e.kwargs, f'kw_{_ident(e.op.name)}')}")
+                        if (inl is None or not inl.pure) and _STATIC_TYPES:
+                            skw = {k: argval(kw[k], x) for k, x in e.kwargs.items()}
                             if e.op.has_ctx:
-                                extra.append(f"ctx=x_{v}")
+                                skw["ctx"] = dynamic(f"x_{v}")
                             if e.op.n_inputs is None:
-                                extra.append(f"i={i}")
-                            rule = f"{r}(NP, g_{v}, {v}, {', '.join(ins + extra)})"
+                                skw["i"] = S(i)
+                            inl = _specialised(e.vjps[i], [S(NP, "NP"), dynamic(f"g_{v}"), dynamic(v)]
+                                               + [argval(t, a) for t, a in zip(ins, e.args)], skw, env, ns, bind, fresh)
+                            reference = rule  # a residual is checked against the rule itself
+                    fitted = _probe_rule(inl, xd, e.rec, i, ns, env, bind, reference)
+                    if fitted is not None:
+                        text, kind, pure, prelude = fitted[0], fitted[1], True, inl.prelude
+                    else:
                         dt = fname(xd.dtype, "dt_" + xd.dtype.name)
                         text, kind, pure = f"_fit({rule}, {xd.shape!r}, {dt}, {recname}, {i})", "unknown", False
+                        prelude = ()
+                    if kind == "sparse" and _sparse_parts(text, ns) is not None:
+                        kind = "scatter"  # a SparseGrad made in the text: its adds are written out
                     k = recs.get(id(x))
-                    rules.append((i, x if k is None else k, text, kind, pure))
+                    rules.append((i, x if k is None else k, text, kind, pure, prelude))
                     if k is not None:
                         got.add(k)
                 plan.append((j, rules))
             # how each intermediate's gradient is summed: specialised when every part is dense
             parts: dict[int, list[str]] = {}
             for _, rules in plan:
-                for _, target, _, kind, _ in rules:
+                for _, target, _, kind, _, _ in rules:
                     if type(target) is int:
                         parts.setdefault(target, []).append(kind)
-            guard = {j: any(not pure for *_, pure in rules) for j, rules in plan}
+            guard = {j: any(not r[4] for r in rules) for j, rules in plan}
             seen: dict[int, int] = {}
+            owned: dict[int, bool] = {}
             leaves: set[int] = set()
             for j, rules in plan:
                 e = tracer.entries[j]
@@ -444,7 +488,7 @@ class _Program:
                 if j == root_j:
                     ns["_seed_of"] = np.ones_like
                     start = f"_seed_of({v})"
-                elif all(k == "dense" for k in kinds) and len(kinds) == 1:
+                elif len(kinds) == 1 and kinds[0] in ("dense", "scatter"):
                     start = None  # its one part was written straight into g_v
                 else:
                     start = f"p_{v}"
@@ -453,7 +497,8 @@ class _Program:
                     bwd.append(f"g_{v} = _arrive({start or f'g_{v}'})")
                 elif start is not None:
                     bwd.append(f"g_{v} = {start}")
-                for i, target, text, kind, _ in rules:
+                for i, target, text, kind, _, prelude in rules:
+                    bwd.extend(prelude)
                     if type(target) is not int:  # a leaf: add into its .grad
                         n = names[id(target)]
                         if id(target) not in leaves:
@@ -469,18 +514,35 @@ class _Program:
                     m = seen.get(target, 0)
                     seen[target] = m + 1
                     tail = "" if m == 0 else f"  # another use of {u}: add"
-                    if any(k != "dense" for k in kinds):
+                    if any(k not in ("dense", "scatter") for k in kinds):
                         prev = "None, False" if m == 0 else f"p_{u}, o_{u}"
                         bwd.append(f"p_{u}, o_{u} = _acc({prev}, {text}){tail}")
+                        continue
+                    # the walk's sum (Gradients.add), written out: whether the pending sum is a buffer
+                    # of its own is known here, from the kinds of the parts before
+                    acc = f"g_{u}" if len(kinds) == 1 else f"p_{u}"
+                    if kind == "scatter":
+                        index, values, shape, dtype, advanced = _sparse_parts(text, ns)
+                        if m == 0:
+                            bwd.append(f"{acc} = np.zeros({shape}, dtype={dtype}){tail}")
+                        elif not owned[target]:
+                            bwd.append(f"{acc} = {acc}.copy(){tail}")
+                        owned[target] = True
+                        if advanced:
+                            bwd.append(f"np.add.at({acc}, {index}, {values})  # repeated positions accumulate")
+                        else:
+                            bwd.append(f"{acc}[{index}] += {values}")
                     elif len(kinds) == 1:
                         bwd.append(f"g_{u} = {text}")
                     elif m == 0:
                         bwd.append(f"p_{u} = {text}")
-                    elif m == 1:
+                        owned[target] = False
+                    elif not owned[target]:
                         total = f"p_{u} + {text}"
                         if tracer.entries[target].out._data.ndim == 0:
                             total = f"_asarray({total})"
                         bwd.append(f"p_{u} = {total}{tail}")
+                        owned[target] = True
                     else:
                         bwd.append(f"p_{u} += {text}{tail}")
                 if len(bwd) > first:  # the op's name, scope and tags on its first line
@@ -505,6 +567,29 @@ class _Program:
         self.replay = ns["replay"]
         self.guards = [(t.shape, t.dtype, t.requires_grad) for t in self.captured]
         self.grad_targets = [t for t in self.captured if t.requires_grad]
+
+
+def _sparse_parts(text: str, ns: dict) -> tuple[str, str, str, str, bool] | None:
+    """``SparseGrad(index, values, shape, dtype, advanced)`` in ``text``: the index (as subscript
+    syntax where it can be), values, shape and dtype texts and whether repeats accumulate; else None."""
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and ns.get(node.func.id) is SparseGrad
+            and len(node.args) == 5 and not node.keywords):
+        return None
+    index, values, shape, dtype, advanced = (ast.unparse(a) for a in node.args)
+    if advanced not in ("True", "False"):
+        return None
+    if advanced == "False":
+        try:
+            literal = _index_text(eval(index, dict(ns)))  # noqa: S307 (a name we bound)
+        except Exception:
+            literal = None
+        if literal is not None:
+            index = literal
+    return index, values, shape, dtype, advanced == "True"
 
 
 def _ident(name: str) -> str:
@@ -694,6 +779,16 @@ class Compiled:
             if not _same(a, b):
                 raise AssertionError(f"tg.compile(check=True): the gradient of {t._label()} differs from the eager run")
         return want
+
+
+def _same_raw(a: Any, b: Any) -> bool:
+    """Two results of a rule, before fitting: the same type, and the same bits (sparse: the same
+    index, shape, dtype and kind, and the same dense array)."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is SparseGrad:
+        return a.shape == b.shape and a.dtype == b.dtype and a.advanced == b.advanced and _same(a.dense(), b.dense())
+    return _same(a, b)
 
 
 def _same(a: Any, b: Any) -> bool:

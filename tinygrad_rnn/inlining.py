@@ -36,15 +36,51 @@ _SCOPES = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp
 
 
 class Inlined:
-    """An inlined call: ``text`` (a Python expression) and whether it is ``pure``."""
+    """An inlined call: ``text`` (a Python expression) and whether it is ``pure``; ``prelude``: the
+    statements to run first (none for an inlined expression; a specialised function's residual)."""
 
-    __slots__ = ("text", "pure")
+    __slots__ = ("text", "pure", "prelude")
 
-    def __init__(self, text: str, pure: bool) -> None:
-        self.text, self.pure = text, pure
+    def __init__(self, text: str, pure: bool, prelude: tuple[str, ...] = ()) -> None:
+        self.text, self.pure, self.prelude = text, pure, prelude
 
 
 _parsed: dict[Any, Any] = {}
+_defined: dict[Any, Any] = {}
+
+
+def _definition(fn: Any) -> ast.Lambda | ast.FunctionDef | None:
+    """The ``lambda`` or ``def`` node that made ``fn`` (its source file parsed, matched by first line,
+    name, parameter names and, for two lambdas on one line, columns), or None."""
+    code = getattr(fn, "__code__", None)
+    if code is None or not isinstance(fn, types.FunctionType):
+        return None
+    if code in _defined:
+        return _defined[code]
+    try:
+        lines = linecache.getlines(code.co_filename)
+        tree = ast.parse("".join(lines)) if lines else None
+    except (SyntaxError, ValueError):
+        tree = None
+    candidates = []
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, ast.Lambda):
+            first, name = node.lineno, "<lambda>"
+        elif isinstance(node, ast.FunctionDef):
+            first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+            name = node.name
+        else:
+            continue
+        a = node.args
+        params = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs + ([a.vararg] if a.vararg else [])
+                  + ([a.kwarg] if a.kwarg else [])]  # the order of co_varnames
+        if first == code.co_firstlineno and name == code.co_name and tuple(params) == code.co_varnames[:len(params)]:
+            candidates.append(node)
+    if len(candidates) > 1:  # two lambdas on one line: the one whose columns hold the code's
+        candidates = [n for n in candidates if _holds(n, code)]
+    found = candidates[0] if len(candidates) == 1 else None
+    _defined[code] = found
+    return found
 
 
 def _expression(fn: Any) -> tuple[ast.arguments, ast.expr] | None:
@@ -55,39 +91,16 @@ def _expression(fn: Any) -> tuple[ast.arguments, ast.expr] | None:
     if code in _parsed:
         return _parsed[code]
     found = None
-    try:
-        lines = linecache.getlines(code.co_filename)
-        tree = ast.parse("".join(lines)) if lines else None
-    except (SyntaxError, ValueError):
-        tree = None
-    candidates = []
-    for node in ast.walk(tree) if tree is not None else ():
-        if isinstance(node, ast.Lambda):
-            first, name = node.lineno, "<lambda>"
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
-            name = node.name
-        else:
-            continue
-        a = node.args
-        params = [x.arg for x in a.posonlyargs + a.args + ([a.vararg] if a.vararg else []) + a.kwonlyargs
-                  + ([a.kwarg] if a.kwarg else [])]
-        if first == code.co_firstlineno and name == code.co_name and tuple(params) == code.co_varnames[:len(params)]:
-            candidates.append(node)
-    if len(candidates) > 1:  # two lambdas on one line: the one whose columns hold the code's
-        candidates = [n for n in candidates if _holds(n, code)]
-    if len(candidates) == 1:
-        node = candidates[0]
+    node = _definition(fn)
+    if node is not None:
         if isinstance(node, ast.Lambda):
             body = node.body
-        elif isinstance(node, ast.FunctionDef):
+        else:
             stmts = node.body
             if stmts and isinstance(stmts[0], ast.Expr) and isinstance(stmts[0].value, ast.Constant) \
                     and isinstance(stmts[0].value.value, str):
                 stmts = stmts[1:]  # the docstring
             body = stmts[0].value if len(stmts) == 1 and isinstance(stmts[0], ast.Return) else None
-        else:
-            body = None
         if body is not None and not any(isinstance(n, _SCOPES) for n in ast.walk(body)):
             found = (node.args, body)
     _parsed[code] = found
