@@ -369,12 +369,13 @@ class _Program:
                 target = v
             note = _note(e)
             text = None
-            if not e.closure:
-                inl = inline(e.op.fn, ins, kw, bind)
-                if (inl is None or not inl.pure) and _STATIC_TYPES:
-                    inl = _specialised(e.op.fn, [argval(t, a) for t, a in zip(ins, e.args)],
-                                       {k: argval(kw[k], x) for k, x in e.kwargs.items()}, env, ns, bind, fresh)
-                text = _probe_forward(e, inl, ns, env)
+            if not e.closure:  # specialised to this signature, else inlined as it is, else called
+                if _STATIC_TYPES:
+                    text = _probe_forward(e, _specialised(e.op.fn, [argval(t, a) for t, a in zip(ins, e.args)],
+                                          {k: argval(kw[k], x) for k, x in e.kwargs.items()}, env, ns, bind, fresh),
+                                          ns, env)
+                if text is None:
+                    text = _probe_forward(e, inline(e.op.fn, ins, kw, bind), ns, env)
             if text is not None:
                 fwd.extend(f"    {line}" for line in text[2])
                 fwd.append(f"    {target} = {text[0]}{note}")
@@ -440,15 +441,9 @@ class _Program:
                             extra.append(f"i={i}")
                         rule = f"{r}(NP, g_{v}, {v}, {', '.join(ins + extra)})"
                     inl = None
-                    reference = None
-                    if not e.closure:
-                        rkw = dict(kw)
-                        if e.op.has_ctx:
-                            rkw["ctx"] = f"x_{v}"
-                        if e.op.n_inputs is None:
-                            rkw["i"] = repr(i)
-                        inl = inline(e.vjps[i], ["NP", f"g_{v}", v, *ins], rkw, bind, rule=True)
-                        if (inl is None or not inl.pure) and _STATIC_TYPES:
+                    fitted = None
+                    if not e.closure:  # specialised to this signature, else inlined as it is, else called
+                        if _STATIC_TYPES:
                             skw = {k: argval(kw[k], x) for k, x in e.kwargs.items()}
                             if e.op.has_ctx:
                                 skw["ctx"] = dynamic(f"x_{v}")
@@ -456,8 +451,16 @@ class _Program:
                                 skw["i"] = S(i)
                             inl = _specialised(e.vjps[i], [S(NP, "NP"), dynamic(f"g_{v}"), dynamic(v)]
                                                + [argval(t, a) for t, a in zip(ins, e.args)], skw, env, ns, bind, fresh)
-                            reference = rule  # a residual is checked against the rule itself
-                    fitted = _probe_rule(inl, xd, e.rec, i, ns, env, bind, reference)
+                            # a residual is checked against the rule itself
+                            fitted = _probe_rule(inl, xd, e.rec, i, ns, env, bind, reference=rule)
+                        if fitted is None:
+                            rkw = dict(kw)
+                            if e.op.has_ctx:
+                                rkw["ctx"] = f"x_{v}"
+                            if e.op.n_inputs is None:
+                                rkw["i"] = repr(i)
+                            inl = inline(e.vjps[i], ["NP", f"g_{v}", v, *ins], rkw, bind, rule=True)
+                            fitted = _probe_rule(inl, xd, e.rec, i, ns, env, bind)
                     if fitted is not None:
                         text, kind, pure, prelude = fitted[0], fitted[1], True, inl.prelude
                     else:
@@ -553,8 +556,11 @@ class _Program:
         # the function
         head = ["def replay(A, C):"]
         for k in self.arg_positions:
-            head.append(f"    a{k}_t = A[{k}]")
-            head.append(f"    a{k} = a{k}_t._data")
+            if type(arg_tensors[k]) is _Traced:  # an array argument: the array itself is passed
+                head.append(f"    a{k} = A[{k}]")
+            else:
+                head.append(f"    a{k}_t = A[{k}]")
+                head.append(f"    a{k} = a{k}_t._data")
         for n, t in enumerate(self.captured):
             c = names[id(t)]
             head.append(f"    {c}_t = C[{n}]  # {t._label()}, read from outside")
@@ -566,7 +572,16 @@ class _Program:
         exec(code, ns)
         self.replay = ns["replay"]
         self.guards = [(t.shape, t.dtype, t.requires_grad) for t in self.captured]
+        self.array_positions = [k for k in self.arg_positions if type(arg_tensors[k]) is _Traced]
         self.grad_targets = [t for t in self.captured if t.requires_grad]
+
+    def guards_hold(self) -> bool:
+        """Every tensor read from outside still has the shape, dtype and requires_grad it was traced with."""
+        for t, (shape, dtype, rg) in zip(self.captured, self.guards):
+            d = t._data
+            if d.shape != shape or d.dtype != dtype or t.requires_grad != rg:
+                return False
+        return True
 
 
 def _sparse_parts(text: str, ns: dict) -> tuple[str, str, str, str, bool] | None:
@@ -670,8 +685,7 @@ class Compiled:
         with self._lock:
             key = self.signature(*args)
             prog = self.cache.get(key)
-            if prog is not None and any((t.shape, t.dtype, t.requires_grad) != g
-                                        for t, g in zip(prog.captured, prog.guards)):
+            if prog is not None and not prog.guards_hold():
                 del self.cache[key]  # a tensor read from outside changed shape or dtype: trace again
                 prog = None
             if prog is None:
@@ -741,10 +755,9 @@ class Compiled:
         return _detached(out, aux, self.backward)
 
     def _replay(self, prog: _Program, args: tuple) -> Any:
-        A = [a if isinstance(a, Tensor) else None for a in args]
-        for k in prog.arg_positions:
-            if A[k] is None:  # an array, read as the trace read it: C-contiguous
-                A[k] = Tensor._make(np.ascontiguousarray(args[k]), False, None)
+        A = list(args)
+        for k in prog.array_positions:  # an array, read as the trace read it: C-contiguous
+            A[k] = np.ascontiguousarray(A[k])
         locked = []
         for t in prog.captured:  # no other thread changes what the replay reads while it runs
             d = t._data

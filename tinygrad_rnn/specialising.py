@@ -122,6 +122,13 @@ _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, as
         ast.RShift: operator.rshift}
 
 
+# numpy functions that, for an ndarray, only call its method of the same name (fromnumeric's
+# _wrapfunc / _wrapreduction): the method is called instead, the same C code on the same arguments
+_METHOD_FORMS = {np.transpose: ("transpose", frozenset()), np.swapaxes: ("swapaxes", frozenset()),
+                 np.reshape: ("reshape", frozenset()), np.sum: ("sum", frozenset({"axis", "keepdims"}))}
+_IDENTITIES = {np.asarray, np.asanyarray}
+
+
 def _is_static(v: Any) -> bool:
     if isinstance(v, (tuple, list, frozenset)):
         return all(_is_static(x) for x in v)
@@ -599,13 +606,22 @@ class _Frame:
                 if _is_static(r):
                     return S(r)
                 raise _GiveUp("a shape function's result")
-            if _own(fn, run.home) and fn.__code__ not in run.no_follow:
+            if _in(fn, _IDENTITIES) and len(args) == 1 and not kwargs and type(args[0]) is D \
+                    and type(run.concrete(args[0])) is np.ndarray:
+                return args[0]  # np.asarray of an ndarray is that array
+            method = _METHOD_FORMS.get(fn) if _in(fn, _METHOD_FORMS) else None
+            if method is not None and args and type(args[0]) is D and set(kwargs) <= method[1] \
+                    and type(run.concrete(args[0])) is np.ndarray:
+                # numpy's function is a wrapper that calls this method of an ndarray: call it directly
+                f, args = M(args[0], method[0]), args[1:]
+            elif _own(fn, run.home) and fn.__code__ not in run.no_follow:
                 mark = len(run.stmts)
                 try:
                     return run.call(fn, args, kwargs)
                 except _GiveUp:
                     del run.stmts[mark:]
                     raise _Retry(fn.__code__) from None
+        if type(f) is S:
             func = run.node(f)
         elif type(f) is M:
             if f.attr in ("setflags", "resize", "itemset", "fill", "sort", "partition", "put"):
