@@ -624,8 +624,12 @@ class _Frame:
         if type(f) is S:
             func = run.node(f)
         elif type(f) is M:
-            if f.attr in ("setflags", "resize", "itemset", "fill", "sort", "partition", "put"):
-                pass  # written into a buffer of its own, else numpy refuses (inputs are read-only here)
+            if f.attr == "reshape" and not kwargs and all(type(x) is S for x in args):
+                shape = args[0].v if len(args) == 1 and isinstance(args[0].v, tuple) else tuple(x.v for x in args)
+                if shape == run.concrete(f.owner).shape and type(run.concrete(f.owner)) is np.ndarray:
+                    return f.owner  # to its own shape: a view of the same elements, the array itself will do
+            # (a method that writes, such as fill or sort, writes into a buffer of the function's own,
+            # else numpy refuses: the inputs are read-only here)
             func = ast.Attribute(value=f.owner.node, attr=f.attr, ctx=ast.Load())
         else:
             run.spill(f)
