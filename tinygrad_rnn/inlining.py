@@ -112,9 +112,10 @@ def _holds(node: ast.AST, code: types.CodeType) -> bool:
     positions = getattr(code, "co_positions", None)
     if positions is None:
         return False
-    spans = [(ln, col) for ln, _, col, _ in positions() if ln is not None and col is not None and ln == node.lineno]
-    return bool(spans) and all(node.col_offset <= col <= (node.end_col_offset or 10**9)
-                               for ln, col in spans if ln == node.end_lineno or node.lineno == node.end_lineno)
+    # instructions of the expression itself (the entry and return instructions carry columns 0..0)
+    spans = [col for ln, end_ln, col, end_col in positions()
+             if ln == node.lineno == end_ln and col is not None and end_col is not None and end_col > col]
+    return bool(spans) and all(node.col_offset <= col <= (node.end_col_offset or 10**9) for col in spans)
 
 
 def inline(fn: Any, args: list[str], kwargs: dict[str, str], bind: Any, rule: bool = False) -> Inlined | None:

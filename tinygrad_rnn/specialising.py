@@ -519,8 +519,6 @@ class _Frame:
                 tree = ast.Compare(left=ast.Name(id="x0", ctx=ast.Load()), ops=node.ops,
                                    comparators=[ast.Name(id=f"x{k + 1}", ctx=ast.Load()) for k in range(len(node.ops))])
                 return S(self.static(lambda: _eval(tree, names)))
-            if any(isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)) for op in node.ops):
-                raise _GiveUp("identity or membership of a dynamic value")
             return D(ast.Compare(left=run.node(vals[0]), ops=node.ops, comparators=[run.node(x) for x in vals[1:]]))
         if isinstance(node, ast.Call):
             return self.call(node, top)

@@ -330,3 +330,61 @@ def test_the_source_is_annotated_with_scopes_and_tags():
     assert "@t=1 eq 4" in src and "G_W = _leaf(W_t, " in src and "# into W.grad" in src  # the walk adds into W's .grad
     assert "h_2 = np.tanh(" in src and "g_h_1 = p_h_1" in src        # the model's own names: h_t, ∂L/∂h_t
     assert "another use of h_1: add" in src                            # h_1's uses summed as the walk sums them
+
+
+# ----------------------------------------------------------------------------- the walk's sums, written out
+def _sparse_then_dense(x):
+    y = x * 1.5
+    c = (y * y).sum()                   # recorded first: the walk meets it last (two dense parts)
+    a = (y[1:3] * 2.0).sum()            # sparse parts into y, overlapping
+    b = (y[0:2] * 3.0).sum()
+    return c + a + b
+
+
+def _dense_then_sparse(x):
+    y = x * 1.5
+    a = (y[1:3] * 2.0).sum()
+    b = (y[0:2] * 3.0).sum()
+    c = (y * 2.0).sum()                 # recorded last: the walk meets this one dense part first
+    return a + b + c
+
+
+def _repeated_integer_index(x):
+    y = x * 1.5
+    return y[np.array([0, 0, 2])].sum() + (y[1:3] * 2.0).sum() + (y * y).sum()
+
+
+@pytest.mark.parametrize("fn", [_sparse_then_dense, _dense_then_sparse, _repeated_integer_index])
+def test_sparse_and_dense_parts_of_one_gradient_sum_as_the_walk_sums_them(fn):
+    step = tg.compile(fn)
+    x0 = np.array([0.3, -1.2, 2.0, 0.7])
+    step(tg.Tensor(x0, requires_grad=True))
+    src = step.source(tg.Tensor(x0, requires_grad=True))
+    for shift in (0.5, -3.0):
+        mine, theirs = tg.Tensor(x0 + shift, requires_grad=True), tg.Tensor(x0 + shift, requires_grad=True)
+        got = step(mine)
+        fn(theirs).backward()
+        assert bits(got.data) == bits(fn(tg.Tensor(x0 + shift)).data)
+        assert bits(mine.grad) == bits(theirs.grad)
+    if fn is _repeated_integer_index:  # an index array is a value: its SparseGrad stays checked when it runs
+        assert "_acc(" in src
+        return
+    assert "_acc(" not in src  # every part's kind known: the sums are written out
+    assert "np.zeros(" in src or ".copy()" in src
+    assert src.count("] += g_") == 2
+    if fn is _dense_then_sparse:
+        assert ".copy()" in src  # a dense part it does not own, then a sparse one: copied first, as _acc does
+
+
+def test_a_specialised_rule_is_used_only_if_it_gives_the_rules_bits():
+    """The check `_probe_rule` makes of a residual against the rule itself, with a wrong residual."""
+    from tinygrad_rnn.compiler import _probe_rule
+    from tinygrad_rnn.inlining import Inlined
+
+    x = tg.Tensor(np.ones(3), requires_grad=True)
+    y = x * 2.0
+    env = {"g_y": np.ones(3), "x": np.ones(3)}
+    ns = {"np": np}
+    bind = lambda label, obj: repr(obj)  # noqa: E731
+    assert _probe_rule(Inlined("g_y * 2.0", True, ()), x.data, y.record, 0, ns, env, bind, reference="g_y * 2.0")
+    assert _probe_rule(Inlined("g_y * 2.0", True, ()), x.data, y.record, 0, ns, env, bind, reference="g_y * 3.0") is None
