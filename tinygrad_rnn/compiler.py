@@ -14,6 +14,22 @@ with the walk's accumulation (pending sums, broadcasting undone by ``fit_gradien
 accumulated as ``backward()`` does).  Later calls with the same signature run the replay: no
 Tensor, Record or saved-data bookkeeping per op.
 
+**How each op is written.**  A forward or rule is, in this order of preference, (1) *specialised*
+to the signature (:mod:`~tinygrad_rnn.specialising`: its branches on shapes, dtypes and static
+arguments taken once, its numpy calls written out in order), (2) *inlined* as the one expression it
+is (:mod:`~tinygrad_rnn.inlining`), or (3) *called*, its result checked when it runs as the walk
+checks it.  (1) and (2) are run once when the program is built, on the traced values: a forward must
+give the traced output bit for bit, a specialised rule the rule's own result, else the op is called.
+The walk's sums of an intermediate's gradient are written out too (``g = a``; ``p = a``, ``p = p +
+b``, ``p += c``; a sparse part as ``p[index] += g``), with whether the pending sum is a buffer of
+its own known when the program is built.  Buffers are not reused across calls (``out=``): measured,
+it saves under 3 % of a ufunc or matmul at every size here once the allocator reuses freed memory
+(``tg.reuse_freed_memory()``), and a reused buffer is a way to hand out a value a later call writes.
+
+**The contract** is that a replay equals ``fn`` called with Tensors: an array argument is traced as
+a Tensor (``requires_grad=False``), so a function that branches on ``isinstance(x, Tensor)`` is
+traced, and replayed, down its Tensor branch.
+
 **The signature**: for each argument, a Tensor or array by (shape, dtype, requires_grad), anything
 else (numbers, strings, tuples, None) by value (a *static* argument); the grad mode; and, checked at
 every call, the shape and dtype of every tensor the function read from outside (model parameters in
@@ -782,7 +798,9 @@ class Compiled:
         replay_grads = [None if t.grad is None else np.array(t.grad, copy=True) for t in targets]
         for t, b in zip(targets, before):
             t.grad = None if b is None else b
-        want, _ = self._eager(args)
+        # the eager function on what the trace gave it: an array argument as a Tensor (the contract)
+        want, _ = self._eager(tuple(Tensor._make(np.ascontiguousarray(a), False, None) if isinstance(a, np.ndarray)
+                                    else a for a in args))
         eager_grads = [None if t.grad is None else np.array(t.grad, copy=True) for t in targets]
         got_t, want_t = (got if isinstance(got, tuple) else (got,)), (want if isinstance(want, tuple) else (want,))
         for k, (a, b) in enumerate(zip(got_t, want_t)):
