@@ -351,7 +351,8 @@ class _Program:
             """Text for a value the code uses: a literal, or a name in the namespace (``np``, a constant)."""
             if _literal(x):
                 return repr(x)
-            for n in (label, *(f"{label}_{j}" for j in range(2, 10_000))):
+            for j in range(1, 10_000):  # (lazily: most labels are free or found at once)
+                n = label if j == 1 else f"{label}_{j}"
                 if n in ns and ns[n] is x:
                     return n
                 if n not in ns and n not in taken:

@@ -57,12 +57,30 @@ def _definition(fn: Any) -> ast.Lambda | ast.FunctionDef | None:
         return None
     if code in _defined:
         return _defined[code]
+    candidates = [node for first, name, params, node in _functions(code.co_filename)
+                  if first == code.co_firstlineno and name == code.co_name
+                  and params == code.co_varnames[:len(params)]]
+    if len(candidates) > 1:  # two lambdas on one line: the one whose columns hold the code's
+        candidates = [n for n in candidates if _holds(n, code)]
+    found = candidates[0] if len(candidates) == 1 else None
+    _defined[code] = found
+    return found
+
+
+_files: dict[tuple[str, int], list[tuple[int, str, tuple[str, ...], Any]]] = {}
+
+
+def _functions(filename: str) -> list[tuple[int, str, tuple[str, ...], Any]]:
+    """Every ``lambda`` and ``def`` of a source file, by (first line, name, parameter names), parsed once."""
+    text = "".join(linecache.getlines(filename))
+    key = (filename, hash(text))  # a file edited and reloaded is parsed again
+    if key in _files:
+        return _files[key]
     try:
-        lines = linecache.getlines(code.co_filename)
-        tree = ast.parse("".join(lines)) if lines else None
+        tree = ast.parse(text) if text else None
     except (SyntaxError, ValueError):
         tree = None
-    candidates = []
+    found = []
     for node in ast.walk(tree) if tree is not None else ():
         if isinstance(node, ast.Lambda):
             first, name = node.lineno, "<lambda>"
@@ -72,14 +90,10 @@ def _definition(fn: Any) -> ast.Lambda | ast.FunctionDef | None:
         else:
             continue
         a = node.args
-        params = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs + ([a.vararg] if a.vararg else [])
-                  + ([a.kwarg] if a.kwarg else [])]  # the order of co_varnames
-        if first == code.co_firstlineno and name == code.co_name and tuple(params) == code.co_varnames[:len(params)]:
-            candidates.append(node)
-    if len(candidates) > 1:  # two lambdas on one line: the one whose columns hold the code's
-        candidates = [n for n in candidates if _holds(n, code)]
-    found = candidates[0] if len(candidates) == 1 else None
-    _defined[code] = found
+        params = tuple(x.arg for x in a.posonlyargs + a.args + a.kwonlyargs + ([a.vararg] if a.vararg else [])
+                       + ([a.kwarg] if a.kwarg else []))  # the order of co_varnames
+        found.append((first, name, params, node))
+    _files[key] = found
     return found
 
 
