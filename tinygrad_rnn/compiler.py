@@ -225,11 +225,12 @@ def _probe_forward(e: _Entry, inl: Inlined | None, ns: dict, env: dict) -> tuple
 
 def _specialised(fn: Any, args: list, kwargs: dict, env: dict, ns: dict, bind: Callable[[str, Any], str],
                  fresh: Callable[[Any, str], str]) -> Inlined | None:
-    """``fn`` specialised to this signature (:mod:`~tinygrad_rnn.specialising`), as an :class:`Inlined`."""
+    """``fn`` specialised to this signature (:mod:`~tinygrad_rnn.specialising`), as an :class:`Inlined`
+    (pure: the specialiser ran it on read-only inputs)."""
     sp = specialise(fn, args, kwargs, env, ns, bind, fresh, _rng_states)
     if sp is None:
         return None
-    return Inlined(sp.text, sp.pure, tuple(sp.prelude))
+    return Inlined(sp.text, True, tuple(sp.prelude))
 
 
 class _Sums:

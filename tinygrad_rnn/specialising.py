@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import math
 import operator
 import types
 from typing import Any, Callable
@@ -39,7 +38,7 @@ import numpy as np
 
 from .inlining import _definition
 
-__all__ = ["Specialised", "specialise", "static", "dynamic"]
+__all__ = ["Specialised", "specialise", "dynamic"]
 
 
 class _GiveUp(Exception):
@@ -89,23 +88,18 @@ class M:
         self.owner, self.attr = owner, attr
 
 
-def static(v: Any, text: str | None = None) -> S:
-    return S(v, text)
-
-
 def dynamic(text: str) -> D:
     return D(ast.parse(text, mode="eval").body)
 
 
 class Specialised:
-    """The residual: ``prelude`` statements, then the expression ``text``; ``value`` is its result on
-    the traced values, ``call`` the (function, argument texts) when the result is one call."""
+    """The residual: ``prelude`` statements, then the expression ``text``.  It is pure (every write
+    went into a buffer of its own: the inputs were read-only while it ran)."""
 
-    __slots__ = ("prelude", "text", "value", "call", "pure")
+    __slots__ = ("prelude", "text")
 
-    def __init__(self, prelude: list[str], text: str, value: Any, call: tuple[Any, list[str]] | None) -> None:
-        self.prelude, self.text, self.value, self.call = prelude, text, value, call
-        self.pure = True  # every write was into a buffer of its own (inputs were read-only)
+    def __init__(self, prelude: list[str], text: str) -> None:
+        self.prelude, self.text = prelude, text
 
 
 _STATIC_ATTRS = {"shape", "ndim", "dtype", "size", "itemsize"}
@@ -145,11 +139,8 @@ def _own(fn: Any, home: str) -> bool:
 
 def _allowed(f: Any, home: str) -> bool:
     """May ``f`` be called when the program is built, on static arguments (no state, no randomness)?"""
-    try:
-        if f in _STATIC_BUILTINS:
-            return True
-    except TypeError:
-        pass
+    if _in(f, _STATIC_BUILTINS):
+        return True
     mod = getattr(f, "__module__", None) or ""
     if isinstance(f, np.ufunc):
         return True
@@ -194,7 +185,7 @@ class _Run:
         self.no_follow = no_follow
         self.stmts: list[str] = []
         self.depth = 0
-        self.initial: set[str] = set()
+        self.initial = set(cenv)  # the traced values' names (the rest are the residual's own)
 
     # ------------------------------------------------------------------ values
     def node(self, v: Any) -> ast.expr:
@@ -463,12 +454,7 @@ class _Frame:
                 return M(base, node.attr)
             raise _GiveUp("attribute")
         if isinstance(node, (ast.Tuple, ast.List)):
-            items: list[Any] = []
-            for x in node.elts:
-                if isinstance(x, ast.Starred):
-                    items.extend(self.items(self.expr(x.value)))
-                else:
-                    items.append(self.expr(x))
+            items = self.elements(node.elts)
             if all(type(x) is S for x in items):
                 vals = [x.v for x in items]
                 return S(vals if isinstance(node, ast.List) else tuple(vals))
@@ -524,6 +510,16 @@ class _Frame:
             return self.call(node, top)
         raise _GiveUp(type(node).__name__)
 
+    def elements(self, nodes: list[ast.expr]) -> list[Any]:
+        """The values of a tuple's, list's or call's elements, ``*x`` expanded."""
+        out: list[Any] = []
+        for x in nodes:
+            if isinstance(x, ast.Starred):
+                out.extend(self.items(self.expr(x.value)))
+            else:
+                out.append(self.expr(x))
+        return out
+
     def items(self, v: Any) -> list[Any]:
         if type(v) is T:
             return list(v.items)
@@ -574,12 +570,7 @@ class _Frame:
     def call(self, node: ast.Call, top: bool) -> Any:
         run = self.run
         f = self.expr(node.func)
-        args: list[Any] = []
-        for x in node.args:
-            if isinstance(x, ast.Starred):
-                args.extend(self.items(self.expr(x.value)))
-            else:
-                args.append(self.expr(x))
+        args = self.elements(node.args)
         kwargs: dict[str, Any] = {}
         for k in node.keywords:
             v = self.expr(k.value)
@@ -683,14 +674,12 @@ def specialise(fn: Any, args: list[Any], kwargs: dict[str, Any], env: dict[str, 
     for _ in range(12):
         cenv = {k: _readonly(v) for k, v in env.items()}
         run = _Run(ns, cenv, bind, fresh, home, no_follow)
-        run.initial = set(cenv)
         try:
             with np.errstate(all="ignore"):
                 r = run.call(fn, list(args), dict(kwargs))
                 if type(r) is M:
                     return None
                 node = run.node(r)
-                value = run.concrete(r)
                 if isinstance(node, ast.Name) and run.stmts:  # `t = <call>` last: the call is the result
                     last = ast.parse(run.stmts[-1]).body[0]
                     if isinstance(last, ast.Assign) and len(last.targets) == 1 \
@@ -708,14 +697,6 @@ def specialise(fn: Any, args: list[Any], kwargs: dict[str, Any], env: dict[str, 
             return None
         if rng_state() != before:
             return None
-        call = None
-        if isinstance(node, ast.Call):
-            try:
-                call = (eval(ast.unparse(node.func), ns, cenv), [ast.unparse(x) for x in node.args])  # noqa: S307
-            except Exception:
-                call = None
-        return Specialised(run.stmts, text, value, call)
+        return Specialised(run.stmts, text)
     return None
 
-
-del math
